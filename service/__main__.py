@@ -1,0 +1,5 @@
+"""``python -m service`` is ``clv``."""
+
+from service.cli import app
+
+app()

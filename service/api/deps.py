@@ -1,0 +1,88 @@
+"""Request dependencies, declared once as ``Annotated`` aliases and used in route signatures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from service.auth import service as auth
+from service.auth.models import ApiKey
+from service.config import Settings
+from service.customers.service import ProfilePolicy
+from service.errors import AuthenticationError, PermissionDeniedError
+from service.events.service import IngestRules
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request; commit when the handler returns, before the response is sent
+    (``scope="function"`` below), so an answer never acknowledges uncommitted writes."""
+    with request.app.state.session_factory() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+async def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _ingest_rules(request: Request) -> IngestRules:
+    rules: IngestRules = request.app.state.ingest_rules
+    return rules
+
+
+async def _profile_policy(request: Request) -> ProfilePolicy:
+    policy: ProfilePolicy = request.app.state.profile_policy
+    return policy
+
+
+# Trivial dependencies are async so FastAPI runs them inline rather than in the thread pool.
+SettingsDep = Annotated[Settings, Depends(_settings)]
+IngestRulesDep = Annotated[IngestRules, Depends(_ingest_rules)]
+ProfilePolicyDep = Annotated[ProfilePolicy, Depends(_profile_policy)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key from `clv apikey create`, sent as `Authorization: Bearer <key>`.",
+)
+
+
+def _api_key(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    if credentials is None:
+        raise AuthenticationError("Missing API key: send the header Authorization: Bearer <key>")
+    key = auth.authenticate(session, credentials.credentials)
+    if key is None:
+        raise AuthenticationError("Unknown or revoked API key")
+    request.state.api_key_name = key.name
+    return key
+
+
+def _requires(scope: auth.Scope) -> Callable[[ApiKey], Coroutine[Any, Any, ApiKey]]:
+    async def check(key: Annotated[ApiKey, Depends(_api_key)]) -> ApiKey:
+        if not auth.allows(key, scope):
+            raise PermissionDeniedError(
+                f"The API key {key.name!r} lacks the {scope.value!r} scope this operation needs"
+            )
+        return key
+
+    return check
+
+
+IngestKey = Annotated[ApiKey, Depends(_requires(auth.Scope.ingest))]
+ReadKey = Annotated[ApiKey, Depends(_requires(auth.Scope.read))]
+AdminKey = Annotated[ApiKey, Depends(_requires(auth.Scope.admin))]

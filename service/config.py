@@ -1,0 +1,97 @@
+"""Settings: one object, read from the environment (prefix ``CLV_``) and an optional ``.env``.
+
+Outside development the settings refuse defaults that are unsafe in production (the development
+secret used to hash personal data), so a forgotten variable fails at start-up, not silently later.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_PII_SECRET = "dev-only-pii-secret-change-me"
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class DevicePreference(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def _split_csv(value: object) -> object:
+    """Lets list settings be written as ``a,b,c`` in an environment variable."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLV_", env_file=".env", extra="ignore")
+
+    environment: Environment = Field(
+        default=Environment.development,
+        description="development allows insecure defaults; production refuses them.",
+    )
+    database_url: str = Field(
+        default="sqlite:///./clv.db",
+        description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db.",
+    )
+    currency: str = Field(
+        default="USD",
+        pattern=r"^[A-Z]{3}$",
+        description="The shop currency (ISO 4217); events in any other currency are rejected.",
+    )
+    max_batch_events: int = Field(default=10_000, ge=1, description="Events per request.")
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Body size limit.")
+    max_future_skew_seconds: int = Field(
+        default=300, ge=0, description="How far in the future occurred_at may lie (clock skew)."
+    )
+    device: DevicePreference = Field(
+        default=DevicePreference.auto, description="Where models run: auto, cpu or cuda."
+    )
+    model_dir: Path = Field(default=Path("./models"), description="Trained model versions.")
+    pii_secret: SecretStr = Field(
+        default=SecretStr(DEV_PII_SECRET),
+        description="Key for the HMAC that replaces email and phone values before storage.",
+    )
+    pii_attributes: Annotated[list[str], NoDecode] = Field(
+        default=["email", "phone"],
+        description="Attribute and property names whose values are stored only as keyed hashes.",
+    )
+    source_precedence: Annotated[list[str], NoDecode] = Field(
+        default=["crm", "platform", "third_party", "social"],
+        description="Attribute sources, most trusted first, for merging the customer profile.",
+    )
+    db_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections per process.")
+    log_level: str = Field(default="INFO", description="Python logging level.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_lists(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key in ("pii_attributes", "source_precedence"):
+                if key in data:
+                    data[key] = _split_csv(data[key])
+        return data
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Self:
+        if self.environment is Environment.production:
+            if self.pii_secret.get_secret_value() == DEV_PII_SECRET:
+                raise ValueError("CLV_PII_SECRET must be set to a private value in production")
+            if len(self.pii_secret.get_secret_value()) < 16:
+                raise ValueError("CLV_PII_SECRET must be at least 16 characters in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

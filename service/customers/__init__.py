@@ -1,0 +1,1 @@
+"""Customers: attributes from several sources, the merged profile, activity, erasure."""

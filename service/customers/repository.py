@@ -1,0 +1,100 @@
+"""SQL for customers: attribute rows, activity aggregates and erasure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from service.customers.models import CustomerAttributes
+from service.db.base import Base
+from service.events.models import Event, EventType
+
+
+def attributes(session: Session, customer_id: str) -> Sequence[CustomerAttributes]:
+    return session.scalars(
+        select(CustomerAttributes).where(CustomerAttributes.customer_id == customer_id)
+    ).all()
+
+
+def attributes_for_update(
+    session: Session, customer_id: str, source: str, now: datetime
+) -> CustomerAttributes:
+    """The (customer, source) row, created empty if missing, locked for this transaction.
+
+    Insert-if-missing then ``SELECT ... FOR UPDATE`` serialises concurrent PATCHes of one source
+    on PostgreSQL (SQLite serialises writers anyway), so no merge is lost to a race.
+    """
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(CustomerAttributes)
+        .values(customer_id=customer_id, source=source, attributes={}, updated_at=now)
+        .on_conflict_do_nothing()
+    )
+    return session.scalars(
+        select(CustomerAttributes)
+        .where(CustomerAttributes.customer_id == customer_id, CustomerAttributes.source == source)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+class TypeStats(NamedTuple):
+    type: str
+    number: int
+    total: Decimal | None
+    first_at: datetime
+    last_at: datetime
+
+
+def event_stats(session: Session, customer_id: str) -> list[TypeStats]:
+    rows = session.execute(
+        select(
+            Event.type,
+            func.count(),
+            func.sum(Event.amount),
+            func.min(Event.occurred_at),
+            func.max(Event.occurred_at),
+        )
+        .where(Event.customer_id == customer_id)
+        .group_by(Event.type)
+    ).all()
+    return [TypeStats._make(row) for row in rows]
+
+
+def purchases(session: Session, customer_id: str) -> list[tuple[datetime, Decimal]]:
+    rows = session.execute(
+        select(Event.occurred_at, Event.amount).where(
+            Event.customer_id == customer_id, Event.type == EventType.purchase.value
+        )
+    ).all()
+    return [(occurred_at, amount or Decimal(0)) for occurred_at, amount in rows]
+
+
+def exists_customer(session: Session, customer_id: str) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(Event.customer_id == customer_id)
+                | exists().where(CustomerAttributes.customer_id == customer_id)
+            )
+        )
+    )
+
+
+def erase(session: Session, customer_id: str) -> int:
+    """Delete every row of every table that has a ``customer_id`` column; return the count.
+
+    Driven by the metadata, so a table added later is erased without anyone remembering to.
+    """
+    deleted = 0
+    for table in reversed(Base.metadata.sorted_tables):  # children before parents
+        if "customer_id" in table.c:
+            result = session.execute(delete(table).where(table.c.customer_id == customer_id))
+            deleted += result.rowcount or 0  # type: ignore[attr-defined]
+    return deleted

@@ -1,0 +1,132 @@
+"""Customer profiles: per-source attributes, the merged profile, activity, erasure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.customers import repository
+from service.customers.models import CustomerAttributes
+from service.customers.schemas import (
+    CustomerActivityRead,
+    CustomerAttributesUpdate,
+    CustomerRead,
+    ProfileAttributeRead,
+    SourceAttributesRead,
+)
+from service.db.types import MONEY_SCALE, canonical_decimal
+from service.errors import NotFoundError
+from service.events.models import EventType
+from service.ml.rfm import rfm_summary
+from service.privacy import PiiHasher
+
+
+@dataclass(frozen=True)
+class ProfilePolicy:
+    """How sources are merged and what is personal data; built once from the settings."""
+
+    source_precedence: Sequence[str]
+    pii: PiiHasher
+    currency: str
+
+    def order(self, rows: Sequence[CustomerAttributes]) -> list[CustomerAttributes]:
+        """Most trusted first: sources in CLV_SOURCE_PRECEDENCE order, then any other source,
+        the most recently updated first."""
+        rank = {source: position for position, source in enumerate(self.source_precedence)}
+        unranked = len(rank)
+        by_recency = sorted(rows, key=lambda row: row.updated_at, reverse=True)
+        return sorted(by_recency, key=lambda row: rank.get(row.source, unranked))
+
+
+def update_attributes(
+    session: Session,
+    customer_id: str,
+    update: CustomerAttributesUpdate,
+    policy: ProfilePolicy,
+    *,
+    replace: bool,
+    now: datetime | None = None,
+) -> None:
+    """PUT (``replace``) swaps the source's attributes; PATCH merges (RFC 7396: null deletes)."""
+    now = now or datetime.now(UTC)
+    row = repository.attributes_for_update(session, customer_id, update.source, now)
+    merged: dict[str, Any] = {} if replace else dict(row.attributes)
+    for name, value in policy.pii.scrub(update.attributes).items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    row.attributes = merged
+    row.updated_at = now
+
+
+def get_customer(
+    session: Session, customer_id: str, policy: ProfilePolicy, now: datetime | None = None
+) -> CustomerRead:
+    if not repository.exists_customer(session, customer_id):
+        raise NotFoundError(f"no customer {customer_id!r}")
+    sources = policy.order(repository.attributes(session, customer_id))
+    return CustomerRead(
+        customer_id=customer_id,
+        profile=_merge(sources),
+        sources=[
+            SourceAttributesRead(
+                source=row.source, attributes=row.attributes, updated_at=row.updated_at
+            )
+            for row in sources
+        ],
+        activity=_activity(session, customer_id, policy.currency, now or datetime.now(UTC)),
+    )
+
+
+def _merge(sources: Sequence[CustomerAttributes]) -> dict[str, ProfileAttributeRead]:
+    profile: dict[str, ProfileAttributeRead] = {}
+    for row in sources:
+        for name, value in row.attributes.items():
+            if name not in profile and value is not None:
+                profile[name] = ProfileAttributeRead(
+                    value=value, source=row.source, updated_at=row.updated_at
+                )
+    return profile
+
+
+def _activity(
+    session: Session, customer_id: str, currency: str, now: datetime
+) -> CustomerActivityRead:
+    stats = {row.type: row for row in repository.event_stats(session, customer_id)}
+    orders = stats.get(EventType.purchase.value)
+    refunds = stats.get(EventType.refund.value)
+    revenue = (orders.total if orders else None) or Decimal(0)
+    refunded = (refunds.total if refunds else None) or Decimal(0)
+    rfm = rfm_summary(repository.purchases(session, customer_id), now) if orders else None
+    return CustomerActivityRead(
+        events=sum(row.number for row in stats.values()),
+        first_event_at=min((row.first_at for row in stats.values()), default=None),
+        last_event_at=max((row.last_at for row in stats.values()), default=None),
+        orders=orders.number if orders else 0,
+        first_order_at=orders.first_at if orders else None,
+        last_order_at=orders.last_at if orders else None,
+        revenue=revenue,
+        refunds=refunds.number if refunds else 0,
+        refunded_amount=refunded,
+        net_revenue=revenue - refunded,
+        currency=currency,
+        frequency=rfm.frequency if rfm else 0,
+        recency_days=rfm.recency_days if rfm else 0,
+        age_days=rfm.age_days if rfm else 0,
+        monetary_value=_money(rfm.monetary_value) if rfm else Decimal(0),
+    )
+
+
+def _money(value: Decimal) -> Decimal:
+    return canonical_decimal(value.quantize(Decimal(1).scaleb(-MONEY_SCALE)))
+
+
+def erase_customer(session: Session, customer_id: str) -> None:
+    if repository.erase(session, customer_id) == 0:
+        raise NotFoundError(f"no customer {customer_id!r}")

@@ -1,0 +1,153 @@
+"""Typed service errors: each carries its HTTP status and a stable machine-readable ``code``.
+
+Domain code raises these; ``install_exception_handlers`` turns them (and framework errors) into
+one JSON shape, ``{"code", "message", "request_id", "details"?}``, so clients handle every failure
+alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    status_code: int = 500
+    code: str = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+class NotFoundError(ServiceError):
+    status_code = 404
+    code = "not_found"
+
+
+class InvalidRequestError(ServiceError):
+    status_code = 422
+    code = "validation_error"
+
+
+class PayloadTooLargeError(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class AuthenticationError(ServiceError):
+    status_code = 401
+    code = "unauthenticated"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class PermissionDeniedError(ServiceError):
+    status_code = 403
+    code = "forbidden"
+
+
+class ConflictError(ServiceError):
+    status_code = 409
+    code = "conflict"
+
+
+class DatabaseUnavailableError(ServiceError):
+    status_code = 503
+    code = "database_unavailable"
+
+    def __init__(self, message: str = "The database is unreachable; retry shortly.") -> None:
+        super().__init__(message, headers={"Retry-After": "5"})
+
+
+class SchemaNotReadyError(Exception):
+    """The database is not migrated to the code's schema; the message names the command to run."""
+
+
+def error_body(
+    code: str, message: str, request_id: str | None, details: Any = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def _respond(
+    request: Request,
+    status_code: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    return JSONResponse(
+        error_body(code, message, request_id, details), status_code=status_code, headers=headers
+    )
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return _respond(request, exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+    first = details[0] if details else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(part) for part in first["loc"])
+    message = f"Invalid request: {where}: {first['msg']}" if where else str(first["msg"])
+    return _respond(request, 422, InvalidRequestError.code, message, details)
+
+
+_HTTP_CODES = {
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return _respond(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """OperationalError is the DBAPI's "not the statement's fault" class: connection refused or
+    dropped, server shutting down, SQLite busy. The client can retry, so it is 503, not 500."""
+    logger.warning("database unavailable: %s", exc)
+    error = DatabaseUnavailableError()
+    return _respond(request, error.status_code, error.code, error.message, headers=error.headers)
+
+
+def install_exception_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)

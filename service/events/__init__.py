@@ -1,0 +1,1 @@
+"""Event ingestion: validation, idempotent bulk storage, CSV import."""

@@ -1,0 +1,54 @@
+"""The event log: every order, refund, view and cart action a storefront sends, stored once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db.base import Base
+from service.db.types import JSONType, Money, UTCDateTime
+
+
+class EventType(StrEnum):
+    purchase = "purchase"
+    refund = "refund"
+    view = "view"
+    add_to_cart = "add_to_cart"
+    remove_from_cart = "remove_from_cart"
+    checkout_started = "checkout_started"
+    session_start = "session_start"
+
+
+MONETARY_EVENT_TYPES = frozenset({EventType.purchase, EventType.refund})
+"""Types whose ``amount`` is money that changed hands, and therefore required."""
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_customer_id_occurred_at", "customer_id", "occurred_at"),
+        CheckConstraint(
+            "type IN (" + ", ".join(f"'{t.value}'" for t in EventType) + ")", name="type"
+        ),
+    )
+
+    # A surrogate, increasing key: later work (feature updates, exports) can read "everything
+    # after sequence N" without scanning by time. SQLite only auto-increments INTEGER keys.
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    amount: Mapped[Decimal | None] = mapped_column(Money())
+    currency: Mapped[str | None] = mapped_column(String(3))
+    items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    source: Mapped[str | None] = mapped_column(String(64))
+    properties: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())

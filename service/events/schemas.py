@@ -1,0 +1,171 @@
+"""Public schemas of event ingestion.
+
+A batch is validated event by event: one malformed event must not cost the storefront the other
+999, so an invalid event becomes an ``InvalidEvent`` with a reason instead of failing the request.
+Only a body that is not a batch at all is answered 422.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, NamedTuple, Self, cast
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from service.events.models import MONETARY_EVENT_TYPES, EventType
+from service.schemas import CustomerId, Identifier, Key, MoneyAmount, ScalarValue
+
+MAX_ITEMS = 200
+MAX_PROPERTIES = 50
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError("datetime_range", "is out of the supported range") from None
+
+
+class ItemCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Identifier = Field(description="Product id (SKU) in the shop's catalogue.")
+    category: str | None = Field(
+        default=None, max_length=128, description="Product category, e.g. 'shoes/running'."
+    )
+    name: str | None = Field(default=None, max_length=256, description="Product name.")
+    quantity: int = Field(default=1, ge=1, le=100_000, description="Units of this product.")
+    price: MoneyAmount | None = Field(
+        default=None, description="Unit price in the shop currency (exact decimal)."
+    )
+
+
+class EventCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "order-10001",
+                    "customer_id": "c-42",
+                    "type": "purchase",
+                    "occurred_at": "2026-11-27T14:03:00Z",
+                    "amount": "59.90",
+                    "currency": "USD",
+                    "items": [
+                        {"sku": "TSHIRT-01", "category": "apparel", "quantity": 2, "price": "29.95"}
+                    ],
+                    "source": "web",
+                }
+            ]
+        },
+    )
+
+    event_id: Identifier = Field(
+        description="Client-chosen unique id; resending an event with a stored id is a no-op."
+    )
+    customer_id: CustomerId = Field(description="The customer the event belongs to.")
+    type: EventType = Field(description="What happened.")
+    occurred_at: AwareDatetime = Field(
+        description="When it happened, with a time zone (ISO 8601, e.g. 2026-11-27T14:03:00Z). "
+        "Late and out-of-order events are fine; at most 5 minutes in the future."
+    )
+    amount: MoneyAmount | None = Field(
+        default=None,
+        description="Money that changed hands, >= 0, exact (up to 4 decimal places). Required "
+        "for purchase (order total) and refund (amount refunded).",
+    )
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code; must equal the shop currency (no conversion). Defaults to it.",
+    )
+    items: list[ItemCreate] | None = Field(
+        default=None, max_length=MAX_ITEMS, description="Line items of the order or cart action."
+    )
+    source: str | None = Field(
+        default=None, min_length=1, max_length=64, description="Channel, e.g. web, app, pos."
+    )
+    properties: dict[Key, ScalarValue] | None = Field(
+        default=None,
+        max_length=MAX_PROPERTIES,
+        description="Other scalar facts about the event (email and phone values are hashed).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self.occurred_at = _utc(self.occurred_at)
+        if self.type in MONETARY_EVENT_TYPES and self.amount is None:
+            raise PydanticCustomError(
+                "amount_required", "amount is required for {type} events", {"type": self.type.value}
+            )
+        return self
+
+
+class InvalidEvent(NamedTuple):
+    """An event of a batch that failed validation, kept so the response can say why."""
+
+    event_id: str | None
+    reason: str
+
+
+def describe(error: ValidationError) -> str:
+    """One line a person can act on: ``field: problem; other.field: problem``."""
+    parts = []
+    for detail in error.errors(include_url=False):
+        where = ".".join(str(part) for part in detail["loc"])
+        parts.append(f"{where}: {detail['msg']}" if where else detail["msg"])
+    return "; ".join(parts)
+
+
+def _keep_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError as error:
+        raw_id = value.get("event_id") if isinstance(value, dict) else None
+        return InvalidEvent(raw_id if isinstance(raw_id, str) else None, describe(error))
+
+
+EventCandidate = EventCreate | InvalidEvent
+
+
+class EventBatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[Annotated[EventCreate, WrapValidator(_keep_invalid)]] = Field(
+        min_length=1,
+        description="The events; at most 10,000 (CLV_MAX_BATCH_EVENTS) or 10 MiB a request.",
+    )
+
+    def candidates(self) -> list[EventCandidate]:
+        """The events as validated: an item is an ``InvalidEvent`` where validation failed.
+
+        The field is annotated ``EventCreate`` so that the OpenAPI schema documents what to send;
+        ``_keep_invalid`` is what puts ``InvalidEvent`` values into it.
+        """
+        return cast(list[EventCandidate], self.events)
+
+
+class RejectedEvent(BaseModel):
+    index: int = Field(description="Position of the event in the submitted batch (from 0).")
+    event_id: str | None = Field(description="The event's id, when it had a readable one.")
+    reason: str = Field(description="What is wrong, field by field.")
+
+
+class EventBatchResult(BaseModel):
+    accepted: int = Field(description="Events stored by this request.")
+    duplicates: int = Field(
+        description="Valid events whose event_id was already stored (or repeated in the batch)."
+    )
+    rejected: int = Field(description="Events refused; see rejections.")
+    rejections: list[RejectedEvent] = Field(description="Each refused event and why.")

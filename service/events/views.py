@@ -1,0 +1,36 @@
+"""``POST /v1/events``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.api.deps import IngestKey, IngestRulesDep, SessionDep, SettingsDep
+from service.api.routing import domain_router
+from service.events import service
+from service.events.schemas import EventBatchCreate, EventBatchResult
+from service.openapi_docs import error_responses
+
+router = domain_router(prefix="/v1/events", tags=["events"])
+
+_RESPONSES: dict[int | str, dict[str, Any]] = error_responses(401, 403, 413, 422)
+
+
+@router.post(
+    "",
+    operation_id="ingest_events",
+    summary="Send a batch of events",
+    responses=_RESPONSES,
+)
+def ingest_events(
+    batch: EventBatchCreate,
+    session: SessionDep,
+    rules: IngestRulesDep,
+    settings: SettingsDep,
+    _key: IngestKey,
+) -> EventBatchResult:
+    """Store the batch's valid events, even when others in it are rejected.
+
+    Each event is stored at most once, by `event_id`: resending is safe and counts as a
+    duplicate. The answer comes after the events are committed.
+    """
+    return service.ingest(session, batch.candidates(), rules, max_events=settings.max_batch_events)

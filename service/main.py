@@ -1,0 +1,66 @@
+"""The FastAPI application: ``create_app()`` and its lifespan.
+
+Heavy things (the engine, the rules derived from the settings) are built once per process in the
+lifespan, not at import, so importing the app is cheap and tests can build one per database.
+Run with ``clv serve`` or ``uvicorn --factory service.main:create_app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service import __version__
+from service.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from service.api.router import include_routers
+from service.config import Settings
+from service.customers.service import ProfilePolicy
+from service.db.migrations import ensure_schema_current
+from service.db.session import make_engine, make_session_factory
+from service.errors import install_exception_handlers
+from service.events.service import IngestRules
+from service.privacy import PiiHasher
+
+DESCRIPTION = """
+Predicts each customer's lifetime value and keeps it current as events stream in.
+
+Authenticate with an API key from `clv apikey create`: press **Authorize** and paste the key.
+Scopes: `ingest` (send events and attributes), `read` (profiles, scores), `admin` (everything,
+including erasure). Errors are JSON: `{"code", "message", "request_id", "details"?}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        try:
+            ensure_schema_current(engine)
+            pii = PiiHasher(settings.pii_secret.get_secret_value(), settings.pii_attributes)
+            app.state.settings = settings
+            app.state.engine = engine
+            app.state.session_factory = make_session_factory(engine)
+            app.state.ingest_rules = IngestRules.from_settings(settings, pii)
+            app.state.profile_policy = ProfilePolicy(
+                source_precedence=settings.source_precedence, pii=pii, currency=settings.currency
+            )
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="clv-service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_exception_handlers(app)
+    include_routers(app)
+    # Added last = outermost: the request id and metrics also cover the size limit's 413s.
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""Modelling code with no web or database imports: runnable and testable as plain Python."""

@@ -1,0 +1,7 @@
+"""Every table, imported in one place so the metadata is complete for Alembic and erasure."""
+
+from service.auth.models import ApiKey
+from service.customers.models import CustomerAttributes
+from service.events.models import Event
+
+__all__ = ["ApiKey", "CustomerAttributes", "Event"]

@@ -1,0 +1,31 @@
+"""Error responses for the OpenAPI document, so clients see the error shape of each status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorRead(BaseModel):
+    code: str = Field(description="Stable machine-readable error code, e.g. validation_error.")
+    message: str = Field(description="What went wrong, for a person.")
+    request_id: str | None = Field(description="The request id (also in X-Request-ID).")
+    details: Any = Field(default=None, description="Structured detail, e.g. field errors.")
+
+
+_DESCRIPTIONS = {
+    401: "Missing, unknown or revoked API key.",
+    403: "The API key lacks the scope this operation needs.",
+    404: "Not found.",
+    409: "Conflicts with the current state.",
+    413: "The body or the batch is too large.",
+    422: "The request is malformed.",
+    503: "The database is unreachable; retry after Retry-After seconds.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {"model": ErrorRead, "description": _DESCRIPTIONS[status]} for status in statuses
+    }

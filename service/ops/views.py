@@ -1,0 +1,48 @@
+"""Probes and metrics: outside ``/v1`` and without authentication (for the cluster network)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from service.errors import error_body
+
+router = APIRouter(tags=["operations"])
+
+
+class HealthRead(BaseModel):
+    status: str = Field(description="ok when the check passed.")
+
+
+@router.get("/healthz", operation_id="healthz", summary="Liveness")
+async def healthz() -> HealthRead:
+    """The process is up and answering. Never touches the database."""
+    return HealthRead(status="ok")
+
+
+@router.get(
+    "/readyz",
+    operation_id="readyz",
+    summary="Readiness",
+    response_model=HealthRead,
+    responses={503: {"description": "Not ready: the database is unreachable."}},
+)
+def readyz(request: Request) -> Response:
+    """Ready to serve: the database answers."""
+    try:
+        with request.app.state.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:  # any failure means "not ready"; the reason goes in the body
+        message = f"database unreachable: {error.__class__.__name__}"
+        request_id = getattr(request.state, "request_id", None)
+        return JSONResponse(error_body("not_ready", message, request_id), status_code=503)
+    return JSONResponse(HealthRead(status="ok").model_dump())
+
+
+@router.get("/metrics", operation_id="metrics", summary="Prometheus metrics")
+async def prometheus_metrics() -> Response:
+    """Metrics in the Prometheus text format."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,118 @@
+"""The clv command line: schema checks, API keys, and a real `clv serve` process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx2 as httpx
+import pytest
+from typer.testing import CliRunner
+
+from service.cli import app
+from service.config import Settings
+from tests.conftest import bearer
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Settings:
+    monkeypatch.setenv("CLV_DATABASE_URL", settings.database_url)
+    return settings
+
+
+def test_serve_refuses_an_unmigrated_database_and_names_the_fix(
+    monkeypatch: pytest.MonkeyPatch, empty_database_url: str
+) -> None:
+    monkeypatch.setenv("CLV_DATABASE_URL", empty_database_url)
+
+    result = runner.invoke(app, ["serve"])
+
+    assert result.exit_code == 1
+    assert "not migrated" in result.output
+    assert "Run: clv db upgrade" in result.output
+
+
+def test_db_upgrade_migrates_a_fresh_database(
+    monkeypatch: pytest.MonkeyPatch, empty_database_url: str
+) -> None:
+    monkeypatch.setenv("CLV_DATABASE_URL", empty_database_url)
+
+    upgraded = runner.invoke(app, ["db", "upgrade"])
+    again = runner.invoke(app, ["db", "upgrade"])
+
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "database at revision" in upgraded.output
+    assert again.exit_code == 0
+
+
+def test_apikey_create_list_revoke(env: Settings) -> None:
+    created = runner.invoke(app, ["apikey", "create", "--name", "shop", "--scopes", "ingest,read"])
+    token = created.stdout.strip().splitlines()[-1]
+    duplicate = runner.invoke(app, ["apikey", "create", "--name", "shop", "--scopes", "read"])
+    bad_scope = runner.invoke(app, ["apikey", "create", "--name", "x", "--scopes", "root"])
+    listed = runner.invoke(app, ["apikey", "list"])
+    revoked = runner.invoke(app, ["apikey", "revoke", "shop"])
+    unknown = runner.invoke(app, ["apikey", "revoke", "nobody"])
+    listed_after = runner.invoke(app, ["apikey", "list"])
+
+    assert created.exit_code == 0
+    assert token.startswith("clv_")
+    assert duplicate.exit_code == 1
+    assert "exists already" in duplicate.output
+    assert bad_scope.exit_code == 1
+    assert "unknown scope 'root'" in bad_scope.output
+    assert "shop" in listed.stdout
+    assert "ingest read" in listed.stdout
+    assert token not in listed.stdout
+    assert revoked.exit_code == 0
+    assert unknown.exit_code == 1
+    assert "no API key named 'nobody'" in unknown.output
+    assert listed_after.stdout.count(str(time.gmtime().tm_year)) >= 2  # created and revoked
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_clv_serve_runs_the_api(env: Settings) -> None:
+    token = (
+        runner.invoke(app, ["apikey", "create", "--name", "serve", "--scopes", "read"])
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        env={**os.environ, "CLV_DATABASE_URL": env.database_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        customer = httpx.get(f"http://127.0.0.1:{port}/v1/customers/x", headers=bearer(token))
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+
+    assert health.json() == {"status": "ok"}
+    assert customer.status_code == 404
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal as its exit status.
+    assert process.returncode in (0, -15), output
+    assert "Application shutdown complete" in output
+    assert '"route": "/v1/customers/{customer_id}"' in output  # JSON access log line
+    assert token not in output

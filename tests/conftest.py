@@ -1,0 +1,196 @@
+"""Fixtures: one migrated database per backend (SQLite and a real PostgreSQL), emptied after each
+test; the app behind real HTTP (Starlette's TestClient over ASGI, or a live uvicorn server).
+
+``CLV_TEST_BACKENDS`` (default ``sqlite,postgresql``) chooses the backends and
+``CLV_TEST_POSTGRES_URL`` the PostgreSQL server; each run creates and drops its own database.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from service.auth import service as auth
+from service.config import Settings
+from service.db import migrations
+from service.db.base import Base
+from service.db.session import make_engine, make_session_factory
+from service.main import create_app
+
+BACKENDS = [b for b in os.environ.get("CLV_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+POSTGRES_URL = os.environ.get(
+    "CLV_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the settings they set, never the developer's CLV_* variables."""
+    for name in list(os.environ):
+        if name.startswith("CLV_") and not name.startswith("CLV_TEST_"):
+            monkeypatch.delenv(name)
+
+
+class PostgresServer:
+    """Creates and drops throw-away databases on the test PostgreSQL server."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = make_url(admin_url)
+        self.engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+
+    def create_database(self) -> str:
+        name = f"clv_test_{uuid.uuid4().hex[:12]}"
+        with self.engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        return self.admin_url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_database(self, url: str) -> None:
+        name = make_url(url).database
+        with self.engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer(POSTGRES_URL)
+    yield server
+    server.engine.dispose()
+
+
+def new_database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """An empty database of ``backend``, dropped at the end of the requesting scope."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / f'clv-{uuid.uuid4().hex[:8]}.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    request.addfinalizer(lambda: server.drop_database(url))
+    return url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database migrated to head, shared by the tests of one backend."""
+    url = new_database_url(request.param, tmp_path_factory.mktemp("db"), request)
+    migrations.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def empty_database_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh, un-migrated database of the same backend as ``database_url``."""
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    return new_database_url(backend, tmp_path, request)
+
+
+@pytest.fixture
+def postgres_settings(postgres_server: PostgresServer) -> Iterator[Settings]:
+    """Settings on a dedicated, migrated PostgreSQL database, for PostgreSQL-only behaviour."""
+    if "postgresql" not in BACKENDS:
+        pytest.skip("CLV_TEST_BACKENDS excludes postgresql")
+    url = postgres_server.create_database()
+    migrations.upgrade(url)
+    yield Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    postgres_server.drop_database(url)
+
+
+def _empty_all_tables(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            tables = [table.name for table in Base.metadata.sorted_tables]
+            if engine.dialect.name == "postgresql":
+                connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY"))
+            else:
+                for name in tables:
+                    connection.execute(text(f"DELETE FROM {name}"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Iterator[Settings]:
+    yield Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
+    _empty_all_tables(database_url)
+
+
+@pytest.fixture
+def backend(settings: Settings) -> str:
+    return "sqlite" if settings.is_sqlite else "postgresql"
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+KeyFactory = Callable[..., str]
+
+
+@pytest.fixture
+def make_key(settings: Settings) -> Iterator[KeyFactory]:
+    """``make_key("ingest", "read")`` stores a key with those scopes and returns it."""
+    engine = make_engine(settings)
+    factory = make_session_factory(engine)
+
+    def make(*scopes: str, name: str | None = None) -> str:
+        with factory() as session, session.begin():
+            _, token = auth.create_key(
+                session, name or f"key-{uuid.uuid4().hex[:8]}", auth.parse_scopes(scopes)
+            )
+        return token
+
+    yield make
+    engine.dispose()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def admin_headers(make_key: KeyFactory) -> dict[str, str]:
+    return bearer(make_key("admin"))
+
+
+@contextmanager
+def serve_app(settings: Settings) -> Iterator[str]:
+    """The app served by a real uvicorn on a loopback port; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[str]:
+    with serve_app(settings) as url:
+        yield url

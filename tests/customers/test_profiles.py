@@ -1,0 +1,229 @@
+"""/v1/customers/{customer_id}: multi-source attributes, merged profile, activity, erasure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, select
+
+from service.config import Settings
+from service.db.base import Base
+from tests.conftest import KeyFactory, bearer
+from tests.factories import BASE_TIME, batch, event, purchases
+
+
+@pytest.fixture
+def headers(make_key: KeyFactory) -> dict[str, str]:
+    return bearer(make_key("admin"))
+
+
+def send_attributes(
+    client: TestClient,
+    headers: dict[str, str],
+    source: str,
+    attributes: dict[str, Any],
+    *,
+    method: str = "PATCH",
+    customer_id: str = "c-1",
+) -> dict[str, Any]:
+    response = client.request(
+        method,
+        f"/v1/customers/{customer_id}",
+        json={"source": source, "attributes": attributes},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_sources_are_kept_apart_and_merged_by_precedence(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    send_attributes(client, headers, "social", {"region": "west", "followers": 120})
+    send_attributes(client, headers, "platform", {"region": "south", "age_band": "25-34"})
+    send_attributes(client, headers, "crm", {"region": "north"})
+    send_attributes(client, headers, "loyalty_app", {"age_band": "35-44", "tier": "gold"})
+    profile = send_attributes(client, headers, "survey", {"tier": "silver"})
+
+    merged = {name: (a["value"], a["source"]) for name, a in profile["profile"].items()}
+    assert merged == {
+        "region": ("north", "crm"),  # crm outranks platform and social
+        "age_band": ("25-34", "platform"),  # a ranked source outranks unranked ones
+        "followers": (120, "social"),
+        "tier": ("silver", "survey"),  # among unranked sources the newest wins
+    }
+    assert [s["source"] for s in profile["sources"]] == [
+        "crm",
+        "platform",
+        "social",
+        "survey",
+        "loyalty_app",
+    ]
+    social = next(s for s in profile["sources"] if s["source"] == "social")
+    assert social["attributes"] == {"region": "west", "followers": 120}
+
+
+def test_patch_merges_and_null_removes_while_put_replaces(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    send_attributes(client, headers, "crm", {"region": "north", "segment": "b2c", "vip": True})
+    patched = send_attributes(client, headers, "crm", {"segment": None, "age_band": "18-24"})
+    assert patched["sources"][0]["attributes"] == {
+        "region": "north",
+        "vip": True,
+        "age_band": "18-24",
+    }
+
+    replaced = send_attributes(client, headers, "crm", {"region": "east"}, method="PUT")
+    assert replaced["sources"][0]["attributes"] == {"region": "east"}
+
+
+def test_email_and_phone_are_stored_only_as_keyed_hashes(
+    client: TestClient, headers: dict[str, str], settings: Settings
+) -> None:
+    crm = send_attributes(
+        client, headers, "crm", {"email": "Ann@Example.com ", "phone": "+1 555-0100"}
+    )
+    platform = send_attributes(client, headers, "platform", {"email": "ann@example.com"})
+
+    crm_email = crm["profile"]["email"]["value"]
+    assert crm_email.startswith("hmac-sha256:")
+    assert (
+        next(s for s in platform["sources"] if s["source"] == "platform")["attributes"]["email"]
+        == crm_email
+    )  # normalised before hashing: the same person matches across sources
+    assert crm["profile"]["phone"]["value"].startswith("hmac-sha256:")
+    everything = client.get("/v1/customers/c-1", headers=headers).text.lower()
+    assert "ann@example.com" not in everything
+    assert "555" not in everything
+    engine = create_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            dump = str(connection.exec_driver_sql("SELECT * FROM customer_attributes").all())
+    finally:
+        engine.dispose()
+    assert "example.com" not in dump.lower()
+    assert "555" not in dump
+
+
+def test_email_in_event_properties_is_hashed_too(
+    client: TestClient, headers: dict[str, str], settings: Settings
+) -> None:
+    client.post(
+        "/v1/events",
+        json=batch(event(properties={"email": "bob@example.com", "coupon": "X"})),
+        headers=headers,
+    )
+    engine = create_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            dump = str(connection.exec_driver_sql("SELECT properties FROM events").all())
+    finally:
+        engine.dispose()
+    assert "bob@example.com" not in dump
+    assert "hmac-sha256:" in dump
+
+
+def test_activity_summary_adds_up_the_events(client: TestClient, headers: dict[str, str]) -> None:
+    body = batch(
+        # Days 0, 10 (two orders that day), 30: 3 purchase days, 2 of them repeats.
+        *purchases("c-1", (0, "20.00"), (10, "5.50"), (10, "4.50"), (30, "40.00")),
+        event(customer_id="c-1", type="refund", amount="5.50"),
+        event(customer_id="c-1", type="view", amount=None),
+        *purchases("someone-else", (3, "999.00")),
+    )
+    client.post("/v1/events", json=body, headers=headers)
+
+    activity = client.get("/v1/customers/c-1", headers=headers).json()["activity"]
+
+    assert activity["events"] == 6
+    assert activity["orders"] == 4
+    assert Decimal(activity["revenue"]) == Decimal("70.00")
+    assert activity["refunds"] == 1
+    assert Decimal(activity["refunded_amount"]) == Decimal("5.50")
+    assert Decimal(activity["net_revenue"]) == Decimal("64.50")
+    assert activity["first_order_at"] == "2026-01-15T12:00:00Z"
+    assert activity["last_order_at"] == "2026-02-14T12:00:00Z"
+    assert activity["frequency"] == 2
+    assert activity["recency_days"] == 30
+    assert Decimal(activity["monetary_value"]) == Decimal("25")  # (10.00 + 40.00) / 2
+    today = datetime.now(UTC).date()
+    assert activity["age_days"] in {
+        (today - BASE_TIME.date()).days,
+        (today - BASE_TIME.date()).days - 1,
+    }
+    assert activity["currency"] == "USD"
+
+
+def test_a_customer_known_only_from_events_can_be_read(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    client.post("/v1/events", json=batch(event(customer_id="only-events")), headers=headers)
+
+    body = client.get("/v1/customers/only-events", headers=headers).json()
+
+    assert body["profile"] == {}
+    assert body["sources"] == []
+    assert body["activity"]["orders"] == 1
+
+
+def test_unknown_customer_is_404_and_bad_ids_are_422(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    missing = client.get("/v1/customers/nobody", headers=headers)
+    too_long = client.get("/v1/customers/" + "x" * 129, headers=headers)
+    bad_source = client.patch(
+        "/v1/customers/c-1", json={"source": "CRM!", "attributes": {}}, headers=headers
+    )
+    nested = client.patch(
+        "/v1/customers/c-1", json={"source": "crm", "attributes": {"a": {"b": 1}}}, headers=headers
+    )
+
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    assert too_long.status_code == 422
+    assert bad_source.status_code == 422
+    assert nested.status_code == 422
+
+
+def count_rows_about(settings: Settings, customer_id: str) -> dict[str, int]:
+    engine = create_engine(settings.database_url)
+    counts = {}
+    try:
+        with engine.connect() as connection:
+            for table in Base.metadata.sorted_tables:
+                if "customer_id" in table.c:
+                    counts[table.name] = connection.scalar(
+                        select(func.count())
+                        .select_from(table)
+                        .where(table.c.customer_id == customer_id)
+                    )
+    finally:
+        engine.dispose()
+    return counts
+
+
+def test_erasure_deletes_every_row_about_the_customer_and_nothing_else(
+    client: TestClient, headers: dict[str, str], settings: Settings
+) -> None:
+    client.post(
+        "/v1/events",
+        json=batch(*purchases("c-1", (0, "1"), (5, "2")), *purchases("c-2", (1, "3"))),
+        headers=headers,
+    )
+    send_attributes(client, headers, "crm", {"email": "c1@example.com"})
+    send_attributes(client, headers, "crm", {"region": "x"}, customer_id="c-2")
+    assert all(count_rows_about(settings, "c-1").values())
+
+    erased = client.delete("/v1/customers/c-1", headers=headers)
+
+    assert erased.status_code == 204
+    assert erased.content == b""
+    assert set(count_rows_about(settings, "c-1").values()) == {0}
+    assert client.get("/v1/customers/c-1", headers=headers).status_code == 404
+    assert client.delete("/v1/customers/c-1", headers=headers).status_code == 404
+    assert client.get("/v1/customers/c-2", headers=headers).json()["activity"]["orders"] == 1
