@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.schemas import error_message
+
 logger = logging.getLogger(__name__)
 
 
@@ -113,7 +115,7 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [
-        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        {"loc": list(err["loc"]), "msg": error_message(err), "type": err["type"]}
         for err in exc.errors()
     ]
     first = details[0] if details else {"loc": [], "msg": "invalid request"}

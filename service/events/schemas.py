@@ -2,52 +2,69 @@
 
 A batch is validated event by event: one malformed event must not cost the storefront the other
 999, so an invalid event becomes an ``InvalidEvent`` with a reason instead of failing the request.
-Only a body that is not a batch at all is answered 422.
+Only a body that is not a batch at all is answered 422. The schema checks shape and types, all in
+pydantic-core; rules across fields or depending on settings and the clock live in
+``service.IngestRules``, which runs once per event in one Python loop.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any, NamedTuple, Self, cast
+from typing import (
+    Annotated,
+    Any,
+    NamedTuple,
+    NotRequired,  # pydantic needs these on Python < 3.12
+    cast,
+)
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
-    model_validator,
 )
-from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
 
-from service.events.models import MONETARY_EVENT_TYPES, EventType
-from service.schemas import CustomerId, Identifier, Key, MoneyAmount, ScalarValue
+from service.events.models import EventType
+from service.schemas import (
+    CustomerId,
+    Identifier,
+    Key,
+    MoneyAmount,
+    ScalarValue,
+    error_message,
+)
 
 MAX_ITEMS = 200
 MAX_PROPERTIES = 50
 
 
-def _utc(value: datetime) -> datetime:
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise PydanticCustomError("datetime_range", "is out of the supported range") from None
+class ItemCreate(TypedDict):
+    """A line item. A TypedDict, not a model: validating into plain dicts is twice as fast for
+    a batch of orders, and the items are stored as JSON anyway."""
+
+    sku: Annotated[Identifier, Field(description="Product id (SKU) in the shop's catalogue.")]
+    category: NotRequired[
+        Annotated[str | None, Field(max_length=128, description="Category, e.g. 'shoes/running'.")]
+    ]
+    name: NotRequired[Annotated[str | None, Field(max_length=256, description="Product name.")]]
+    quantity: NotRequired[
+        Annotated[int, Field(ge=1, le=100_000, description="Units of the product; 1 if absent.")]
+    ]
+    price: NotRequired[
+        Annotated[
+            MoneyAmount | None,
+            Field(description="Unit price in the shop currency (exact decimal)."),
+        ]
+    ]
 
 
-class ItemCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sku: Identifier = Field(description="Product id (SKU) in the shop's catalogue.")
-    category: str | None = Field(
-        default=None, max_length=128, description="Product category, e.g. 'shoes/running'."
-    )
-    name: str | None = Field(default=None, max_length=256, description="Product name.")
-    quantity: int = Field(default=1, ge=1, le=100_000, description="Units of this product.")
-    price: MoneyAmount | None = Field(
-        default=None, description="Unit price in the shop currency (exact decimal)."
-    )
+ITEMS_AS_JSON = TypeAdapter(list[ItemCreate])
+"""Turns validated items into JSON-ready values (prices as exact decimal strings)."""
 
 
 class EventCreate(BaseModel):
@@ -102,15 +119,6 @@ class EventCreate(BaseModel):
         description="Other scalar facts about the event (email and phone values are hashed).",
     )
 
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        self.occurred_at = _utc(self.occurred_at)
-        if self.type in MONETARY_EVENT_TYPES and self.amount is None:
-            raise PydanticCustomError(
-                "amount_required", "amount is required for {type} events", {"type": self.type.value}
-            )
-        return self
-
 
 class InvalidEvent(NamedTuple):
     """An event of a batch that failed validation, kept so the response can say why."""
@@ -124,7 +132,8 @@ def describe(error: ValidationError) -> str:
     parts = []
     for detail in error.errors(include_url=False):
         where = ".".join(str(part) for part in detail["loc"])
-        parts.append(f"{where}: {detail['msg']}" if where else detail["msg"])
+        message = error_message(detail)
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.errors import PayloadTooLargeError
 from service.events import repository
+from service.events.models import MONETARY_EVENT_TYPES
 from service.events.schemas import (
     EventBatchResult,
     EventCandidate,
@@ -27,7 +27,8 @@ EARLIEST_PLAUSIBLE = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class IngestRules:
-    """The settings-dependent rules, which a static schema cannot know."""
+    """Rules across fields, or that depend on settings and the clock, which a static schema
+    cannot express. Built once per process from the settings."""
 
     currency: str
     max_future_skew: timedelta
@@ -41,37 +42,33 @@ class IngestRules:
             pii=pii,
         )
 
-    def violation(self, event: EventCreate, now: datetime) -> str | None:
+    def admit(self, event: EventCreate, now: datetime) -> str | None:
+        """Why the event is refused, or None; an admitted event is normalised in place for
+        storage (UTC time, the shop currency on amounts, personal values hashed)."""
+        if event.amount is None and event.type in MONETARY_EVENT_TYPES:
+            return f"amount: required for {event.type.value} events"
         if event.currency is not None and event.currency != self.currency:
             return (
                 f"currency: {event.currency} is not the shop currency {self.currency}; "
                 "convert the amount before sending (no conversion is done here)"
             )
-        if event.occurred_at > now + self.max_future_skew:
+        try:
+            occurred_at = event.occurred_at.astimezone(UTC)
+        except OverflowError:
+            return f"occurred_at: {event.occurred_at.isoformat()} is out of the supported range"
+        if occurred_at > now + self.max_future_skew:
             return (
-                f"occurred_at: {event.occurred_at.isoformat()} is in the future "
+                f"occurred_at: {occurred_at.isoformat()} is in the future "
                 f"(server time {now.isoformat()}, tolerance {self.max_future_skew})"
             )
-        if event.occurred_at < EARLIEST_PLAUSIBLE:
-            return f"occurred_at: {event.occurred_at.isoformat()} is before 1970"
+        if occurred_at < EARLIEST_PLAUSIBLE:
+            return f"occurred_at: {occurred_at.isoformat()} is before 1970"
+        event.occurred_at = occurred_at
+        if event.amount is not None and event.currency is None:
+            event.currency = self.currency
+        if event.properties:
+            event.properties = self.pii.scrub(event.properties)
         return None
-
-    def row(self, event: EventCreate, received_at: datetime) -> dict[str, Any]:
-        has_amount = event.amount is not None
-        return {
-            "event_id": event.event_id,
-            "customer_id": event.customer_id,
-            "type": event.type.value,
-            "occurred_at": event.occurred_at,
-            "amount": event.amount,
-            "currency": (event.currency or self.currency) if has_amount else event.currency,
-            "items": [item.model_dump(mode="json") for item in event.items]
-            if event.items
-            else None,
-            "source": event.source,
-            "properties": self.pii.scrub(event.properties) if event.properties else None,
-            "received_at": received_at,
-        }
 
 
 def ingest(
@@ -92,24 +89,24 @@ def ingest(
             "Split it into smaller batches."
         )
     now = now or datetime.now(UTC)
-    valid: list[EventCreate] = []
+    admitted: list[EventCreate] = []
     rejections: list[RejectedEvent] = []
     for index, candidate in enumerate(candidates):
         reason: str | None
         if isinstance(candidate, InvalidEvent):
             reason = candidate.reason
         else:
-            reason = rules.violation(candidate, now)
+            reason = rules.admit(candidate, now)
             if reason is None:
-                valid.append(candidate)
+                admitted.append(candidate)
                 continue
         rejections.append(RejectedEvent(index=index, event_id=candidate.event_id, reason=reason))
 
-    stored = repository.insert_new(session, [rules.row(event, now) for event in valid])
+    stored = repository.insert_new(session, admitted, received_at=now)
     accepted = len(stored)  # an id repeated within the batch is stored (and counted) once
     result = EventBatchResult(
         accepted=accepted,
-        duplicates=len(valid) - accepted,
+        duplicates=len(admitted) - accepted,
         rejected=len(rejections),
         rejections=rejections,
     )

@@ -82,9 +82,7 @@ def test_import_maps_columns_rejects_bad_rows_and_rerun_imports_nothing_new(
         ("c3", Decimal("7.25")),
     ]
     assert rows[0].occurred_at == datetime(2025, 2, 1, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
-    assert rows[0].items == [
-        {"sku": "A", "category": "shoes", "name": None, "quantity": 1, "price": None}
-    ]
+    assert rows[0].items == [{"sku": "A", "category": "shoes", "quantity": 1}]
 
 
 def test_event_id_column_and_negative_amounts_as_refunds(env: Settings, tmp_path: Path) -> None:
