@@ -5,7 +5,7 @@ sending pre-serialised batches over a few keep-alive connections. Then the same 
 straight into the same (emptied) table: the ratio says how close the API gets to the database's
 own bulk path. Also prints batch latency percentiles and the server's peak RSS.
 
-    .venv/bin/python bench/ingest.py [--events 200000] [--batch 1000] [--connections 4]
+    .venv/bin/python bench/ingest.py [--events 200000] [--batch 1000] [--connections 4] [--workers 2]
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     args = parser.parse_args()
 
     events = make_events(args.events)

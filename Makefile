@@ -1,0 +1,55 @@
+# The two commands of the README:
+#   make demo   installs into .venv and starts the service on SQLite (clv demo)
+#   make test   lint, type check and the test suite on SQLite and PostgreSQL
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXTRAS ?= dev
+SPEC := $(if $(EXTRAS),.[$(EXTRAS)],.)
+INSTALLED := $(VENV)/.installed$(if $(EXTRAS),-$(EXTRAS))
+
+.PHONY: install demo serve test lint typecheck pytest openapi bench lock clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e "$(SPEC)"
+	touch $@
+
+demo: install
+	$(BIN)/clv demo
+
+serve: install
+	$(BIN)/clv db upgrade
+	$(BIN)/clv serve
+
+test: lint typecheck pytest
+
+lint: install
+	$(BIN)/ruff check service tests bench migrations
+	$(BIN)/ruff format --check service tests bench migrations
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+openapi: install
+	$(BIN)/clv openapi
+
+bench: install
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/import_csv.py
+
+# Re-pin every dependency after changing pyproject.toml (torch stays at the plain 2.13.0 pin).
+lock: install
+	$(BIN)/pip freeze --exclude-editable | grep -v '^clv-service' \
+		| sed 's/^torch==\(.*\)+cpu$$/torch==\1/' > constraints.body
+	{ sed -n '/^#/p' constraints.txt; cat constraints.body; } > constraints.txt.new
+	rm constraints.body && mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
