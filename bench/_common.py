@@ -53,8 +53,16 @@ def running_server(database_url: str, workers: int = 1) -> Iterator[tuple[str, i
     port = free_port()
     env = {**os.environ, "CLV_DATABASE_URL": database_url, "CLV_LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
-        + ["--workers", str(workers)],
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         env=env,
     )
     base = f"http://127.0.0.1:{port}"
@@ -97,4 +105,4 @@ def _children(pid: int) -> list[int]:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]

@@ -29,6 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import RESULTS, scratch_postgres
 from service.db import migrations
 
+IMPORT_FLAGS = ["--amount-col", "amount", "--sku-col", "sku", "--quantity-col", "quantity"]
+IMPORT_FLAGS += ["--category-col", "category"]
+
 
 def write_csv(path: Path, rows: int, seed: int = 11) -> None:
     rng = random.Random(seed)
@@ -62,9 +65,7 @@ def run_import(database_url: str, path: Path) -> tuple[float, float, str]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "service.cli", "import-csv", str(path)]
-        + ["--amount-col", "amount", "--sku-col", "sku", "--quantity-col", "quantity"]
-        + ["--category-col", "category"],
+        [sys.executable, "-m", "service.cli", "import-csv", str(path), *IMPORT_FLAGS],
         env={**os.environ, "CLV_DATABASE_URL": database_url, "COLUMNS": "200"},
         capture_output=True,
         text=True,

@@ -5,7 +5,8 @@ sending pre-serialised batches over a few keep-alive connections. Then the same 
 straight into the same (emptied) table: the ratio says how close the API gets to the database's
 own bulk path. Also prints batch latency percentiles and the server's peak RSS.
 
-    .venv/bin/python bench/ingest.py [--events 200000] [--batch 1000] [--connections 4] [--workers 2]
+    .venv/bin/python bench/ingest.py [--events 200000] [--batch 1000] [--connections 4]
+                                     [--workers 2]
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from service.auth import service as auth
 from service.config import Settings
 from service.db.session import make_engine, make_session_factory
 
+KINDS = ["purchase", "view", "add_to_cart", "session_start"]
 CATEGORIES = ["apparel", "shoes", "home", "beauty", "toys", "garden", "books", "sports"]
 
 
@@ -41,7 +43,7 @@ def make_events(count: int, seed: int = 7) -> list[dict[str, Any]]:
     start = datetime(2025, 1, 1, tzinfo=UTC)
     events = []
     for i in range(count):
-        kind = rng.choices(["purchase", "view", "add_to_cart", "session_start"], [25, 50, 15, 10])[0]
+        kind = rng.choices(KINDS, [25, 50, 15, 10])[0]
         event: dict[str, Any] = {
             "event_id": f"bench-{i:09d}",
             "customer_id": f"cust-{rng.randrange(50_000):06d}",
@@ -67,8 +69,12 @@ def make_events(count: int, seed: int = 7) -> list[dict[str, Any]]:
     return events
 
 
-def send_all(base: str, token: str, bodies: list[bytes], connections: int) -> tuple[float, list[float], int]:
-    """Send the bodies over ``connections`` keep-alive connections; (seconds, latencies, accepted)."""
+def send_all(
+    base: str, token: str, bodies: list[bytes], connections: int
+) -> tuple[float, list[float], int]:
+    """Send the bodies over ``connections`` keep-alive connections.
+
+    Returns the wall time, each batch's latency and the number of events accepted."""
     latencies: list[float] = []
     accepted = 0
     lock = threading.Lock()
@@ -123,10 +129,13 @@ def copy_rows(database_url: str, events: list[dict[str, Any]]) -> float:
         connection.execute("TRUNCATE events")
         connection.commit()
         started = time.perf_counter()
-        with connection.cursor() as cursor, cursor.copy(
-            "COPY events (event_id, customer_id, type, occurred_at, amount, currency, items, "
-            "source, properties, received_at) FROM STDIN"
-        ) as copy:
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(
+                "COPY events (event_id, customer_id, type, occurred_at, amount, currency, items, "
+                "source, properties, received_at) FROM STDIN"
+            ) as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
         connection.commit()

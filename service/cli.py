@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -108,12 +109,12 @@ def demo(
         name = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
         _, token = auth.create_key(session, name, list(auth.Scope))
     base = f"http://{host}:{port}"
-    console.print(f"\n[bold]clv-service[/bold] on {settings.database_url}")
-    console.print(f"API key ({name}, all scopes): [bold]{token}[/bold]")
-    console.print(f"Swagger UI: {base}/docs\n")
+    say = partial(console.print, highlight=False, soft_wrap=True)
+    say(f"\n[bold]clv-service[/bold] on {settings.database_url}")
+    say(f"API key ({name}, all scopes): [bold]{token}[/bold]")
+    say(f"Swagger UI: {base}/docs (press Authorize, paste the key)\n")
     for example in demo_curl_examples(base, token, settings.currency):
-        console.print(example, highlight=False, soft_wrap=True)
-        console.print()
+        say(example + "\n")
     serve(host=host, port=port, workers=1)
 
 
