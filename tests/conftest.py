@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from service.auth import service as auth
@@ -136,14 +136,21 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Engine]:
+    """An engine on the test database, to set up state and to look at what the service stored."""
+    engine = make_engine(settings)
+    yield engine
+    engine.dispose()
+
+
 KeyFactory = Callable[..., str]
 
 
 @pytest.fixture
-def make_key(settings: Settings) -> Iterator[KeyFactory]:
+def make_key(db: Engine) -> KeyFactory:
     """``make_key("ingest", "read")`` stores a key with those scopes and returns it."""
-    engine = make_engine(settings)
-    factory = make_session_factory(engine)
+    factory = make_session_factory(db)
 
     def make(*scopes: str, name: str | None = None) -> str:
         with factory() as session, session.begin():
@@ -152,8 +159,7 @@ def make_key(settings: Settings) -> Iterator[KeyFactory]:
             )
         return token
 
-    yield make
-    engine.dispose()
+    return make
 
 
 def bearer(token: str) -> dict[str, str]:

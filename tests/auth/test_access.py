@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select
+from sqlalchemy import Engine, select
 
+from service.auth import service as auth
 from service.auth.models import ApiKey
-from service.config import Settings
+from service.db.session import make_session_factory
 from tests.conftest import KeyFactory, bearer
 from tests.factories import batch, event
 
@@ -97,28 +98,19 @@ def test_a_tampered_secret_with_a_real_prefix_is_401(
     assert client.get("/v1/customers/c-1", headers=bearer(tampered)).status_code == 401
 
 
-def test_a_revoked_key_is_401(client: TestClient, make_key: KeyFactory, settings: Settings) -> None:
-    from service.auth import service as auth
-    from service.db.session import make_engine, make_session_factory
-
+def test_a_revoked_key_is_401(client: TestClient, make_key: KeyFactory, db: Engine) -> None:
     token = make_key("admin", name="to-revoke")
     assert client.get("/v1/customers/c-1", headers=bearer(token)).status_code == 404
-    engine = make_engine(settings)
-    with make_session_factory(engine)() as session, session.begin():
+    with make_session_factory(db)() as session, session.begin():
         auth.revoke(session, "to-revoke")
-    engine.dispose()
 
     assert client.get("/v1/customers/c-1", headers=bearer(token)).status_code == 401
 
 
-def test_keys_are_stored_only_as_hashes(make_key: KeyFactory, settings: Settings) -> None:
+def test_keys_are_stored_only_as_hashes(make_key: KeyFactory, db: Engine) -> None:
     token = make_key("read", name="hashed")
-    engine = create_engine(settings.database_url)
-    try:
-        with engine.connect() as connection:
-            row = connection.execute(select(ApiKey)).one()
-    finally:
-        engine.dispose()
+    with db.connect() as connection:
+        row = connection.execute(select(ApiKey)).one()
     assert token not in str(tuple(row))
     assert token.split("_", 2)[2] not in str(tuple(row))
     assert row.prefix == token.split("_")[1]

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import Engine, func, select
 
-from service.config import Settings
 from service.db.base import Base
 from tests.conftest import KeyFactory, bearer
 from tests.factories import BASE_TIME, batch, event, purchases
@@ -84,7 +83,7 @@ def test_patch_merges_and_null_removes_while_put_replaces(
 
 
 def test_email_and_phone_are_stored_only_as_keyed_hashes(
-    client: TestClient, headers: dict[str, str], settings: Settings
+    client: TestClient, headers: dict[str, str], db: Engine
 ) -> None:
     crm = send_attributes(
         client, headers, "crm", {"email": "Ann@Example.com ", "phone": "+1 555-0100"}
@@ -101,32 +100,22 @@ def test_email_and_phone_are_stored_only_as_keyed_hashes(
     everything = client.get("/v1/customers/c-1", headers=headers).text.lower()
     assert "ann@example.com" not in everything
     assert "555" not in everything
-    engine = create_engine(settings.database_url)
-    try:
-        with engine.connect() as connection:
-            dump = str(connection.exec_driver_sql("SELECT * FROM customer_attributes").all())
-    finally:
-        engine.dispose()
-    assert "example.com" not in dump.lower()
-    assert "555" not in dump
+    stored = dump(db, "SELECT * FROM customer_attributes")
+    assert "example.com" not in stored.lower()
+    assert "555" not in stored
 
 
 def test_email_in_event_properties_is_hashed_too(
-    client: TestClient, headers: dict[str, str], settings: Settings
+    client: TestClient, headers: dict[str, str], db: Engine
 ) -> None:
     client.post(
         "/v1/events",
         json=batch(event(properties={"email": "bob@example.com", "coupon": "X"})),
         headers=headers,
     )
-    engine = create_engine(settings.database_url)
-    try:
-        with engine.connect() as connection:
-            dump = str(connection.exec_driver_sql("SELECT properties FROM events").all())
-    finally:
-        engine.dispose()
-    assert "bob@example.com" not in dump
-    assert "hmac-sha256:" in dump
+    stored = dump(db, "SELECT properties FROM events")
+    assert "bob@example.com" not in stored
+    assert "hmac-sha256:" in stored
 
 
 def test_activity_summary_adds_up_the_events(client: TestClient, headers: dict[str, str]) -> None:
@@ -190,25 +179,25 @@ def test_unknown_customer_is_404_and_bad_ids_are_422(
     assert nested.status_code == 422
 
 
-def count_rows_about(settings: Settings, customer_id: str) -> dict[str, int]:
-    engine = create_engine(settings.database_url)
-    counts = {}
-    try:
-        with engine.connect() as connection:
-            for table in Base.metadata.sorted_tables:
-                if "customer_id" in table.c:
-                    counts[table.name] = connection.scalar(
-                        select(func.count())
-                        .select_from(table)
-                        .where(table.c.customer_id == customer_id)
-                    )
-    finally:
-        engine.dispose()
-    return counts
+def count_rows_about(db: Engine, customer_id: str) -> dict[str, int | None]:
+    with db.connect() as connection:
+        return {
+            table.name: connection.scalar(
+                select(func.count()).select_from(table).where(table.c.customer_id == customer_id)
+            )
+            for table in Base.metadata.sorted_tables
+            if "customer_id" in table.c
+        }
+
+
+def dump(db: Engine, sql: str) -> str:
+    """Everything a query returns, as text, to search for values that must not be stored."""
+    with db.connect() as connection:
+        return str(connection.exec_driver_sql(sql).all())
 
 
 def test_erasure_deletes_every_row_about_the_customer_and_nothing_else(
-    client: TestClient, headers: dict[str, str], settings: Settings
+    client: TestClient, headers: dict[str, str], db: Engine
 ) -> None:
     client.post(
         "/v1/events",
@@ -217,13 +206,13 @@ def test_erasure_deletes_every_row_about_the_customer_and_nothing_else(
     )
     send_attributes(client, headers, "crm", {"email": "c1@example.com"})
     send_attributes(client, headers, "crm", {"region": "x"}, customer_id="c-2")
-    assert all(count_rows_about(settings, "c-1").values())
+    assert all(count_rows_about(db, "c-1").values())
 
     erased = client.delete("/v1/customers/c-1", headers=headers)
 
     assert erased.status_code == 204
     assert erased.content == b""
-    assert set(count_rows_about(settings, "c-1").values()) == {0}
+    assert set(count_rows_about(db, "c-1").values()) == {0}
     assert client.get("/v1/customers/c-1", headers=headers).status_code == 404
     assert client.delete("/v1/customers/c-1", headers=headers).status_code == 404
     assert client.get("/v1/customers/c-2", headers=headers).json()["activity"]["orders"] == 1

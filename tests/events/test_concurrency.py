@@ -5,16 +5,15 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx2 as httpx
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import Engine, func, select
 
-from service.config import Settings
 from service.events.models import Event
 from tests.conftest import KeyFactory, bearer
 from tests.factories import batch, event
 
 
 def test_racing_requests_with_the_same_events_store_each_once(
-    live_server: str, make_key: KeyFactory, settings: Settings
+    live_server: str, make_key: KeyFactory, db: Engine
 ) -> None:
     headers = bearer(make_key("ingest"))
     shared = [event(event_id=f"shared-{i}") for i in range(200)]
@@ -33,11 +32,7 @@ def test_racing_requests_with_the_same_events_store_each_once(
 
     assert sum(r["accepted"] for r in results) == 200 + 50 * clients
     assert sum(r["duplicates"] for r in results) == 200 * (clients - 1)
-    engine = create_engine(settings.database_url)
-    try:
-        with engine.connect() as connection:
-            total = connection.scalar(select(func.count()).select_from(Event))
-            distinct = connection.scalar(select(func.count(func.distinct(Event.event_id))))
-    finally:
-        engine.dispose()
+    with db.connect() as connection:
+        total = connection.scalar(select(func.count()).select_from(Event))
+        distinct = connection.scalar(select(func.count(func.distinct(Event.event_id))))
     assert total == distinct == 200 + 50 * clients

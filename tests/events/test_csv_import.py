@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from service.cli import app
 from service.config import Settings
-from service.db.session import make_engine, make_session_factory
+from service.db.session import make_session_factory
 from service.events.csv_import import CsvMapping, import_csv
 from service.events.models import Event
 from service.events.service import IngestRules
@@ -50,17 +51,13 @@ def env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Settings:
     return settings
 
 
-def stored(settings: Settings) -> list[Event]:
-    engine = create_engine(settings.database_url)
-    try:
-        with engine.connect() as connection:
-            return list(connection.execute(select(Event).order_by(Event.seq)).all())  # type: ignore[arg-type]
-    finally:
-        engine.dispose()
+def stored(db: Engine) -> list[Any]:
+    with db.connect() as connection:
+        return list(connection.execute(select(Event).order_by(Event.seq)))
 
 
 def test_import_maps_columns_rejects_bad_rows_and_rerun_imports_nothing_new(
-    env: Settings, tmp_path: Path
+    env: Settings, tmp_path: Path, db: Engine
 ) -> None:
     path = tmp_path / "retail.csv"
     path.write_text(RETAIL_CSV)
@@ -75,7 +72,7 @@ def test_import_maps_columns_rejects_bad_rows_and_rerun_imports_nothing_new(
     assert "line 6: When: cannot read '31/31/2025 12:00' as %d/%m/%Y %H:%M" in first.stdout
     assert "line 7: amount: Input should be greater than or equal to 0" in first.stdout
     assert "rows 7: imported 0, duplicates 3, rejected 4" in second.stdout
-    rows = stored(env)
+    rows = stored(db)
     assert [(r.customer_id, r.amount) for r in rows] == [
         ("c1", Decimal("10.50")),
         ("c1", Decimal("0")),  # zero-amount orders are kept
@@ -85,7 +82,9 @@ def test_import_maps_columns_rejects_bad_rows_and_rerun_imports_nothing_new(
     assert rows[0].items == [{"sku": "A", "category": "shoes", "quantity": 1}]
 
 
-def test_event_id_column_and_negative_amounts_as_refunds(env: Settings, tmp_path: Path) -> None:
+def test_event_id_column_and_negative_amounts_as_refunds(
+    env: Settings, tmp_path: Path, db: Engine
+) -> None:
     path = tmp_path / "retail.csv"
     path.write_text(RETAIL_CSV)
 
@@ -102,12 +101,14 @@ def test_event_id_column_and_negative_amounts_as_refunds(env: Settings, tmp_path
     )
 
     assert "rows 7: imported 4, duplicates 0, rejected 3" in result.stdout
-    by_id = {r.event_id: r for r in stored(env)}
+    by_id = {r.event_id: r for r in stored(db)}
     assert set(by_id) == {"1", "2", "6", "7"}
     assert (by_id["6"].type, by_id["6"].amount) == ("refund", Decimal("4.00"))
 
 
-def test_unknown_columns_are_refused_before_importing(env: Settings, tmp_path: Path) -> None:
+def test_unknown_columns_are_refused_before_importing(
+    env: Settings, tmp_path: Path, db: Engine
+) -> None:
     path = tmp_path / "retail.csv"
     path.write_text(RETAIL_CSV)
 
@@ -115,28 +116,24 @@ def test_unknown_columns_are_refused_before_importing(env: Settings, tmp_path: P
 
     assert result.exit_code == 1
     assert "column(s) customer_id, occurred_at not in the header" in result.output
-    assert stored(env) == []
+    assert stored(db) == []
 
 
 def test_each_chunk_is_committed_and_lines_are_numbered_across_chunks(
-    settings: Settings,
+    settings: Settings, db: Engine
 ) -> None:
     lines = ["customer_id,occurred_at,amount"]
     lines += [f"c{i},2025-03-0{1 + i % 9}T10:00:00Z,{i}.00" for i in range(7)]
     lines[6] = "c5,not-a-time,5.00"  # data line 6 = file line 7
-    engine = make_engine(settings)
     chunks: list[int] = []
-    try:
-        summary = import_csv(
-            [line + "\n" for line in lines],
-            CsvMapping(customer="customer_id", time="occurred_at", amount="amount"),
-            make_session_factory(engine),
-            IngestRules.from_settings(settings, PiiHasher("k", [])),
-            chunk_rows=2,
-            on_chunk=lambda s: chunks.append(len(stored(settings))),
-        )
-    finally:
-        engine.dispose()
+    summary = import_csv(
+        [line + "\n" for line in lines],
+        CsvMapping(customer="customer_id", time="occurred_at", amount="amount"),
+        make_session_factory(db),
+        IngestRules.from_settings(settings, PiiHasher("k", [])),
+        chunk_rows=2,
+        on_chunk=lambda s: chunks.append(len(stored(db))),
+    )
 
     assert chunks == [2, 4, 5, 6]  # stored and visible after every chunk
     assert (summary.rows, summary.imported, summary.rejected) == (7, 6, 1)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select
+from sqlalchemy import Engine, select
 
 from service.config import Settings
 from service.events.models import Event
@@ -24,14 +24,9 @@ def headers(make_key: KeyFactory) -> dict[str, str]:
     return bearer(make_key("ingest", "read"))
 
 
-def stored(settings: Settings) -> dict[str, Event]:
-    engine = create_engine(settings.database_url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(select(Event)).all()
-        return {row.event_id: row for row in rows}
-    finally:
-        engine.dispose()
+def stored(db: Engine) -> dict[str, Any]:
+    with db.connect() as connection:
+        return {row.event_id: row for row in connection.execute(select(Event))}
 
 
 def post(client: TestClient, headers: dict[str, str], body: Any) -> Any:
@@ -41,7 +36,9 @@ def post(client: TestClient, headers: dict[str, str], body: Any) -> Any:
 
 
 def test_valid_batch_is_stored_with_every_field(
-    client: TestClient, headers: dict[str, str], settings: Settings
+    client: TestClient,
+    headers: dict[str, str],
+    db: Engine,
 ) -> None:
     full = event(
         event_id="order-1",
@@ -58,7 +55,7 @@ def test_valid_batch_is_stored_with_every_field(
     result = post(client, headers, batch(full, view))
 
     assert result == {"accepted": 2, "duplicates": 0, "rejected": 0, "rejections": []}
-    rows = stored(settings)
+    rows = stored(db)
     order = rows["order-1"]
     assert order.customer_id == "c-1"
     assert order.type == "purchase"
@@ -75,7 +72,9 @@ def test_valid_batch_is_stored_with_every_field(
 
 
 def test_partial_batch_stores_valid_events_and_explains_each_rejection(
-    client: TestClient, headers: dict[str, str], settings: Settings
+    client: TestClient,
+    headers: dict[str, str],
+    db: Engine,
 ) -> None:
     body = batch(
         event(event_id="ok-1"),
@@ -95,7 +94,7 @@ def test_partial_batch_stores_valid_events_and_explains_each_rejection(
     ]
     assert "amount" in result["rejections"][0]["reason"]
     assert "customer_id: Field required" in result["rejections"][1]["reason"]
-    assert set(stored(settings)) == {"ok-1", "ok-2"}
+    assert set(stored(db)) == {"ok-1", "ok-2"}
 
 
 NOW = datetime.now(UTC)
@@ -139,9 +138,9 @@ NOW = datetime.now(UTC)
 def test_each_validation_rule_rejects_with_a_reason(
     client: TestClient,
     headers: dict[str, str],
-    settings: Settings,
     fields: dict[str, Any],
     reason: str,
+    db: Engine,
 ) -> None:
     bad = event(event_id="bad")
     bad.update(fields)
@@ -153,11 +152,13 @@ def test_each_validation_rule_rejects_with_a_reason(
     assert result["accepted"] == 1
     assert result["rejected"] == 1
     assert reason in result["rejections"][0]["reason"], result["rejections"][0]["reason"]
-    assert set(stored(settings)) == {"good"}
+    assert set(stored(db)) == {"good"}
 
 
 def test_clock_skew_within_tolerance_and_late_out_of_order_events_are_accepted(
-    client: TestClient, headers: dict[str, str], settings: Settings
+    client: TestClient,
+    headers: dict[str, str],
+    db: Engine,
 ) -> None:
     now = datetime.now(UTC)
     body = batch(
@@ -168,7 +169,7 @@ def test_clock_skew_within_tolerance_and_late_out_of_order_events_are_accepted(
     )
 
     assert post(client, headers, body)["accepted"] == 4
-    assert stored(settings)["offset"].occurred_at == datetime(2026, 1, 15, 14, tzinfo=UTC)
+    assert stored(db)["offset"].occurred_at == datetime(2026, 1, 15, 14, tzinfo=UTC)
 
 
 def test_zero_amount_purchases_are_accepted(client: TestClient, headers: dict[str, str]) -> None:
@@ -179,7 +180,10 @@ def test_zero_amount_purchases_are_accepted(client: TestClient, headers: dict[st
     "amount", ["12345678901234.5678", 12345678901234.5678, 0.1, "0.3000", 19.99, 7]
 )
 def test_amounts_are_kept_exactly_as_sent(
-    client: TestClient, headers: dict[str, str], settings: Settings, amount: Any
+    client: TestClient,
+    headers: dict[str, str],
+    amount: Any,
+    db: Engine,
 ) -> None:
     if isinstance(amount, float):
         # Sent as the JSON number literal, not through a Python float round trip.
@@ -198,11 +202,13 @@ def test_amounts_are_kept_exactly_as_sent(
     else:
         post(client, headers, batch(event(event_id="e", amount=amount)))
         expected = Decimal(str(amount))
-    assert stored(settings)["e"].amount == expected
+    assert stored(db)["e"].amount == expected
 
 
 def test_duplicates_within_a_batch_and_across_batches_are_stored_once(
-    client: TestClient, headers: dict[str, str], settings: Settings
+    client: TestClient,
+    headers: dict[str, str],
+    db: Engine,
 ) -> None:
     first = post(
         client, headers, batch(event(event_id="a"), event(event_id="a"), event(event_id="b"))
@@ -211,7 +217,7 @@ def test_duplicates_within_a_batch_and_across_batches_are_stored_once(
 
     assert (first["accepted"], first["duplicates"]) == (2, 1)
     assert (again["accepted"], again["duplicates"]) == (1, 1)
-    rows = stored(settings)
+    rows = stored(db)
     assert sorted(rows) == ["a", "b", "c"]
     assert rows["a"].amount == Decimal("10.00")  # the first write wins; a resend changes nothing
 
@@ -260,7 +266,10 @@ def test_invalid_json_is_422_not_500(
 
 
 def test_more_events_than_the_limit_is_413_and_stores_nothing(
-    client: TestClient, headers: dict[str, str], settings: Settings
+    client: TestClient,
+    headers: dict[str, str],
+    settings: Settings,
+    db: Engine,
 ) -> None:
     events = [event(event_id=f"e{i}", amount="1") for i in range(settings.max_batch_events + 1)]
 
@@ -269,7 +278,7 @@ def test_more_events_than_the_limit_is_413_and_stores_nothing(
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
     assert "at most 10000 events" in response.json()["message"]
-    assert stored(settings) == {}
+    assert stored(db) == {}
 
 
 def test_the_event_limit_is_configurable(settings: Settings, make_key: KeyFactory) -> None:
