@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import open as progress_open
 from rich.table import Table
@@ -50,6 +51,18 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def _settings() -> Settings:
+    """The settings from the environment, or a readable refusal instead of a traceback."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"CLV_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in error.errors(include_url=False)
+        )
+        raise _fail(f"invalid settings: {problems}") from None
+
+
 @contextmanager
 def _session_factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
     """A session factory on a database that is at the code's schema; errors become messages."""
@@ -57,7 +70,7 @@ def _session_factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
     try:
         migrations.ensure_schema_current(engine)
         yield make_session_factory(engine)
-    except (SchemaNotReadyError, ValueError) as error:
+    except SchemaNotReadyError as error:
         raise _fail(str(error)) from None
     except ServiceError as error:
         raise _fail(error.message) from None
@@ -81,7 +94,7 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
     """Start the HTTP API (uvicorn). The database must be migrated (clv db upgrade)."""
-    settings = Settings()
+    settings = _settings()
     with _session_factory(settings):
         pass  # refuses an un-migrated database with the command to run
     uvicorn.run(
@@ -103,7 +116,7 @@ def demo(
 ) -> None:
     """Migrate the database (SQLite by default), create an API key and serve, printing how to
     call the API."""
-    settings = Settings()
+    settings = _settings()
     migrations.upgrade(settings.database_url)
     with _transaction(settings) as session:
         name = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
@@ -149,7 +162,7 @@ def db_upgrade(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
 ) -> None:
     """Apply the migrations up to REVISION (the latest by default)."""
-    settings = Settings()
+    settings = _settings()
     migrations.upgrade(settings.database_url, revision)
     engine = make_engine(settings)
     try:
@@ -169,7 +182,7 @@ def apikey_create(
     ],
 ) -> None:
     """Create a key and print it. It is shown once: only its hash is stored."""
-    settings = Settings()
+    settings = _settings()
     try:
         parsed = auth.parse_scopes(scopes)
     except ServiceError as error:
@@ -184,7 +197,7 @@ def apikey_create(
 def apikey_list() -> None:
     """List keys (names, prefixes, scopes; never the keys)."""
     table = Table("name", "prefix", "scopes", "created", "revoked")
-    with _transaction(Settings()) as session:
+    with _transaction(_settings()) as session:
         for key in auth.list_keys(session):
             revoked = key.revoked_at.isoformat() if key.revoked_at else ""
             table.add_row(key.name, key.prefix, key.scopes, key.created_at.isoformat(), revoked)
@@ -194,7 +207,7 @@ def apikey_list() -> None:
 @apikey_app.command("revoke")
 def apikey_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
     """Revoke a key: requests with it get 401 from now on."""
-    with _transaction(Settings()) as session:
+    with _transaction(_settings()) as session:
         auth.revoke(session, name)
     console.print(f"revoked {name!r}")
 
@@ -233,7 +246,7 @@ def import_csv_command(
     ] = False,
 ) -> None:
     """Import events from a CSV file: streamed, in bulk, idempotent on re-run."""
-    settings = Settings()
+    settings = _settings()
     mapping = CsvMapping(
         customer=customer_col,
         time=time_col,
@@ -271,7 +284,7 @@ def import_csv_command(
 def openapi_document() -> str:
     from service.main import create_app
 
-    return json.dumps(create_app(Settings()).openapi(), indent=2, sort_keys=True) + "\n"
+    return json.dumps(create_app(_settings()).openapi(), indent=2, sort_keys=True) + "\n"
 
 
 @app.command()

@@ -16,11 +16,12 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.errors import InvalidRequestError
 from service.events import service
 from service.events.models import EventType
 from service.events.schemas import EventCandidate, EventCreate, InvalidEvent, describe
@@ -82,7 +83,10 @@ def _decimal(raw: str, column: str) -> Decimal | None:
 class _RowConverter:
     def __init__(self, mapping: CsvMapping) -> None:
         self.mapping = mapping
-        self.zone = ZoneInfo(mapping.timezone)
+        try:
+            self.zone = ZoneInfo(mapping.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidRequestError(f"unknown time zone {mapping.timezone!r}") from None
 
     def _time(self, raw: str) -> datetime:
         try:
@@ -161,7 +165,9 @@ def import_csv(
     missing = [column for column in mapping.columns() if column not in (reader.fieldnames or [])]
     if missing:
         found = ", ".join(reader.fieldnames or []) or "none"
-        raise ValueError(f"column(s) {', '.join(missing)} not in the header (found: {found})")
+        raise InvalidRequestError(
+            f"column(s) {', '.join(missing)} not in the header (found: {found})"
+        )
     converter = _RowConverter(mapping)
     summary = ImportSummary()
     for chunk in _chunks(reader, chunk_rows):

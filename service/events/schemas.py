@@ -4,18 +4,12 @@ A batch is validated event by event: one malformed event must not cost the store
 999, so an invalid event becomes an ``InvalidEvent`` with a reason instead of failing the request.
 Only a body that is not a batch at all is answered 422. The schema checks shape and types, all in
 pydantic-core; rules across fields or depending on settings and the clock live in
-``service.IngestRules``, which runs once per event in one Python loop.
+``service.events.service.IngestRules``, which runs once per event in one Python loop.
 """
 
 from __future__ import annotations
 
-from typing import (
-    Annotated,
-    Any,
-    NamedTuple,
-    NotRequired,  # pydantic needs these on Python < 3.12
-    cast,
-)
+from typing import Annotated, Any, NamedTuple, NotRequired, cast
 
 from pydantic import (
     AwareDatetime,
@@ -27,7 +21,7 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     WrapValidator,
 )
-from typing_extensions import TypedDict
+from typing_extensions import TypedDict  # pydantic refuses typing.TypedDict before Python 3.12
 
 from service.events.models import EventType
 from service.schemas import (

@@ -116,3 +116,16 @@ def test_clv_serve_runs_the_api(env: Settings) -> None:
     assert "Application shutdown complete" in output
     assert '"route": "/v1/customers/{customer_id}"' in output  # JSON access log line
     assert token not in output
+
+
+def test_invalid_settings_are_refused_with_a_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CLV_ENVIRONMENT", "production")
+
+    result = runner.invoke(app, ["db", "upgrade"])
+
+    assert result.exit_code == 1
+    assert "invalid settings" in result.output
+    assert "CLV_PII_SECRET must be set" in result.output
+    assert "Traceback" not in result.output

@@ -138,3 +138,15 @@ def test_each_chunk_is_committed_and_lines_are_numbered_across_chunks(
     assert chunks == [2, 4, 5, 6]  # stored and visible after every chunk
     assert (summary.rows, summary.imported, summary.rejected) == (7, 6, 1)
     assert summary.rejections == [(7, "occurred_at: cannot read 'not-a-time' as ISO 8601")]
+
+
+def test_an_unknown_time_zone_is_refused_with_a_message(env: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "retail.csv"
+    path.write_text(RETAIL_CSV)
+
+    result = runner.invoke(
+        app, ["import-csv", str(path), *MAPPING_FLAGS, "--timezone", "Mars/Base"]
+    )
+
+    assert result.exit_code == 1
+    assert "unknown time zone 'Mars/Base'" in result.output
