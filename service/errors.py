@@ -143,7 +143,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """OperationalError is the DBAPI's "not the statement's fault" class: connection refused or
     dropped, server shutting down, SQLite busy. The client can retry, so it is 503, not 500."""
-    logger.warning("database unavailable: %s", exc)
+    assert isinstance(exc, OperationalError)
+    # The driver's first line only: the full text quotes the SQL and its parameters (event data).
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+    logger.warning("database unavailable: %s", reason)
     error = DatabaseUnavailableError()
     return _respond(request, error.status_code, error.code, error.message, headers=error.headers)
 
