@@ -3,5 +3,6 @@
 from service.auth.models import ApiKey
 from service.customers.models import CustomerAttributes
 from service.events.models import Event
+from service.portrait.models import CustomerDay, CustomerProduct, Product
 
-__all__ = ["ApiKey", "CustomerAttributes", "Event"]
+__all__ = ["ApiKey", "CustomerAttributes", "CustomerDay", "CustomerProduct", "Event", "Product"]

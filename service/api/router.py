@@ -5,9 +5,11 @@ from fastapi import FastAPI
 from service.customers.views import router as customers_router
 from service.events.views import router as events_router
 from service.ops.views import router as ops_router
+from service.portrait.views import router as portrait_router
 
 
 def include_routers(app: FastAPI) -> None:
     app.include_router(ops_router)
     app.include_router(events_router)
     app.include_router(customers_router)
+    app.include_router(portrait_router)

@@ -1,33 +1,15 @@
-"""Routes that parse JSON bodies exactly.
-
-Starlette's ``request.json()`` turns ``19.99`` into a float, and a 17-digit amount into a rounded
-one. Parsing floats as ``Decimal`` keeps every amount exactly as sent. The same parser refuses
-what the JSON standard refuses but Python accepts (``NaN``, ``Infinity``), and reports invalid UTF-8
-and absurd nesting as a JSON error (422) instead of letting them surface as a 500.
-"""
+"""Routes that parse JSON bodies with ``service.exact_json``: amounts stay exact, and NaN,
+invalid UTF-8 or absurd nesting are a 422 (FastAPI reports ``JSONDecodeError`` so), not a 500."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Coroutine
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def loads_exact(body: bytes) -> Any:
-    try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
-    except json.JSONDecodeError:
-        raise
-    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
-        raise json.JSONDecodeError(str(error) or "invalid JSON", "", 0) from None
+from service.exact_json import loads_exact
 
 
 class ExactJSONRequest(Request):

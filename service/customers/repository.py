@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from service.customers.models import CustomerAttributes
 from service.db.base import Base
-from service.events.models import Event, EventType
+from service.db.bulk import bulk_upsert
+from service.events.models import Event
 
 
 def attributes(session: Session, customer_id: str) -> Sequence[CustomerAttributes]:
@@ -67,15 +68,6 @@ def event_stats(session: Session, customer_id: str) -> list[TypeStats]:
     return [TypeStats._make(row) for row in rows]
 
 
-def purchases(session: Session, customer_id: str) -> list[tuple[datetime, Decimal]]:
-    rows = session.execute(
-        select(Event.occurred_at, Event.amount).where(
-            Event.customer_id == customer_id, Event.type == EventType.purchase.value
-        )
-    ).all()
-    return [(occurred_at, amount or Decimal(0)) for occurred_at, amount in rows]
-
-
 def exists_customer(session: Session, customer_id: str) -> bool:
     return bool(
         session.scalar(
@@ -98,3 +90,19 @@ def erase(session: Session, customer_id: str) -> int:
             result = session.execute(delete(table).where(table.c.customer_id == customer_id))
             deleted += result.rowcount or 0  # type: ignore[attr-defined]
     return deleted
+
+
+def replace_attributes(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Bulk PUT: each (customer_id, source) row replaces that source's attributes."""
+    table = CustomerAttributes.__table__
+    bulk_upsert(
+        session,
+        table,  # type: ignore[arg-type]
+        columns=["customer_id", "source", "attributes", "updated_at"],
+        rows=sorted(rows, key=lambda row: (row["customer_id"], row["source"])),
+        conflict=["customer_id", "source"],
+        update=lambda excluded: {
+            "attributes": excluded.attributes,
+            "updated_at": excluded.updated_at,
+        },
+    )

@@ -22,7 +22,8 @@ from service.customers.schemas import (
 from service.db.types import MONEY_SCALE, canonical_decimal
 from service.errors import NotFoundError
 from service.events.models import EventType
-from service.ml.rfm import rfm_summary
+from service.portrait import service as portrait_service
+from service.portrait.schemas import PortraitRead
 from service.privacy import PiiHasher
 
 
@@ -55,14 +56,34 @@ def update_attributes(
     """PUT (``replace``) swaps the source's attributes; PATCH merges (RFC 7396: null deletes)."""
     now = now or datetime.now(UTC)
     row = repository.attributes_for_update(session, customer_id, update.source, now)
-    merged: dict[str, Any] = {} if replace else dict(row.attributes)
-    for name, value in policy.pii.scrub(update.attributes).items():
-        if value is None:
-            merged.pop(name, None)
-        else:
-            merged[name] = value
-    row.attributes = merged
+    values = policy.pii.scrub(update.attributes)
+    base = {} if replace else row.attributes
+    row.attributes = _present({**base, **values})  # a null value deletes the attribute
     row.updated_at = now
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def replace_many(
+    session: Session,
+    updates: Sequence[tuple[str, CustomerAttributesUpdate]],
+    policy: ProfilePolicy,
+    now: datetime | None = None,
+) -> None:
+    """PUT for many (customer_id, update) pairs at once, for bulk imports."""
+    now = now or datetime.now(UTC)
+    rows = {
+        (customer_id, update.source): {
+            "customer_id": customer_id,
+            "source": update.source,
+            "attributes": _present(policy.pii.scrub(update.attributes)),
+            "updated_at": now,
+        }
+        for customer_id, update in updates
+    }
+    repository.replace_attributes(session, list(rows.values()))
 
 
 def get_customer(
@@ -71,6 +92,11 @@ def get_customer(
     if not repository.exists_customer(session, customer_id):
         raise NotFoundError(f"no customer {customer_id!r}")
     sources = policy.order(repository.attributes(session, customer_id))
+    now = now or datetime.now(UTC)
+    try:
+        portrait: PortraitRead | None = portrait_service.current(session, customer_id, now)
+    except NotFoundError:  # known from attributes only
+        portrait = None
     return CustomerRead(
         customer_id=customer_id,
         profile=_merge(sources),
@@ -80,7 +106,9 @@ def get_customer(
             )
             for row in sources
         ],
-        activity=_activity(session, customer_id, policy.currency, now or datetime.now(UTC)),
+        activity=_activity(session, customer_id, policy.currency, portrait),
+        segment=portrait.segment if portrait else "prospect",
+        features=portrait.features if portrait else {},
     )
 
 
@@ -96,14 +124,15 @@ def _merge(sources: Sequence[CustomerAttributes]) -> dict[str, ProfileAttributeR
 
 
 def _activity(
-    session: Session, customer_id: str, currency: str, now: datetime
+    session: Session, customer_id: str, currency: str, portrait: PortraitRead | None
 ) -> CustomerActivityRead:
+    """Counts and sums from the event store; the BTYD quantities from the portrait."""
     stats = {row.type: row for row in repository.event_stats(session, customer_id)}
     orders = stats.get(EventType.purchase.value)
     refunds = stats.get(EventType.refund.value)
     revenue = (orders.total if orders else None) or Decimal(0)
     refunded = (refunds.total if refunds else None) or Decimal(0)
-    rfm = rfm_summary(repository.purchases(session, customer_id), now) if orders else None
+    features = portrait.features if portrait else {}
     return CustomerActivityRead(
         events=sum(row.number for row in stats.values()),
         first_event_at=min((row.first_at for row in stats.values()), default=None),
@@ -116,15 +145,15 @@ def _activity(
         refunded_amount=refunded,
         net_revenue=revenue - refunded,
         currency=currency,
-        frequency=rfm.frequency if rfm else 0,
-        recency_days=rfm.recency_days if rfm else 0,
-        age_days=rfm.age_days if rfm else 0,
-        monetary_value=_money(rfm.monetary_value) if rfm else Decimal(0),
+        frequency=int(features.get("frequency", 0)),
+        recency_days=int(features.get("recency_days", 0)),
+        age_days=int(features.get("age_days", 0)),
+        monetary_value=_money(features.get("monetary_value", 0.0)),
     )
 
 
-def _money(value: Decimal) -> Decimal:
-    return canonical_decimal(value.quantize(Decimal(1).scaleb(-MONEY_SCALE)))
+def _money(value: float) -> Decimal:
+    return canonical_decimal(Decimal(value).quantize(Decimal(1).scaleb(-MONEY_SCALE)))
 
 
 def erase_customer(session: Session, customer_id: str) -> None:

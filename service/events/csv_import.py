@@ -10,24 +10,20 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.errors import InvalidRequestError
 from service.events import service
+from service.events.imports import CHUNK_ROWS, ImportSummary, ingest_stream
 from service.events.models import EventType
-from service.events.schemas import EventCandidate, EventCreate, InvalidEvent, describe
-
-CHUNK_ROWS = 5_000
-REASONS_KEPT = 10
+from service.events.schemas import LENIENT_EVENT, EventCandidate, InvalidEvent
 
 
 @dataclass(frozen=True)
@@ -52,16 +48,6 @@ class CsvMapping:
         named = [self.customer, self.time, self.amount, self.price, self.quantity, self.sku]
         named += [self.category, self.event_id, self.type]
         return [column for column in named if column]
-
-
-@dataclass
-class ImportSummary:
-    rows: int = 0
-    imported: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    rejections: list[tuple[int, str]] = field(default_factory=list)
-    """(line number, reason) of the first rejected rows."""
 
 
 class _RowError(ValueError):
@@ -137,17 +123,9 @@ class _RowConverter:
 
     def candidate(self, row: dict[str, str]) -> EventCandidate:
         try:
-            return EventCreate.model_validate(self.event(row))
+            return LENIENT_EVENT.validate_python(self.event(row))
         except _RowError as error:
             return InvalidEvent(None, str(error))
-        except ValidationError as error:
-            return InvalidEvent(None, describe(error))
-
-
-def _chunks(rows: Iterable[dict[str, str]], size: int) -> Iterator[list[dict[str, str]]]:
-    iterator = iter(rows)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 def import_csv(
@@ -169,18 +147,8 @@ def import_csv(
             f"column(s) {', '.join(missing)} not in the header (found: {found})"
         )
     converter = _RowConverter(mapping)
-    summary = ImportSummary()
-    for chunk in _chunks(reader, chunk_rows):
-        first_line = summary.rows + 2  # line 1 is the header
-        candidates = [converter.candidate(row) for row in chunk]
-        with session_factory() as session, session.begin():
-            result = service.ingest(session, candidates, rules, max_events=len(candidates))
-        summary.rows += len(chunk)
-        summary.imported += result.accepted
-        summary.duplicates += result.duplicates
-        summary.rejected += result.rejected
-        for rejection in result.rejections[: REASONS_KEPT - len(summary.rejections)]:
-            summary.rejections.append((first_line + rejection.index, rejection.reason))
-        if on_chunk:
-            on_chunk(summary)
-    return summary
+    # Line numbers assume one row a line; line 1 is the header.
+    candidates = ((number, converter.candidate(row)) for number, row in enumerate(reader, 2))
+    return ingest_stream(
+        candidates, session_factory, rules, chunk_rows=chunk_rows, on_chunk=on_chunk
+    )

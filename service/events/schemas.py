@@ -140,12 +140,15 @@ def _keep_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
 
 
 EventCandidate = EventCreate | InvalidEvent
+LenientEvent = Annotated[EventCreate, WrapValidator(_keep_invalid)]
+"""Validates to an ``EventCreate``, or to an ``InvalidEvent`` saying why not."""
+LENIENT_EVENT: TypeAdapter[EventCandidate] = TypeAdapter(LenientEvent)
 
 
 class EventBatchCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    events: list[Annotated[EventCreate, WrapValidator(_keep_invalid)]] = Field(
+    events: list[LenientEvent] = Field(
         min_length=1,
         description="The events; at most 10,000 (CLV_MAX_BATCH_EVENTS) or 10 MiB a request.",
     )

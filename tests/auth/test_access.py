@@ -21,6 +21,8 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("PATCH", "/v1/customers/c-1", {"source": "crm", "attributes": {"a": 1}}, "ingest"),
     ("PUT", "/v1/customers/c-1", {"source": "crm", "attributes": {"a": 1}}, "ingest"),
     ("GET", "/v1/customers/c-1", None, "read"),
+    ("GET", "/v1/customers/c-1/features", None, "read"),
+    ("GET", "/v1/features", None, "read"),
     ("DELETE", "/v1/customers/c-1", None, "admin"),
 ]
 SCOPES = ["ingest", "read", "admin"]

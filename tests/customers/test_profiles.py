@@ -201,12 +201,16 @@ def test_erasure_deletes_every_row_about_the_customer_and_nothing_else(
 ) -> None:
     client.post(
         "/v1/events",
-        json=batch(*purchases("c-1", (0, "1"), (5, "2")), *purchases("c-2", (1, "3"))),
+        json=batch(
+            *purchases("c-1", (0, "1"), (5, "2")),
+            event(customer_id="c-1", type="view", amount=None, items=[{"sku": "S1"}]),
+            *purchases("c-2", (1, "3")),
+        ),
         headers=headers,
     )
     send_attributes(client, headers, "crm", {"email": "c1@example.com"})
     send_attributes(client, headers, "crm", {"region": "x"}, customer_id="c-2")
-    assert all(count_rows_about(db, "c-1").values())
+    assert all(count_rows_about(db, "c-1").values())  # every table holds something about c-1
 
     erased = client.delete("/v1/customers/c-1", headers=headers)
 

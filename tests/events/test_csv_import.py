@@ -53,7 +53,7 @@ def env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Settings:
 
 def stored(db: Engine) -> list[Any]:
     with db.connect() as connection:
-        return list(connection.execute(select(Event).order_by(Event.seq)))
+        return list(connection.execute(select(Event).order_by(Event.occurred_at)))
 
 
 def test_import_maps_columns_rejects_bad_rows_and_rerun_imports_nothing_new(

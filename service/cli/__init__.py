@@ -1,0 +1,23 @@
+"""The ``clv`` command line. Thin: each command parses flags and calls a domain service."""
+
+from __future__ import annotations
+
+import typer
+
+from service.cli import data, docs, serving
+from service.cli.database import db_app
+from service.cli.docs import openapi_document
+from service.cli.keys import apikey_app
+
+app = typer.Typer(
+    help="clv-service: customer lifetime value, explained and kept current.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+for commands in (serving.app, data.app, docs.app):
+    app.add_typer(commands)  # without a name: its commands join the top level
+app.add_typer(db_app, name="db")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(data.portrait_app, name="portrait")
+
+__all__ = ["app", "openapi_document"]

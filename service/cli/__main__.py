@@ -1,0 +1,5 @@
+"""``python -m service.cli`` is ``clv``."""
+
+from service.cli import app
+
+app()

@@ -1,0 +1,57 @@
+"""What every command shares: the console, readable failures, settings, a checked database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.db import migrations
+from service.db.session import make_engine, make_session_factory
+from service.errors import SchemaNotReadyError, ServiceError
+
+console = Console(soft_wrap=True, highlight=False)
+err_console = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+def load_settings() -> Settings:
+    """The settings from the environment, or a readable refusal instead of a traceback."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"CLV_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in error.errors(include_url=False)
+        )
+        raise fail(f"invalid settings: {problems}") from None
+
+
+@contextmanager
+def session_factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """A session factory on a database that is at the code's schema; errors become messages."""
+    engine = make_engine(settings)
+    try:
+        migrations.ensure_schema_current(engine)
+        yield make_session_factory(engine)
+    except SchemaNotReadyError as error:
+        raise fail(str(error)) from None
+    except ServiceError as error:
+        raise fail(error.message) from None
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def transaction(settings: Settings) -> Iterator[Session]:
+    with session_factory(settings) as factory, factory() as session, session.begin():
+        yield session

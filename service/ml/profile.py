@@ -1,0 +1,95 @@
+"""Profile features: customer attributes (merged over sources) encoded for a model.
+
+Fitted on training profiles: an attribute with few distinct text values becomes one-hot columns,
+a numeric attribute its log1p; each gets an explicit missing-value indicator, so "no third-party
+data" is information rather than a zero that looks like a value. Which sources a customer has
+is encoded too. Keyed hashes (email, phone) and free text with many values are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from service.ml.categories import slug
+from service.ml.features import FeatureDef
+from service.privacy import HASH_PREFIX
+
+GROUP = "profile"
+MAX_LEVELS = 20
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class ProfileEncoder:
+    def fit(
+        self, profiles: Mapping[str, Mapping[str, Any]], sources: Mapping[str, set[str]]
+    ) -> ProfileEncoder:
+        """``profiles``: customer -> merged attributes; ``sources``: customer -> its sources."""
+        values: dict[str, set[Any]] = {}
+        for attributes in profiles.values():
+            for name, value in attributes.items():
+                values.setdefault(name, set()).add(value)
+        self.numeric_: list[str] = sorted(
+            name for name, seen in values.items() if all(_is_number(v) for v in seen)
+        )
+        self.levels_: dict[str, list[str]] = {
+            name: sorted(str(v) for v in seen)
+            for name, seen in sorted(values.items())
+            if name not in self.numeric_
+            and len(seen) <= MAX_LEVELS
+            and not any(str(v).startswith(HASH_PREFIX) for v in seen)
+        }
+        self.sources_: list[str] = sorted({s for found in sources.values() for s in found})
+        return self
+
+    def definitions(self) -> list[FeatureDef]:
+        defs = [
+            FeatureDef(f"source__{slug(s)}", f"1 if the '{s}' source has data.", "flag", GROUP)
+            for s in self.sources_
+        ]
+        for name in self.numeric_:
+            defs.append(FeatureDef(f"{slug(name)}__log1p", f"log(1 + {name}).", "log", GROUP))
+            missing = f"1 if {name} is unknown."
+            defs.append(FeatureDef(f"{slug(name)}__missing", missing, "flag", GROUP))
+        for name, levels in self.levels_.items():
+            for level in levels:
+                description = f"1 if {name} is '{level}'."
+                defs.append(FeatureDef(f"{slug(name)}={slug(level)}", description, "flag", GROUP))
+            defs.append(
+                FeatureDef(f"{slug(name)}__missing", f"1 if {name} is unknown.", "flag", GROUP)
+            )
+        return defs
+
+    def transform(
+        self,
+        customers: pd.Index,
+        profiles: Mapping[str, Mapping[str, Any]],
+        sources: Mapping[str, set[str]],
+    ) -> pd.DataFrame:
+        names = [d.name for d in self.definitions()]
+        index = {name: position for position, name in enumerate(names)}
+        matrix = np.zeros((len(customers), len(names)))
+        for row, customer in enumerate(customers):
+            attributes = profiles.get(customer, {})
+            for source in sources.get(customer, ()):
+                if source in self.sources_:
+                    matrix[row, index[f"source__{slug(source)}"]] = 1.0
+            for name in self.numeric_:
+                value = attributes.get(name)
+                if isinstance(value, int | float) and _is_number(value):
+                    matrix[row, index[f"{slug(name)}__log1p"]] = np.log1p(max(float(value), 0.0))
+                else:
+                    matrix[row, index[f"{slug(name)}__missing"]] = 1.0
+            for name, levels in self.levels_.items():
+                value = attributes.get(name)
+                if value is not None and str(value) in levels:
+                    matrix[row, index[f"{slug(name)}={slug(str(value))}"]] = 1.0
+                else:
+                    matrix[row, index[f"{slug(name)}__missing"]] = 1.0
+        return pd.DataFrame(matrix, index=customers, columns=names)

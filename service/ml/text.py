@@ -1,0 +1,73 @@
+"""Product-text embedding: TF-IDF over product names, categories and descriptions, reduced with
+truncated SVD (latent semantic analysis), fitted on the training catalogue.
+
+A customer's embedding is the mean of the embeddings of the products they bought (weight 2 per
+unit) and viewed (weight 1), which equals projecting the weighted mean of their TF-IDF vectors,
+because the projection is linear. Products unseen at fitting time are embedded from their text.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from service.ml.features import FeatureDef
+
+GROUP = "product text"
+
+
+def product_text(catalogue: pd.DataFrame) -> pd.Series:
+    """One document per SKU: name, category and description, where known."""
+    columns = [column for column in ("name", "category", "description") if column in catalogue]
+    parts = [catalogue[column].fillna("") for column in columns]
+    text = parts[0].str.cat(parts[1:], sep=" ") if parts else pd.Series("", index=catalogue.index)
+    return pd.Series(text.to_numpy(), index=catalogue["sku"].to_numpy())
+
+
+class ProductTextEmbedder:
+    def __init__(self, components: int = 8, seed: int = 0) -> None:
+        self.components = components
+        self.seed = seed
+
+    def fit(self, catalogue: pd.DataFrame) -> ProductTextEmbedder:
+        texts = product_text(catalogue)
+        self.vectorizer_ = TfidfVectorizer(sublinear_tf=True, min_df=1, ngram_range=(1, 2))
+        matrix = self.vectorizer_.fit_transform(texts.to_numpy())
+        components = max(1, min(self.components, matrix.shape[0] - 1, matrix.shape[1] - 1))
+        self.svd_ = TruncatedSVD(n_components=components, random_state=self.seed)
+        self.product_vectors_ = (
+            pd.DataFrame(self.svd_.fit_transform(matrix), index=texts.index).groupby(level=0).last()
+        )
+        return self
+
+    def definitions(self) -> list[FeatureDef]:
+        description = "Component {} of the product-text embedding (LSA)."
+        return [
+            FeatureDef(f"text_{i}", description.format(i), "unitless", GROUP)
+            for i in range(self.svd_.n_components)
+        ]
+
+    def embed(self, catalogue: pd.DataFrame) -> pd.DataFrame:
+        """(skus x components): known products from the fit, others from their text."""
+        known = catalogue["sku"].isin(self.product_vectors_.index)
+        unseen = product_text(catalogue.loc[~known])
+        vectors = [self.product_vectors_.reindex(catalogue.loc[known, "sku"].unique())]
+        if len(unseen):
+            projected = self.svd_.transform(self.vectorizer_.transform(unseen.to_numpy()))
+            vectors.append(pd.DataFrame(projected, index=unseen.index).groupby(level=0).last())
+        return pd.concat(vectors)
+
+    def transform(self, products: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
+        """(customers x text_i), indexed by customer_id; zeros for customers without products."""
+        names = [d.name for d in self.definitions()]
+        if products.empty:
+            return pd.DataFrame(columns=names, index=pd.Index([], name="customer_id"), dtype=float)
+        vectors = self.embed(catalogue[catalogue["sku"].isin(products["sku"])])
+        weight = 2.0 * products["bought"].to_numpy() + products["viewed"].to_numpy()
+        rows = vectors.reindex(products["sku"]).fillna(0.0).to_numpy() * weight[:, None]
+        summed = pd.DataFrame(rows, columns=names).groupby(products["customer_id"].to_numpy()).sum()
+        total = pd.Series(weight).groupby(products["customer_id"].to_numpy()).sum()
+        embedded = summed.div(total.where(total > 0), axis=0).fillna(0.0)
+        embedded.index.name = "customer_id"
+        return embedded.astype(float)

@@ -1,0 +1,91 @@
+"""The portrait: kept current batch by batch, read as of now or as of any past time.
+
+- ``record``: an ingested batch's newly stored events are aggregated and added to the stored
+  aggregates in the same transaction, so the answer to the batch already reflects them.
+- ``current``: features as of now, from the stored aggregates (no event is re-read).
+- ``as_of``: features at a past time, from the customer's raw events at or before it; the same
+  aggregation and feature code as ``current`` and as training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from itertools import chain
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from service.errors import NotFoundError
+from service.ml.activity import Activity, EventRecord, aggregate, day_number
+from service.ml.categories import category_mix
+from service.ml.features import behaviour_features
+from service.ml.segments import rfm_segments
+from service.portrait import repository
+from service.portrait.schemas import PortraitRead
+
+
+def record(session: Session, events: Sequence[EventRecord]) -> None:
+    if events:
+        repository.add_activity(session, aggregate(events))
+
+
+def features_of(activity: Activity, as_of: datetime) -> pd.DataFrame:
+    """Behaviour and category-mix features with the RFM segment, per customer in ``activity``."""
+    as_of_day = day_number(as_of)
+    behaviour = behaviour_features(activity.days[activity.days["day"] <= as_of_day], as_of_day)
+    mix = category_mix(activity.products, activity.catalogue).reindex(behaviour.index)
+    features = pd.concat([behaviour, mix.fillna(0.0)], axis=1)
+    return features.assign(segment=rfm_segments(behaviour))
+
+
+def _read(customer_id: str, activity: Activity, as_of: datetime) -> PortraitRead:
+    features = features_of(activity, as_of)
+    if customer_id not in features.index:
+        raise NotFoundError(f"no events for customer {customer_id!r} at or before {as_of}")
+    row = features.loc[customer_id]
+    values = {name: float(value) for name, value in row.drop("segment").items()}
+    return PortraitRead(
+        customer_id=customer_id, as_of=as_of, segment=str(row["segment"]), features=values
+    )
+
+
+def current(session: Session, customer_id: str, now: datetime | None = None) -> PortraitRead:
+    activity = repository.load_activity(session, [customer_id])
+    return _read(customer_id, activity, now or datetime.now(UTC))
+
+
+def as_of(session: Session, customer_id: str, moment: datetime) -> PortraitRead:
+    chunks = repository.events(session, until=moment, customer_id=customer_id)
+    return _read(customer_id, aggregate(chain.from_iterable(chunks)), moment)
+
+
+def rebuild(session: Session, progress: Callable[[int], None] | None = None) -> int:
+    """Recompute every aggregate from the stored events (after an upgrade that added the
+    portrait, or to repair it); returns the events read. Stop ingestion while it runs."""
+    repository.clear_activity(session)
+    events = 0
+    for chunk in repository.events(session, until=datetime.now(UTC) + timedelta(days=1)):
+        record(session, chunk)
+        events += len(chunk)
+        if progress:
+            progress(len(chunk))
+    return events
+
+
+def import_catalogue(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    repository.add_descriptions(session, rows)
+
+
+def activity_until(
+    session: Session, until: datetime, progress: Callable[[int], None] | None = None
+) -> Activity:
+    """All customers' activity at or before ``until``, aggregated from raw events chunk by chunk
+    (memory bounded by the aggregates, not the events)."""
+    parts = []
+    for chunk in repository.events(session, until=until):
+        parts.append(aggregate(chunk))
+        if progress:
+            progress(len(chunk))
+    return Activity.combine(parts)

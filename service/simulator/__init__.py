@@ -1,0 +1,1 @@
+"""A synthetic storefront with a known truth, for honest accuracy measurements (clv simulate)."""
