@@ -23,6 +23,10 @@ def attributes(session: Session, customer_id: str) -> Sequence[CustomerAttribute
     ).all()
 
 
+def all_attributes(session: Session) -> Sequence[CustomerAttributes]:
+    return session.scalars(select(CustomerAttributes)).all()
+
+
 def attributes_for_update(
     session: Session, customer_id: str, source: str, now: datetime
 ) -> CustomerAttributes:

@@ -112,15 +112,40 @@ def get_customer(
     )
 
 
-def _merge(sources: Sequence[CustomerAttributes]) -> dict[str, ProfileAttributeRead]:
-    profile: dict[str, ProfileAttributeRead] = {}
+def _winners(sources: Sequence[CustomerAttributes]) -> dict[str, CustomerAttributes]:
+    """For each attribute, the row (source) whose value the profile takes: the first in
+    precedence order that has a value for it."""
+    winners: dict[str, CustomerAttributes] = {}
     for row in sources:
         for name, value in row.attributes.items():
-            if name not in profile and value is not None:
-                profile[name] = ProfileAttributeRead(
-                    value=value, source=row.source, updated_at=row.updated_at
-                )
-    return profile
+            if name not in winners and value is not None:
+                winners[name] = row
+    return winners
+
+
+def _merge(sources: Sequence[CustomerAttributes]) -> dict[str, ProfileAttributeRead]:
+    return {
+        name: ProfileAttributeRead(
+            value=row.attributes[name], source=row.source, updated_at=row.updated_at
+        )
+        for name, row in _winners(sources).items()
+    }
+
+
+def all_profiles(
+    session: Session, policy: ProfilePolicy
+) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
+    """Every customer's merged attribute values and the set of sources they have, for training
+    and batch scoring."""
+    by_customer: dict[str, list[CustomerAttributes]] = {}
+    for row in repository.all_attributes(session):
+        by_customer.setdefault(row.customer_id, []).append(row)
+    profiles = {
+        customer: {name: row.attributes[name] for name, row in _winners(policy.order(rows)).items()}
+        for customer, rows in by_customer.items()
+    }
+    sources = {customer: {row.source for row in rows} for customer, rows in by_customer.items()}
+    return profiles, sources
 
 
 def _activity(

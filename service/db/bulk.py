@@ -16,7 +16,19 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, Text, bindparam, column, func, literal, select
+import pandas as pd
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Date,
+    Table,
+    Text,
+    bindparam,
+    column,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,6 +44,22 @@ def _json_scalar(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _records(
+    rows: Sequence[Mapping[str, Any]] | pd.DataFrame, table: Table
+) -> Sequence[Mapping[str, Any]]:
+    """Rows as dicts of Python values (dates and datetimes as the columns' types want them)."""
+    if not isinstance(rows, pd.DataFrame):
+        return rows
+    frame = rows.astype(object).where(rows.notna(), None)
+    for name in rows.columns:
+        if pd.api.types.is_datetime64_any_dtype(rows[name]):
+            moments = rows[name].dt
+            is_date = isinstance(table.c[name].type, Date)
+            frame[name] = list(moments.date if is_date else moments.to_pydatetime())
+    records: list[dict[str, Any]] = frame.to_dict("records")
+    return records
+
+
 def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -41,7 +69,7 @@ def bulk_upsert(
     table: Table,
     *,
     columns: Sequence[str],
-    rows: Sequence[Mapping[str, Any]] = (),
+    rows: Sequence[Mapping[str, Any]] | pd.DataFrame = (),
     document: str | None = None,
     conflict: Sequence[str],
     update: UpdateSet | None = None,
@@ -50,16 +78,19 @@ def bulk_upsert(
 ) -> list[Any]:
     """Insert the rows; on a conflict over ``conflict`` apply ``update`` (or skip the row).
 
-    ``rows`` are dicts keyed by ``columns``. On PostgreSQL a caller may pass ``document``, the
-    rows already serialised as a JSON array, instead. ``constants`` fill columns that are the
-    same for every row. Returns the ``returning`` values of the rows written.
+    ``rows`` are dicts keyed by ``columns``, or a DataFrame with those columns (serialised in C,
+    dates as ``datetime64``). On PostgreSQL a caller may pass ``document``, the rows already
+    serialised as a JSON array, instead. ``constants`` fill columns that are the same for every
+    row. Returns the ``returning`` values of the rows written.
     """
-    if not rows and document is None:
+    if len(rows) == 0 and document is None:
         return []
     constants = dict(constants or {})
     parameters: list[dict[str, Any]] | None = None
     if is_postgresql(session):
-        if document is None:
+        if isinstance(rows, pd.DataFrame):
+            document = rows.to_json(orient="records", date_format="iso", date_unit="s")
+        elif document is None:
             document = json.dumps(list(rows), default=_json_scalar, ensure_ascii=False)
         source = (
             func.jsonb_to_recordset(bindparam("rows", document, type_=Text).cast(postgresql.JSONB))
@@ -73,7 +104,7 @@ def bulk_upsert(
         )
     else:  # executemany: SQLAlchemy splits it to stay under SQLite's variable limit
         statement = sqlite.insert(table)
-        parameters = [{**row, **constants} for row in rows]
+        parameters = [{**row, **constants} for row in _records(rows, table)]
     if update is None:
         statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
     else:

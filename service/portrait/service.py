@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from itertools import chain
 from typing import Any
 
 import pandas as pd
 from sqlalchemy.orm import Session
 
 from service.errors import NotFoundError
-from service.ml.activity import Activity, EventRecord, aggregate, day_number
+from service.ml.activity import Activity, EventRecord, aggregate, aggregate_frames, day_number
 from service.ml.categories import category_mix
 from service.ml.features import behaviour_features
 from service.ml.segments import rfm_segments
@@ -57,8 +56,7 @@ def current(session: Session, customer_id: str, now: datetime | None = None) -> 
 
 
 def as_of(session: Session, customer_id: str, moment: datetime) -> PortraitRead:
-    chunks = repository.events(session, until=moment, customer_id=customer_id)
-    return _read(customer_id, aggregate(chain.from_iterable(chunks)), moment)
+    return _read(customer_id, activity_until(session, moment, customer_id=customer_id), moment)
 
 
 def rebuild(session: Session, progress: Callable[[int], None] | None = None) -> int:
@@ -66,11 +64,12 @@ def rebuild(session: Session, progress: Callable[[int], None] | None = None) -> 
     portrait, or to repair it); returns the events read. Stop ingestion while it runs."""
     repository.clear_activity(session)
     events = 0
-    for chunk in repository.events(session, until=datetime.now(UTC) + timedelta(days=1)):
-        record(session, chunk)
-        events += len(chunk)
+    everything = datetime.now(UTC) + timedelta(days=1)
+    for event_frame, item_frame in repository.event_frames(session, until=everything):
+        repository.add_activity(session, aggregate_frames(event_frame, item_frame))
+        events += len(event_frame)
         if progress:
-            progress(len(chunk))
+            progress(len(event_frame))
     return events
 
 
@@ -79,13 +78,19 @@ def import_catalogue(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def activity_until(
-    session: Session, until: datetime, progress: Callable[[int], None] | None = None
+    session: Session,
+    until: datetime,
+    *,
+    customer_id: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Activity:
-    """All customers' activity at or before ``until``, aggregated from raw events chunk by chunk
-    (memory bounded by the aggregates, not the events)."""
+    """Activity at or before ``until`` (one customer's, or everyone's), aggregated from the raw
+    events chunk by chunk: memory is bounded by the aggregates, not by the events."""
     parts = []
-    for chunk in repository.events(session, until=until):
-        parts.append(aggregate(chunk))
+    for event_frame, item_frame in repository.event_frames(
+        session, until=until, customer_id=customer_id
+    ):
+        parts.append(aggregate_frames(event_frame, item_frame))
         if progress:
-            progress(len(chunk))
+            progress(len(event_frame))
     return Activity.combine(parts)

@@ -1,0 +1,177 @@
+"""Portrait features at scale: all customers as of one cut-off, and the incremental update.
+
+1. Simulates a shop (default 100,000 customers over two years, about 3M events) and loads its
+   events (COPY) and profiles into a scratch PostgreSQL database.
+2. In a child process (so its peak memory is its own): streams every event up to the cut-off
+   from the database, aggregates it, fits the feature pipeline (category vocabulary, TF-IDF + SVD
+   text embedding, profile encoding) and computes every customer's features. Prints wall time
+   and peak RSS; targets are <= 60 s and <= 4 GiB.
+3. The incremental update: batches of 1,000 events (late and out of order) go through the same
+   `portrait.record` the ingestion runs, each committed; prints p50/p99 per batch.
+
+    .venv/bin/python bench/features.py [--customers 100000] [--batches 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import RESULTS, percentile, scratch_postgres
+from service.config import Settings
+from service.customers import service as customers
+from service.customers.schemas import CustomerAttributesUpdate
+from service.db.session import make_engine, make_session_factory
+from service.ml.activity import EventRecord, day_number
+from service.portrait import service as portrait
+from service.privacy import PiiHasher
+from service.simulator.config import ShopConfig
+from service.simulator.files import write_shop
+
+START = date(2024, 1, 1)
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(False)
+
+
+def load(url: str, folder: Path) -> int:
+    """COPY the events in; profiles through the bulk attribute path. Returns the event count."""
+    received = datetime.now(UTC)
+    count = 0
+    with psycopg.connect(_libpq(url)) as connection:
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(
+                "COPY events (event_id, customer_id, type, occurred_at, amount, currency, items, "
+                "source, properties, received_at) FROM STDIN"
+            ) as copy,
+        ):
+            for line in (folder / "events.jsonl").open():
+                e = json.loads(line)
+                items = json.dumps(e["items"]) if "items" in e else None
+                copy.write_row((e["event_id"], e["customer_id"], e["type"], e["occurred_at"],
+                                e.get("amount"), e.get("currency"), items, e.get("source"), None,
+                                received))  # fmt: skip
+                count += 1
+        connection.commit()
+    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    policy = customers.ProfilePolicy(settings.source_precedence, PiiHasher("bench", []), "USD")
+    engine = make_engine(settings)
+    updates = []
+    for line in (folder / "profiles.jsonl").open():
+        row = json.loads(line)
+        update = CustomerAttributesUpdate(source=row["source"], attributes=row["attributes"])
+        updates.append((row["customer_id"], update))
+    with make_session_factory(engine)() as session, session.begin():
+        customers.replace_many(session, updates, policy)
+    engine.dispose()
+    return count
+
+
+def compute(url: str, as_of: datetime) -> dict[str, Any]:
+    """The measured work: every customer's features as of ``as_of`` (run in a child process)."""
+    from service.ml.portrait import FeaturePipeline
+
+    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    engine = make_engine(settings)
+    started = time.perf_counter()
+    with make_session_factory(engine)() as session:
+        activity = portrait.activity_until(session, as_of)
+        policy = customers.ProfilePolicy(settings.source_precedence, PiiHasher("b", []), "USD")
+        profiles, sources = customers.all_profiles(session, policy)
+    loaded = time.perf_counter()
+    pipeline = FeaturePipeline().fit(activity, profiles, sources)
+    table = pipeline.transform(activity, profiles, sources, day_number(as_of))
+    finished = time.perf_counter()
+    engine.dispose()
+    return {
+        "customers": len(table),
+        "features": table.shape[1],
+        "seconds_total": round(finished - started, 1),
+        "seconds_read_and_aggregate": round(loaded - started, 1),
+        "seconds_fit_and_transform": round(finished - loaded, 1),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def incremental(url: str, folder: Path, batches: int, seed: int = 1) -> dict[str, float]:
+    """Per-batch cost of `portrait.record` + commit on 1,000-event batches, shuffled."""
+    lines = (folder / "events.jsonl").open().readlines()
+    rng = random.Random(seed)
+    chosen = rng.sample(lines, min(len(lines), batches * 1000))
+    records = []
+    for line in chosen:
+        e = json.loads(line)
+        amount = Decimal(e["amount"]) if "amount" in e else None
+        when = datetime.fromisoformat(e["occurred_at"])
+        records.append(EventRecord(e["customer_id"], e["type"], when, amount, e.get("items")))
+    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    engine = make_engine(settings)
+    factory = make_session_factory(engine)
+    timings = []
+    for i in range(0, len(records), 1000):
+        started = time.perf_counter()
+        with factory() as session, session.begin():
+            portrait.record(session, records[i : i + 1000])
+        timings.append((time.perf_counter() - started) * 1000)
+    engine.dispose()
+    return {
+        "batches": len(timings),
+        "batch_p50_ms": round(percentile(timings, 50), 1),
+        "batch_p99_ms": round(percentile(timings, 99), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--compute", help=argparse.SUPPRESS)  # child mode: a database URL
+    args = parser.parse_args()
+    config = ShopConfig(customers=args.customers, days=730, horizon_days=30, start=START)
+    as_of = datetime.combine(START, datetime.min.time(), UTC) + timedelta(days=config.days)
+    if args.compute:
+        print(json.dumps(compute(args.compute, as_of)))
+        return
+
+    with tempfile.TemporaryDirectory() as tmp, scratch_postgres() as url:
+        folder = Path(tmp)
+        started = time.perf_counter()
+        write_shop(config, folder)
+        simulated = time.perf_counter() - started
+        events = load(url, folder)
+        child = subprocess.run(
+            [sys.executable, __file__, "--compute", url], capture_output=True, text=True,
+            check=True,
+        )  # fmt: skip
+        result = {
+            "customers": args.customers,
+            "events": events,
+            "simulate_seconds": round(simulated, 1),
+            **{f"all_features_{k}": v for k, v in json.loads(child.stdout).items()},
+            **{f"incremental_{k}": v for k, v in incremental(url, folder, args.batches).items()},
+        }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "features.json").write_text(json.dumps(result, indent=2) + "\n")
+    for key, value in result.items():
+        print(f"{key:>40}: {value}")
+
+
+if __name__ == "__main__":
+    main()
