@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import Row, delete, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,8 +23,10 @@ def attributes(session: Session, customer_id: str) -> Sequence[CustomerAttribute
     ).all()
 
 
-def all_attributes(session: Session) -> Sequence[CustomerAttributes]:
-    return session.scalars(select(CustomerAttributes)).all()
+def all_attributes(session: Session) -> Sequence[Row[Any]]:
+    """Every attribute row as plain rows (no ORM objects: this reads every customer)."""
+    table = CustomerAttributes.__table__
+    return session.execute(select(table)).all()
 
 
 def attributes_for_update(

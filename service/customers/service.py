@@ -6,12 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
 from service.customers import repository
-from service.customers.models import CustomerAttributes
 from service.customers.schemas import (
     CustomerActivityRead,
     CustomerAttributesUpdate,
@@ -27,6 +26,20 @@ from service.portrait.schemas import PortraitRead
 from service.privacy import PiiHasher
 
 
+class SourceAttributes(Protocol):
+    """What one source said about a customer: a model instance or a plain row."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def attributes(self) -> dict[str, Any]: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+Source = TypeVar("Source", bound=SourceAttributes)
+
+
 @dataclass(frozen=True)
 class ProfilePolicy:
     """How sources are merged and what is personal data; built once from the settings."""
@@ -35,7 +48,7 @@ class ProfilePolicy:
     pii: PiiHasher
     currency: str
 
-    def order(self, rows: Sequence[CustomerAttributes]) -> list[CustomerAttributes]:
+    def order(self, rows: Sequence[Source]) -> list[Source]:
         """Most trusted first: sources in CLV_SOURCE_PRECEDENCE order, then any other source,
         the most recently updated first."""
         rank = {source: position for position, source in enumerate(self.source_precedence)}
@@ -112,10 +125,10 @@ def get_customer(
     )
 
 
-def _winners(sources: Sequence[CustomerAttributes]) -> dict[str, CustomerAttributes]:
+def _winners(sources: Sequence[Source]) -> dict[str, Source]:
     """For each attribute, the row (source) whose value the profile takes: the first in
     precedence order that has a value for it."""
-    winners: dict[str, CustomerAttributes] = {}
+    winners: dict[str, Source] = {}
     for row in sources:
         for name, value in row.attributes.items():
             if name not in winners and value is not None:
@@ -123,7 +136,7 @@ def _winners(sources: Sequence[CustomerAttributes]) -> dict[str, CustomerAttribu
     return winners
 
 
-def _merge(sources: Sequence[CustomerAttributes]) -> dict[str, ProfileAttributeRead]:
+def _merge(sources: Sequence[SourceAttributes]) -> dict[str, ProfileAttributeRead]:
     return {
         name: ProfileAttributeRead(
             value=row.attributes[name], source=row.source, updated_at=row.updated_at
@@ -137,7 +150,7 @@ def all_profiles(
 ) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
     """Every customer's merged attribute values and the set of sources they have, for training
     and batch scoring."""
-    by_customer: dict[str, list[CustomerAttributes]] = {}
+    by_customer: dict[str, list[SourceAttributes]] = {}
     for row in repository.all_attributes(session):
         by_customer.setdefault(row.customer_id, []).append(row)
     profiles = {
