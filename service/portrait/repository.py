@@ -56,9 +56,9 @@ def _latest_text(excluded: Any) -> dict[str, Any]:
 
 
 def add_activity(session: Session, activity: Activity) -> None:
-    """Add a batch's aggregates to the stored ones. Rows go in key order, so concurrent batches
-    lock rows in one order and cannot deadlock."""
-    days = activity.days.sort_values(["customer_id", "day"])
+    """Add a batch's aggregates to the stored ones. Aggregates come sorted by their keys, so
+    concurrent batches lock rows in one order and cannot deadlock."""
+    days = activity.days
     bulk_upsert(
         session,
         _DAYS,
@@ -71,11 +71,11 @@ def add_activity(session: Session, activity: Activity) -> None:
         session,
         _PRODUCTS,
         columns=["customer_id", "sku", *PRODUCT_COUNTERS],
-        rows=activity.products.sort_values(["customer_id", "sku"]),
+        rows=activity.products,
         conflict=["customer_id", "sku"],
         update=_adding(_PRODUCTS, PRODUCT_COUNTERS),
     )
-    catalogue = activity.catalogue.sort_values("sku")
+    catalogue = activity.catalogue
     bulk_upsert(
         session,
         _CATALOGUE,
