@@ -21,6 +21,11 @@ class Environment(StrEnum):
     production = "production"
 
 
+class WorkerMode(StrEnum):
+    embedded = "embedded"
+    off = "off"
+
+
 class DevicePreference(StrEnum):
     auto = "auto"
     cpu = "cpu"
@@ -72,6 +77,14 @@ class Settings(BaseSettings):
         description="Attribute sources, most trusted first, for merging the customer profile.",
     )
     db_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections per process.")
+    worker: WorkerMode = Field(
+        default=WorkerMode.embedded,
+        description="embedded: each API process runs the worker in a thread; off: run clv worker.",
+    )
+    worker_poll_seconds: float = Field(
+        default=0.2, gt=0, le=10, description="How often an idle worker looks for new events."
+    )
+    worker_batch: int = Field(default=20_000, ge=1, description="Events a worker applies at once.")
     log_level: str = Field(default="INFO", description="Python logging level.")
 
     @model_validator(mode="before")

@@ -15,12 +15,13 @@ from fastapi import FastAPI
 from service import __version__
 from service.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from service.api.router import include_routers
-from service.config import Settings
+from service.config import Settings, WorkerMode
 from service.customers.service import ProfilePolicy
 from service.db.migrations import ensure_schema_current
 from service.db.session import make_engine, make_session_factory
 from service.errors import install_exception_handlers
 from service.events.service import IngestRules
+from service.jobs.worker import Worker
 from service.privacy import PiiHasher
 
 DESCRIPTION = """
@@ -48,7 +49,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.profile_policy = ProfilePolicy(
                 source_precedence=settings.source_precedence, pii=pii, currency=settings.currency
             )
-            yield
+            worker = Worker(
+                app.state.session_factory,
+                poll_seconds=settings.worker_poll_seconds,
+                batch=settings.worker_batch,
+            )
+            if settings.worker == WorkerMode.embedded:
+                worker.start()
+            try:
+                yield
+            finally:
+                worker.stop()
         finally:
             engine.dispose()
 

@@ -27,6 +27,7 @@ from service.config import Settings
 from service.db import migrations
 from service.db.base import Base
 from service.db.session import make_engine, make_session_factory
+from service.jobs.worker import drain
 from service.main import create_app
 
 BACKENDS = [b for b in os.environ.get("CLV_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
@@ -101,7 +102,7 @@ def postgres_settings(postgres_server: PostgresServer) -> Iterator[Settings]:
         pytest.skip("CLV_TEST_BACKENDS excludes postgresql")
     url = postgres_server.create_database()
     migrations.upgrade(url)
-    yield Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    yield Settings(_env_file=None, database_url=url, worker="off")  # type: ignore[call-arg]
     postgres_server.drop_database(url)
 
 
@@ -121,7 +122,9 @@ def _empty_all_tables(url: str) -> None:
 
 @pytest.fixture
 def settings(database_url: str) -> Iterator[Settings]:
-    yield Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
+    """Settings on the test database. The worker is off: tests apply queued events with
+    ``apply_pending`` when they need the portrait, so nothing races them."""
+    yield Settings(_env_file=None, database_url=database_url, worker="off")  # type: ignore[call-arg]
     _empty_all_tables(database_url)
 
 
@@ -142,6 +145,12 @@ def db(settings: Settings) -> Iterator[Engine]:
     engine = make_engine(settings)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def apply_pending(db: Engine) -> Callable[[], int]:
+    """Apply the queued events to the portrait now, as the worker would; returns how many."""
+    return lambda: drain(make_session_factory(db))
 
 
 KeyFactory = Callable[..., str]

@@ -17,6 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.progress import open as progress_open
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.cli.common import (
     console,
@@ -31,6 +32,7 @@ from service.events.csv_import import CsvMapping, import_csv
 from service.events.imports import ImportSummary
 from service.events.models import EventType
 from service.events.service import IngestRules
+from service.jobs.worker import drain
 from service.portrait import service as portrait
 from service.privacy import PiiHasher
 from service.remote import RemoteService
@@ -100,6 +102,7 @@ def import_csv_command(
     ):
         text = io.TextIOWrapper(raw, encoding=encoding, newline="")
         summary = import_csv(text, mapping, factory, rules, delimiter=delimiter)
+        _apply_to_portrait(factory)
     _print_import(summary)
 
 
@@ -198,6 +201,7 @@ def import_events(
                 rules = IngestRules.from_settings(settings, pii)
                 only_events = path.is_file()
                 summary = load_folder(folder, factory, rules, policy, advance, only_events)
+                _apply_to_portrait(factory)
     _print_import(summary.events)
     console.print(f"profiles: {summary.profiles} updates; catalogue: {summary.catalogue} products")
     for line, reason in summary.profiles_rejected:
@@ -209,6 +213,13 @@ def _count_lines(path: Path) -> int:
         return 0
     with path.open("rb") as handle:
         return sum(1 for _ in handle)
+
+
+def _apply_to_portrait(factory: sessionmaker[Session]) -> None:
+    """Imports queue their events like the API does; apply them here rather than wait for a
+    worker, so the portrait is current when the command returns."""
+    with err_console.status("applying the events to the customer portrait"):
+        drain(factory)
 
 
 def _print_import(summary: ImportSummary) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging.config
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated
@@ -13,6 +14,7 @@ import uvicorn
 from service.auth import service as auth
 from service.cli.common import console, load_settings, session_factory, transaction
 from service.db import migrations
+from service.jobs.worker import Worker
 from service.logs import logging_config
 
 app = typer.Typer()
@@ -38,6 +40,23 @@ def serve(
         log_config=logging_config(settings.log_level),
         timeout_graceful_shutdown=30,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Apply newly stored events to the customer portrait, continuously (run it beside API
+    processes started with CLV_WORKER=off; several workers may share a PostgreSQL database)."""
+    settings = load_settings()
+    logging.config.dictConfig(logging_config(settings.log_level))
+    with session_factory(settings) as factory:
+        loop = Worker(
+            factory, poll_seconds=settings.worker_poll_seconds, batch=settings.worker_batch
+        )
+        console.print("worker running; Ctrl-C stops it")
+        try:
+            loop.run()
+        except KeyboardInterrupt:
+            console.print("worker stopped")
 
 
 @app.command()

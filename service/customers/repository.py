@@ -15,6 +15,7 @@ from service.customers.models import CustomerAttributes
 from service.db.base import Base
 from service.db.bulk import bulk_upsert
 from service.events.models import Event
+from service.jobs.models import PendingEvent
 
 
 def attributes(session: Session, customer_id: str) -> Sequence[CustomerAttributes]:
@@ -89,7 +90,15 @@ def erase(session: Session, customer_id: str) -> int:
     """Delete every row of every table that has a ``customer_id`` column; return the count.
 
     Driven by the metadata, so a table added later is erased without anyone remembering to.
+    The customer's queued events go first: that waits for a worker applying them right now
+    (it holds those queue rows) and stops any later worker, so no aggregate about the customer
+    is written after the erasure.
     """
+    session.execute(
+        delete(PendingEvent).where(
+            PendingEvent.seq.in_(select(Event.seq).where(Event.customer_id == customer_id))
+        )
+    )
     deleted = 0
     for table in reversed(Base.metadata.sorted_tables):  # children before parents
         if "customer_id" in table.c:

@@ -33,15 +33,16 @@ def _row(event: EventCreate) -> dict[str, Any]:
 
 def insert_new(
     session: Session, events: Sequence[EventCreate], *, received_at: datetime
-) -> set[str]:
-    """Insert the events whose event_id is not stored yet; return the ids this call stored.
+) -> list[int]:
+    """Insert the events whose event_id is not stored yet; return the sequence numbers of the
+    events this call stored.
 
     ``ON CONFLICT DO NOTHING`` makes the unique index the arbiter, so two requests racing with the
     same event_id store it once, and the loser learns it was a duplicate from RETURNING. Rows go
     in event_id order, so concurrent batches take their locks in one order and cannot deadlock.
     """
     if not events:
-        return set()
+        return []
     ordered = sorted(events, key=lambda event: event.event_id)
     postgres = is_postgresql(session)
     stored = bulk_upsert(
@@ -52,6 +53,6 @@ def insert_new(
         rows=() if postgres else [_row(event) for event in ordered],
         conflict=["event_id"],
         constants={"received_at": received_at},
-        returning=_EVENTS.c.event_id,
+        returning=_EVENTS.c.seq,
     )
-    return set(stored)
+    return stored

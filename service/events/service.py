@@ -19,9 +19,8 @@ from service.events.schemas import (
     InvalidEvent,
     RejectedEvent,
 )
-from service.ml.activity import EventRecord
+from service.jobs import repository as jobs
 from service.ops import metrics
-from service.portrait import service as portrait
 from service.privacy import PiiHasher
 
 EARLIEST_PLAUSIBLE = datetime(1970, 1, 1, tzinfo=UTC)
@@ -73,18 +72,6 @@ class IngestRules:
         return None
 
 
-def _first_occurrences(events: Sequence[EventCreate], ids: set[str]) -> list[EventRecord]:
-    """The events with these ids, once each: an id repeated in a batch is stored from its first
-    occurrence (inserts keep the batch order among equal ids)."""
-    records: dict[str, EventRecord] = {}
-    for event in events:
-        if event.event_id in ids and event.event_id not in records:
-            records[event.event_id] = EventRecord(
-                event.customer_id, event.type.value, event.occurred_at, event.amount, event.items
-            )
-    return list(records.values())
-
-
 def ingest(
     session: Session,
     candidates: Sequence[EventCandidate],
@@ -117,8 +104,8 @@ def ingest(
         rejections.append(RejectedEvent(index=index, event_id=candidate.event_id, reason=reason))
 
     stored = repository.insert_new(session, admitted, received_at=now)
+    jobs.enqueue_events(session, stored)  # the worker applies them to the portrait
     accepted = len(stored)  # an id repeated within the batch is stored (and counted) once
-    portrait.record(session, _first_occurrences(admitted, stored))
     result = EventBatchResult(
         accepted=accepted,
         duplicates=len(admitted) - accepted,

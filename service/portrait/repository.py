@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
+    BindParameter,
     String,
     Table,
     TextClause,
@@ -140,15 +141,12 @@ def _frames(
     session: Session,
     kind: str,
     columns: list[str],
-    until: datetime,
-    customer_id: str | None,
+    where: str,
+    parameters: Sequence[BindParameter[Any]],
     chunk: int,
 ) -> Iterator[pd.DataFrame]:
-    where = "e.occurred_at <= :until" + (" AND e.customer_id = :customer" if customer_id else "")
     sql = _FRAME_SQL[session.get_bind().dialect.name][kind].format(where=where)
-    statement = text(sql).bindparams(bindparam("until", until, type_=UTCDateTime()))
-    if customer_id:
-        statement = statement.bindparams(bindparam("customer", customer_id, type_=String()))
+    statement = text(sql).bindparams(*parameters)
     if is_postgresql(session):
         yield from _fetched_frames(session, statement, columns, chunk)
         return
@@ -176,8 +174,27 @@ def event_frames(
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Events at or before ``until`` (of one customer, or all), as (event frame, item frame)
     chunks; an item chunk need not belong to the event chunk beside it."""
-    events = _frames(session, "events", EVENT_COLUMNS, until, customer_id, chunk)
-    items = _frames(session, "items", ITEM_COLUMNS, until, customer_id, chunk)
+    where = "e.occurred_at <= :until"
+    parameters: list[BindParameter[Any]] = [bindparam("until", until, type_=UTCDateTime())]
+    if customer_id is not None:
+        where += " AND e.customer_id = :customer"
+        parameters.append(bindparam("customer", customer_id, type_=String()))
+    return _both_frames(session, where, parameters, chunk)
+
+
+def event_frames_by_seq(
+    session: Session, seqs: Sequence[int], chunk: int = 250_000
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """The events with these sequence numbers (a worker's claimed batch), like ``event_frames``."""
+    listed = ", ".join(str(int(seq)) for seq in seqs)  # integers only: safe to inline
+    return _both_frames(session, f"e.seq IN ({listed})", [], chunk)
+
+
+def _both_frames(
+    session: Session, where: str, parameters: Sequence[BindParameter[Any]], chunk: int
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    events = _frames(session, "events", EVENT_COLUMNS, where, parameters, chunk)
+    items = _frames(session, "items", ITEM_COLUMNS, where, parameters, chunk)
     empty_events, empty_items = (
         pd.DataFrame(columns=EVENT_COLUMNS),
         pd.DataFrame(columns=ITEM_COLUMNS),

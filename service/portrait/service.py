@@ -1,7 +1,7 @@
 """The portrait: kept current batch by batch, read as of now or as of any past time.
 
-- ``record``: an ingested batch's newly stored events are aggregated and added to the stored
-  aggregates in the same transaction, so the answer to the batch already reflects them.
+- kept current by the worker (``service.jobs.worker``), which aggregates newly stored events
+  in batches and adds them to the stored aggregates;
 - ``current``: features as of now, from the stored aggregates (no event is re-read).
 - ``as_of``: features at a past time, from the customer's raw events at or before it; the same
   aggregation and feature code as ``current`` and as training.
@@ -17,17 +17,13 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from service.errors import NotFoundError
-from service.ml.activity import Activity, EventRecord, aggregate, aggregate_frames, day_number
+from service.jobs import repository as jobs
+from service.ml.activity import Activity, aggregate_frames, day_number
 from service.ml.categories import category_mix
 from service.ml.features import behaviour_features
 from service.ml.segments import rfm_segments
 from service.portrait import repository
 from service.portrait.schemas import PortraitRead
-
-
-def record(session: Session, events: Sequence[EventRecord]) -> None:
-    if events:
-        repository.add_activity(session, aggregate(events))
 
 
 def features_of(activity: Activity, as_of: datetime) -> pd.DataFrame:
@@ -63,6 +59,7 @@ def rebuild(session: Session, progress: Callable[[int], None] | None = None) -> 
     """Recompute every aggregate from the stored events (after an upgrade that added the
     portrait, or to repair it); returns the events read. Stop ingestion while it runs."""
     repository.clear_activity(session)
+    jobs.clear_events(session)  # every stored event is in the rebuild
     events = 0
     everything = datetime.now(UTC) + timedelta(days=1)
     for event_frame, item_frame in repository.event_frames(session, until=everything):

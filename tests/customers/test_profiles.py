@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -118,7 +119,9 @@ def test_email_in_event_properties_is_hashed_too(
     assert "hmac-sha256:" in stored
 
 
-def test_activity_summary_adds_up_the_events(client: TestClient, headers: dict[str, str]) -> None:
+def test_activity_summary_adds_up_the_events(
+    client: TestClient, headers: dict[str, str], apply_pending: Callable[[], int]
+) -> None:
     body = batch(
         # Days 0, 10 (two orders that day), 30: 3 purchase days, 2 of them repeats.
         *purchases("c-1", (0, "20.00"), (10, "5.50"), (10, "4.50"), (30, "40.00")),
@@ -127,6 +130,7 @@ def test_activity_summary_adds_up_the_events(client: TestClient, headers: dict[s
         *purchases("someone-else", (3, "999.00")),
     )
     client.post("/v1/events", json=body, headers=headers)
+    apply_pending()
 
     activity = client.get("/v1/customers/c-1", headers=headers).json()["activity"]
 
@@ -197,7 +201,7 @@ def dump(db: Engine, sql: str) -> str:
 
 
 def test_erasure_deletes_every_row_about_the_customer_and_nothing_else(
-    client: TestClient, headers: dict[str, str], db: Engine
+    client: TestClient, headers: dict[str, str], db: Engine, apply_pending: Callable[[], int]
 ) -> None:
     client.post(
         "/v1/events",
@@ -210,6 +214,7 @@ def test_erasure_deletes_every_row_about_the_customer_and_nothing_else(
     )
     send_attributes(client, headers, "crm", {"email": "c1@example.com"})
     send_attributes(client, headers, "crm", {"region": "x"}, customer_id="c-2")
+    apply_pending()
     assert all(count_rows_about(db, "c-1").values())  # every table holds something about c-1
 
     erased = client.delete("/v1/customers/c-1", headers=headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -75,7 +76,11 @@ def normalised(activity: Activity) -> dict[str, pd.DataFrame]:
 
 
 def test_streaming_a_shop_in_shuffled_batches_equals_recomputing_from_scratch(
-    client: TestClient, headers: dict[str, str], db: Engine, shop: Path
+    client: TestClient,
+    headers: dict[str, str],
+    db: Engine,
+    shop: Path,
+    apply_pending: Callable[[], int],
 ) -> None:
     events = shop_events(shop)
     rng = random.Random(5)
@@ -90,6 +95,9 @@ def test_streaming_a_shop_in_shuffled_batches_equals_recomputing_from_scratch(
         assert response.status_code == 200
         assert response.json()["rejected"] == 0
         position += size
+        if rng.random() < 0.3:  # the worker runs between some batches, not others
+            apply_pending()
+    apply_pending()
 
     stored = stored_activity(db)
     recomputed = aggregate(as_record(raw) for raw in events)
@@ -102,7 +110,7 @@ def test_streaming_a_shop_in_shuffled_batches_equals_recomputing_from_scratch(
 
 
 def test_features_as_of_a_time_ignore_everything_after_it(
-    client: TestClient, headers: dict[str, str]
+    client: TestClient, headers: dict[str, str], apply_pending: Callable[[], int]
 ) -> None:
     t = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     early = [
@@ -124,15 +132,17 @@ def test_features_as_of_a_time_ignore_everything_after_it(
     assert before["features"]["orders_total"] == 3  # the order exactly at t counts
     assert before["features"]["days_since_last_order"] == 0
     assert before["segment"] == "loyal"  # R = 5 (0 days), F = 3 (3 orders)
+    apply_pending()
     now = client.get("/v1/customers/c/features", headers=headers).json()
     assert now["features"]["orders_total"] == 5
 
 
 def test_current_features_from_the_store_equal_those_from_raw_events(
-    client: TestClient, headers: dict[str, str], shop: Path
+    client: TestClient, headers: dict[str, str], shop: Path, apply_pending: Callable[[], int]
 ) -> None:
     events = [e for e in shop_events(shop) if e["customer_id"] in ("C0000003", "C0000007")]
     client.post("/v1/events", json=batch(*events), headers=headers)
+    assert apply_pending() == len(events)
     for customer in ("C0000003", "C0000007"):
         current = client.get(f"/v1/customers/{customer}/features", headers=headers).json()
         moment = current["as_of"]
@@ -174,9 +184,11 @@ def test_rebuild_recomputes_the_same_aggregates(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
     shop: Path,
+    apply_pending: Callable[[], int],
 ) -> None:
     events = [e for e in shop_events(shop) if e["customer_id"] < "C0000040"]
     client.post("/v1/events", json=batch(*events), headers=headers)
+    apply_pending()
     before = normalised(stored_activity(db))
     monkeypatch.setenv("CLV_DATABASE_URL", settings.database_url)
 
