@@ -48,10 +48,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(database_url: str, workers: int = 1) -> Iterator[tuple[str, int]]:
+def running_server(
+    database_url: str, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
     """`clv serve` in its own process; yields (base URL, pid)."""
     port = free_port()
-    env = {**os.environ, "CLV_DATABASE_URL": database_url, "CLV_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "CLV_DATABASE_URL": database_url,
+        "CLV_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
     process = subprocess.Popen(
         [
             sys.executable,

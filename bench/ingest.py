@@ -1,11 +1,12 @@
 """Ingestion throughput end to end, against a raw COPY of the same rows in the same run.
 
 The service runs as `clv serve` on a scratch PostgreSQL database; this process is the client,
-sending pre-serialised batches over a few keep-alive connections. Then the same rows are COPYed
-straight into the same (emptied) table: the ratio says how close the API gets to the database's
-own bulk path. Also prints batch latency percentiles and the server's peak RSS. The machine is
-noisy, so it runs several rounds (each API run and each COPY into an empty table) and prints the
-median of each figure with its range.
+sending the events of a simulated shop, in time order, as pre-serialised batches over a few
+keep-alive connections. Then the same rows are COPYed straight into the same (emptied) table:
+the ratio says how close the API gets to the database's own bulk path. It also measures how long
+the portrait takes to catch up after the last acknowledged batch (the workers apply events
+behind ingestion), batch latency percentiles and the server's peak RSS. The machine is noisy,
+so it runs several rounds and prints the median of each figure with its range.
 
     .venv/bin/python bench/ingest.py [--events 200000] [--batch 1000] [--connections 4]
                                      [--workers 2]
@@ -15,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,41 +35,22 @@ from bench._common import RESULTS, peak_rss_mib, percentile, running_server, scr
 from service.auth import service as auth
 from service.config import Settings
 from service.db.session import make_engine, make_session_factory
-
-KINDS = ["purchase", "view", "add_to_cart", "session_start"]
-CATEGORIES = ["apparel", "shoes", "home", "beauty", "toys", "garden", "books", "sports"]
+from service.jobs.worker import drain
+from service.simulator.config import ShopConfig
+from service.simulator.shop import Shop
 
 
 def make_events(count: int, seed: int = 7) -> list[dict[str, Any]]:
-    """A storefront-like mix: 25% purchases with 1-3 items, the rest browsing and carts."""
-    rng = random.Random(seed)
-    start = datetime(2025, 1, 1, tzinfo=UTC)
-    events = []
-    for i in range(count):
-        kind = rng.choices(KINDS, [25, 50, 15, 10])[0]
-        event: dict[str, Any] = {
-            "event_id": f"bench-{i:09d}",
-            "customer_id": f"cust-{rng.randrange(50_000):06d}",
-            "type": kind,
-            "occurred_at": (start + timedelta(seconds=rng.randrange(60 * 86400))).isoformat(),
-            "source": rng.choice(["web", "app"]),
-        }
-        if kind == "purchase":
-            items = [
-                {
-                    "sku": f"SKU-{rng.randrange(5000):05d}",
-                    "category": rng.choice(CATEGORIES),
-                    "quantity": rng.randint(1, 3),
-                    "price": f"{rng.uniform(3, 120):.2f}",
-                }
-                for _ in range(rng.randint(1, 3))
-            ]
-            total = sum(Decimal(item["price"]) * item["quantity"] for item in items)
-            event.update(amount=str(total), currency="USD", items=items)
-        elif kind != "session_start":
-            event["items"] = [{"sku": f"SKU-{rng.randrange(5000):05d}"}]
-        events.append(event)
-    return events
+    """``count`` events of a simulated shop (clv simulate), in time order, as a live storefront
+    sends them: sessions of views, cart additions and orders, many customers interleaved."""
+    customers = count // 25 + 1000  # about 31 observed events per customer
+    events: list[dict[str, Any]] = []
+    for chunk in Shop(ShopConfig(customers=customers, seed=seed)).chunks():
+        events.extend(chunk.events)
+        if len(events) >= count * 1.1:
+            break
+    events.sort(key=lambda event: event["occurred_at"])
+    return events[:count]
 
 
 def send_all(
@@ -148,17 +129,39 @@ def _libpq_url(database_url: str) -> str:
 
 
 def empty_events_table(database_url: str) -> None:
+    """Empty the event store and everything derived from it."""
     with psycopg.connect(_libpq_url(database_url)) as connection:
-        connection.execute("TRUNCATE events")
+        connection.execute("TRUNCATE events, pending_events, customer_days, customer_products")
+
+
+def pending(database_url: str) -> int:
+    with psycopg.connect(_libpq_url(database_url)) as connection:
+        return int(connection.execute("SELECT count(*) FROM pending_events").fetchone()[0])  # type: ignore[index]
+
+
+def portrait_catch_up(database_url: str, embedded: bool) -> float:
+    """Seconds until every acknowledged event is applied to the portrait: waiting for the
+    embedded workers, or (worker off) running one worker here until the queue is empty."""
+    started = time.perf_counter()
+    if embedded:
+        while pending(database_url):
+            time.sleep(0.05)
+    else:
+        settings = Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
+        engine = make_engine(settings)
+        drain(make_session_factory(engine))
+        engine.dispose()
+    return time.perf_counter() - started
 
 
 def one_round(
     url: str, base: str, token: str, events: list[dict[str, Any]], bodies: list[bytes], args: Any
 ) -> dict[str, float]:
-    """The API run and the COPY run, each into an empty table."""
+    """The API run (and the portrait catching up) and the COPY run, each into an empty table."""
     empty_events_table(url)
     seconds, latencies, accepted = send_all(base, token, bodies, args.connections)
     assert accepted == len(events), f"accepted {accepted} of {len(events)}"
+    catch_up = portrait_catch_up(url, embedded=args.worker == "embedded")
     copy_seconds = copy_rows(url, events)
     api_rate, copy_rate = len(events) / seconds, len(events) / copy_seconds
     return {
@@ -167,6 +170,8 @@ def one_round(
         "batch_p99_ms": percentile(latencies, 99) * 1000,
         "copy_events_per_s": copy_rate,
         "ratio_api_to_copy": api_rate / copy_rate,
+        "portrait_catch_up_s": catch_up,
+        "sustained_events_per_s": len(events) / (seconds + catch_up),
     }
 
 
@@ -181,6 +186,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--rounds", type=int, default=3, help="report the median of N rounds")
+    parser.add_argument(
+        "--worker",
+        choices=["embedded", "off"],
+        default="embedded",
+        help="embedded: the API processes apply events to the portrait as they come; off: "
+        "ingestion alone, then one worker applies the queue",
+    )
     args = parser.parse_args()
 
     events = make_events(args.events)
@@ -195,7 +207,7 @@ def main() -> None:
             _, token = auth.create_key(session, "bench", [auth.Scope.ingest])
         engine.dispose()
 
-        with running_server(url, args.workers) as (base, pid):
+        with running_server(url, args.workers, {"CLV_WORKER": args.worker}) as (base, pid):
             rounds = [one_round(url, base, token, events, bodies, args) for _ in range(args.rounds)]
             rss = peak_rss_mib(pid)
 
@@ -204,10 +216,11 @@ def main() -> None:
         "batch": args.batch,
         "connections": args.connections,
         "workers": args.workers,
+        "worker": args.worker,
         "rounds": args.rounds,
     }
     for name in rounds[0]:
-        digits = 3 if name.startswith("ratio") else 1 if name.endswith("_ms") else 0
+        digits = 3 if name.startswith("ratio") else 1 if name.endswith(("_ms", "up_s")) else 0
         values = [r[name] for r in rounds]
         result[name] = _rounded(statistics.median(values), digits)
         result[f"{name}_range"] = [_rounded(min(values), digits), _rounded(max(values), digits)]

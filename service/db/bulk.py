@@ -75,13 +75,16 @@ def bulk_upsert(
     update: UpdateSet | None = None,
     constants: Mapping[str, Any] | None = None,
     returning: Column[Any] | None = None,
+    returning_into: Table | None = None,
 ) -> list[Any]:
     """Insert the rows; on a conflict over ``conflict`` apply ``update`` (or skip the row).
 
     ``rows`` are dicts keyed by ``columns``, or a DataFrame with those columns (serialised in C,
     dates as ``datetime64``). On PostgreSQL a caller may pass ``document``, the rows already
     serialised as a JSON array, instead. ``constants`` fill columns that are the same for every
-    row. Returns the ``returning`` values of the rows written.
+    row. Returns the ``returning`` values of the rows written; with ``returning_into``, they are
+    also inserted into that table's column of the same name (in the same statement, on
+    PostgreSQL), e.g. to queue the new rows for a worker.
     """
     if len(rows) == 0 and document is None:
         return []
@@ -114,4 +117,15 @@ def bulk_upsert(
     if returning is None:
         session.execute(statement, parameters)
         return []
-    return list(session.scalars(statement.returning(returning), parameters))
+    statement = statement.returning(returning)
+    if returning_into is None:
+        return list(session.scalars(statement, parameters))
+    target = returning_into.c[returning.name]
+    if is_postgresql(session):
+        written = statement.cte("written")
+        queued = postgresql.insert(returning_into).from_select([target.name], select(written.c[0]))
+        return list(session.scalars(queued.returning(target)))
+    values = list(session.scalars(statement, parameters))
+    if values:
+        session.execute(sqlite.insert(returning_into), [{target.name: value} for value in values])
+    return values

@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from service.db.bulk import bulk_upsert, is_postgresql
 from service.events.models import Event
 from service.events.schemas import ITEMS_AS_JSON, EventCreate
+from service.jobs.models import PendingEvent
 
 _EVENTS: Table = Event.__table__  # type: ignore[assignment]
+_PENDING: Table = PendingEvent.__table__  # type: ignore[assignment]
 _AS_JSON = TypeAdapter(list[EventCreate])
 _COLUMNS = list(EventCreate.model_fields)
 
@@ -34,8 +36,8 @@ def _row(event: EventCreate) -> dict[str, Any]:
 def insert_new(
     session: Session, events: Sequence[EventCreate], *, received_at: datetime
 ) -> list[int]:
-    """Insert the events whose event_id is not stored yet; return the sequence numbers of the
-    events this call stored.
+    """Insert the events whose event_id is not stored yet, and queue them for the worker;
+    return the sequence numbers of the events this call stored.
 
     ``ON CONFLICT DO NOTHING`` makes the unique index the arbiter, so two requests racing with the
     same event_id store it once, and the loser learns it was a duplicate from RETURNING. Rows go
@@ -54,5 +56,6 @@ def insert_new(
         conflict=["event_id"],
         constants={"received_at": received_at},
         returning=_EVENTS.c.seq,
+        returning_into=_PENDING,  # queued for the worker, in the same statement on PostgreSQL
     )
     return stored

@@ -19,7 +19,6 @@ from service.events.schemas import (
     InvalidEvent,
     RejectedEvent,
 )
-from service.jobs import repository as jobs
 from service.ops import metrics
 from service.privacy import PiiHasher
 
@@ -103,8 +102,7 @@ def ingest(
                 continue
         rejections.append(RejectedEvent(index=index, event_id=candidate.event_id, reason=reason))
 
-    stored = repository.insert_new(session, admitted, received_at=now)
-    jobs.enqueue_events(session, stored)  # the worker applies them to the portrait
+    stored = repository.insert_new(session, admitted, received_at=now)  # and queues them
     accepted = len(stored)  # an id repeated within the batch is stored (and counted) once
     result = EventBatchResult(
         accepted=accepted,

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
-from service.db.bulk import bulk_upsert
 from service.jobs.models import PendingEvent
 
 _PENDING: Table = PendingEvent.__table__  # type: ignore[assignment]
-
-
-def enqueue_events(session: Session, seqs: Sequence[int]) -> None:
-    bulk_upsert(
-        session, _PENDING, columns=["seq"], rows=[{"seq": seq} for seq in seqs], conflict=["seq"]
-    )
 
 
 def claim_events(session: Session, limit: int) -> list[int]:

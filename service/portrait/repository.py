@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
+    BigInteger,
     BindParameter,
     String,
     Table,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from service.db.bulk import bulk_upsert, is_postgresql
@@ -185,7 +187,11 @@ def event_frames(
 def event_frames_by_seq(
     session: Session, seqs: Sequence[int], chunk: int = 250_000
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """The events with these sequence numbers (a worker's claimed batch), like ``event_frames``."""
+    """The events with these sequence numbers (a worker's claimed batch), like ``event_frames``.
+    PostgreSQL gets them as one array parameter; SQLite, which has no arrays, as a list."""
+    if is_postgresql(session):
+        seq_array = bindparam("seqs", list(seqs), type_=postgresql.ARRAY(BigInteger()))
+        return _both_frames(session, "e.seq = ANY(:seqs)", [seq_array], chunk)
     listed = ", ".join(str(int(seq)) for seq in seqs)  # integers only: safe to inline
     return _both_frames(session, f"e.seq IN ({listed})", [], chunk)
 
