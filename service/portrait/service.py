@@ -1,7 +1,7 @@
 """The portrait: kept current batch by batch, read as of now or as of any past time.
 
-- kept current by the worker (``service.jobs.worker``), which aggregates newly stored events
-  in batches and adds them to the stored aggregates;
+- the worker (``service.jobs.worker``) keeps it current: it aggregates newly stored events in
+  batches and adds them to the stored aggregates;
 - ``current``: features as of now, from the stored aggregates (no event is re-read).
 - ``as_of``: features at a past time, from the customer's raw events at or before it; the same
   aggregation and feature code as ``current`` and as training.
