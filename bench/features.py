@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import RESULTS, percentile, scratch_postgres
+from bench._common import percentile, report, scratch_postgres
 from service.config import Settings
 from service.customers import service as customers
 from service.customers.schemas import CustomerAttributesUpdate
@@ -74,7 +74,7 @@ def load(url: str, folder: Path) -> int:
                 count += 1
         connection.commit()
     settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
-    policy = customers.ProfilePolicy(settings.source_precedence, PiiHasher("bench", []), "USD")
+    policy = customers.ProfilePolicy.from_settings(settings, PiiHasher.from_settings(settings))
     engine = make_engine(settings)
     updates = []
     for line in (folder / "profiles.jsonl").open():
@@ -96,7 +96,7 @@ def compute(url: str, as_of: datetime) -> dict[str, Any]:
     started = time.perf_counter()
     with make_session_factory(engine)() as session:
         activity = portrait.activity_until(session, as_of)
-        policy = customers.ProfilePolicy(settings.source_precedence, PiiHasher("b", []), "USD")
+        policy = customers.ProfilePolicy.from_settings(settings, PiiHasher.from_settings(settings))
         profiles, sources = customers.all_profiles(session, policy)
     loaded = time.perf_counter()
     pipeline = FeaturePipeline().fit(activity, profiles, sources)
@@ -126,7 +126,7 @@ def incremental(url: str, folder: Path, batches: int, seed: int = 1) -> dict[str
     settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
     engine = make_engine(settings)
     factory = make_session_factory(engine)
-    rules = IngestRules.from_settings(settings, PiiHasher("bench", []))
+    rules = IngestRules.from_settings(settings, PiiHasher.from_settings(settings))
     timings = []
     for i in range(0, len(candidates), 1000):
         with factory() as session, session.begin():
@@ -171,10 +171,7 @@ def main() -> None:
             **{f"all_features_{k}": v for k, v in json.loads(child.stdout).items()},
             **{f"incremental_{k}": v for k, v in incremental(url, folder, args.batches).items()},
         }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "features.json").write_text(json.dumps(result, indent=2) + "\n")
-    for key, value in result.items():
-        print(f"{key:>40}: {value}")
+    report("features", result)
 
 
 if __name__ == "__main__":

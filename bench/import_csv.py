@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import random
 import resource
@@ -26,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import RESULTS, scratch_postgres
+from bench._common import report, scratch_postgres
 from service.db import migrations
 
 IMPORT_FLAGS = ["--amount-col", "amount", "--sku-col", "sku", "--quantity-col", "quantity"]
@@ -101,10 +100,7 @@ def main() -> None:
         "rerun_rows_per_s": round(args.rows / again[0]),
         "rerun_summary": again[2],
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"import_csv_{result['database']}.json").write_text(json.dumps(result, indent=2))
-    for key, value in result.items():
-        print(f"{key:>20}: {value}")
+    report(f"import_csv_{result['database']}", result)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import RESULTS, peak_rss_mib, percentile, running_server, scratch_postgres
+from bench._common import peak_rss_mib, percentile, report, running_server, scratch_postgres
 from service.auth import service as auth
 from service.config import Settings
 from service.db.session import make_engine, make_session_factory
@@ -225,10 +225,7 @@ def main() -> None:
         result[name] = _rounded(statistics.median(values), digits)
         result[f"{name}_range"] = [_rounded(min(values), digits), _rounded(max(values), digits)]
     result["server_peak_rss_mib"] = round(rss, 1)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")
-    for key, value in result.items():
-        print(f"{key:>22}: {value}")
+    report("ingest", result)
 
 
 if __name__ == "__main__":

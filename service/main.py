@@ -41,14 +41,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         try:
             ensure_schema_current(engine)
-            pii = PiiHasher(settings.pii_secret.get_secret_value(), settings.pii_attributes)
+            pii = PiiHasher.from_settings(settings)
             app.state.settings = settings
             app.state.engine = engine
             app.state.session_factory = make_session_factory(engine)
             app.state.ingest_rules = IngestRules.from_settings(settings, pii)
-            app.state.profile_policy = ProfilePolicy(
-                source_precedence=settings.source_precedence, pii=pii, currency=settings.currency
-            )
+            app.state.profile_policy = ProfilePolicy.from_settings(settings, pii)
             worker = Worker(
                 app.state.session_factory,
                 poll_seconds=settings.worker_poll_seconds,

@@ -11,7 +11,10 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from service.config import Settings
 
 HASH_PREFIX = "hmac-sha256:"
 _NOT_DIGITS = re.compile(r"[^0-9+]")
@@ -28,6 +31,10 @@ class PiiHasher:
     def __init__(self, secret: str, attribute_names: Iterable[str]) -> None:
         self._key = secret.encode()
         self._names = frozenset(name.lower() for name in attribute_names)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PiiHasher:
+        return cls(settings.pii_secret.get_secret_value(), settings.pii_attributes)
 
     def is_personal(self, name: str) -> bool:
         return name.lower() in self._names

@@ -94,7 +94,7 @@ def import_csv_command(
         default_type=default_type,
         negative_as_refund=negative_as_refund,
     )
-    pii = PiiHasher(settings.pii_secret.get_secret_value(), settings.pii_attributes)
+    pii = PiiHasher.from_settings(settings)
     rules = IngestRules.from_settings(settings, pii)
     with (
         session_factory(settings) as factory,
@@ -195,7 +195,7 @@ def import_events(
             summary = send_folder(folder, remote, advance, only_events=path.is_file())
         else:
             settings = load_settings()
-            pii = PiiHasher(settings.pii_secret.get_secret_value(), settings.pii_attributes)
+            pii = PiiHasher.from_settings(settings)
             policy = ProfilePolicy(settings.source_precedence, pii, settings.currency)
             with session_factory(settings) as factory:
                 rules = IngestRules.from_settings(settings, pii)

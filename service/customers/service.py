@@ -10,6 +10,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
+from service.config import Settings
 from service.customers import repository
 from service.customers.schemas import (
     CustomerActivityRead,
@@ -47,6 +48,10 @@ class ProfilePolicy:
     source_precedence: Sequence[str]
     pii: PiiHasher
     currency: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings, pii: PiiHasher) -> ProfilePolicy:
+        return cls(settings.source_precedence, pii, settings.currency)
 
     def order(self, rows: Sequence[Source]) -> list[Source]:
         """Most trusted first: sources in CLV_SOURCE_PRECEDENCE order, then any other source,
