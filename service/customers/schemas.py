@@ -82,11 +82,12 @@ class CustomerRead(BaseModel):
         description="Each source's attributes, in merge precedence order."
     )
     activity: CustomerActivityRead = Field(description="What the customer's events add up to.")
-    segment: str = Field(
+    segment: str | None = Field(
         description="RFM segment now (prospect, champions, new, loyal, potential, at_risk, "
-        "hibernating, lost); the scheme is in GET /v1/features."
+        "hibernating, lost; the scheme is in GET /v1/features); null for the moment between "
+        "storing a customer's first events and the worker applying them."
     )
     features: dict[str, float] = Field(
         description="The portrait as of now (GET /v1/customers/{customer_id}/features has the "
-        "same, or at a past time); empty for a customer without events."
+        "same, or at a past time); empty for a customer whose events are not applied yet."
     )

@@ -113,8 +113,9 @@ def get_customer(
     now = now or datetime.now(UTC)
     try:
         portrait: PortraitRead | None = portrait_service.current(session, customer_id, now)
-    except NotFoundError:  # known from attributes only
+    except NotFoundError:  # known from attributes only, or events not applied yet
         portrait = None
+    activity = _activity(session, customer_id, policy.currency, portrait)
     return CustomerRead(
         customer_id=customer_id,
         profile=_merge(sources),
@@ -124,10 +125,18 @@ def get_customer(
             )
             for row in sources
         ],
-        activity=_activity(session, customer_id, policy.currency, portrait),
-        segment=portrait.segment if portrait else "prospect",
+        activity=activity,
+        segment=_segment(portrait, activity),
         features=portrait.features if portrait else {},
     )
+
+
+def _segment(portrait: PortraitRead | None, activity: CustomerActivityRead) -> str | None:
+    """The portrait's segment; a customer without any event is a prospect; one whose events
+    the worker has not applied yet has none for that moment."""
+    if portrait is not None:
+        return portrait.segment
+    return "prospect" if activity.events == 0 else None
 
 
 def _winners(sources: Sequence[Source]) -> dict[str, Source]:

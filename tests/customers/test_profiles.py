@@ -225,3 +225,20 @@ def test_erasure_deletes_every_row_about_the_customer_and_nothing_else(
     assert client.get("/v1/customers/c-1", headers=headers).status_code == 404
     assert client.delete("/v1/customers/c-1", headers=headers).status_code == 404
     assert client.get("/v1/customers/c-2", headers=headers).json()["activity"]["orders"] == 1
+
+
+def test_segment_before_and_after_the_worker_applies_the_events(
+    client: TestClient, headers: dict[str, str], apply_pending: Callable[[], int]
+) -> None:
+    send_attributes(client, headers, "crm", {"region": "x"}, customer_id="browser")
+    client.post("/v1/events", json=batch(*purchases("buyer", (0, "5"))), headers=headers)
+
+    prospect = client.get("/v1/customers/browser", headers=headers).json()
+    pending = client.get("/v1/customers/buyer", headers=headers).json()
+    apply_pending()
+    applied = client.get("/v1/customers/buyer", headers=headers).json()
+
+    assert (prospect["segment"], prospect["features"]) == ("prospect", {})
+    assert (pending["segment"], pending["features"]) == (None, {})
+    assert applied["segment"] == "lost"  # one order, long ago (BASE_TIME is in January 2026)
+    assert applied["features"]["orders_total"] == 1
