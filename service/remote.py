@@ -39,6 +39,8 @@ class RemoteService:
                     time.sleep(float(error.headers.get("Retry-After", "1")))
                     continue
                 raise ServiceError(f"{method} {path}: HTTP {error.code}: {text}") from None
+            except urllib.error.URLError as error:
+                raise ServiceError(f"cannot reach {self.base_url}: {error.reason}") from None
         raise AssertionError("unreachable")
 
     def post_events(self, events: list[Any]) -> dict[str, Any]:

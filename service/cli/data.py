@@ -28,6 +28,7 @@ from service.cli.common import (
     transaction,
 )
 from service.customers.service import ProfilePolicy
+from service.errors import ServiceError
 from service.events.csv_import import CsvMapping, import_csv
 from service.events.imports import ImportSummary
 from service.events.models import EventType
@@ -192,11 +193,14 @@ def import_events(
             if not api_key:
                 raise fail("--url needs --api-key (or CLV_API_KEY)")
             remote = RemoteService(url, api_key)
-            summary = send_folder(folder, remote, advance, only_events=path.is_file())
+            try:
+                summary = send_folder(folder, remote, advance, only_events=path.is_file())
+            except ServiceError as error:
+                raise fail(error.message) from None
         else:
             settings = load_settings()
             pii = PiiHasher.from_settings(settings)
-            policy = ProfilePolicy(settings.source_precedence, pii, settings.currency)
+            policy = ProfilePolicy.from_settings(settings, pii)
             with session_factory(settings) as factory:
                 rules = IngestRules.from_settings(settings, pii)
                 only_events = path.is_file()

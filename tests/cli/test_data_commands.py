@@ -100,3 +100,12 @@ def test_import_events_sends_to_a_running_service(
     assert f"rows {events}: imported {events}" in result.stdout
     assert count(db, Event) == events
     assert missing_key.exit_code == 1
+
+
+def test_import_events_to_an_unreachable_service_fails_with_a_message(shop: Path) -> None:
+    result = runner.invoke(
+        app, ["import-events", str(shop), "--url", "http://127.0.0.1:9", "--api-key", "clv_x_y"]
+    )
+
+    assert result.exit_code == 1
+    assert "cannot reach http://127.0.0.1:9" in result.output
