@@ -26,12 +26,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from sqlalchemy.engine import make_url
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import percentile, report, scratch_postgres
+from bench._common import copy_events, event_row, percentile, report, scratch_postgres
 from service.config import Settings
 from service.customers import service as customers
 from service.customers.schemas import CustomerAttributesUpdate
@@ -49,30 +46,12 @@ from service.simulator.files import write_shop
 START = date(2024, 1, 1)
 
 
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(False)
-
-
 def load(url: str, folder: Path) -> int:
     """COPY the events in; profiles through the bulk attribute path. Returns the event count."""
     received = datetime.now(UTC)
-    count = 0
-    with psycopg.connect(_libpq(url)) as connection:
-        with (
-            connection.cursor() as cursor,
-            cursor.copy(
-                "COPY events (event_id, customer_id, type, occurred_at, amount, currency, items, "
-                "source, properties, received_at) FROM STDIN"
-            ) as copy,
-        ):
-            for line in (folder / "events.jsonl").open():
-                e = json.loads(line)
-                items = json.dumps(e["items"]) if "items" in e else None
-                copy.write_row((e["event_id"], e["customer_id"], e["type"], e["occurred_at"],
-                                e.get("amount"), e.get("currency"), items, e.get("source"), None,
-                                received))  # fmt: skip
-                count += 1
-        connection.commit()
+    lines = (folder / "events.jsonl").open()
+    copy_events(url, (event_row(json.loads(line), received) for line in lines))
+    count: int = json.loads((folder / "shop.json").read_text())["counts"]["events"]
     settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
     policy = customers.ProfilePolicy.from_settings(settings, PiiHasher.from_settings(settings))
     engine = make_engine(settings)

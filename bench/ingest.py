@@ -21,17 +21,24 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import psycopg
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import peak_rss_mib, percentile, report, running_server, scratch_postgres
+from bench._common import (
+    copy_events,
+    event_row,
+    libpq_url,
+    peak_rss_mib,
+    percentile,
+    report,
+    running_server,
+    scratch_postgres,
+)
 from service.auth import service as auth
 from service.config import Settings
 from service.db.session import make_engine, make_session_factory
@@ -93,49 +100,19 @@ def send_all(
 def copy_rows(database_url: str, events: list[dict[str, Any]]) -> float:
     """Seconds to COPY the same rows into the emptied events table (rows built beforehand)."""
     received_at = datetime.now(UTC)
-    rows = [
-        (
-            e["event_id"],
-            e["customer_id"],
-            e["type"],
-            datetime.fromisoformat(e["occurred_at"]),
-            Decimal(e["amount"]) if "amount" in e else None,
-            e.get("currency"),
-            json.dumps(e["items"]) if "items" in e else None,
-            e["source"],
-            None,
-            received_at,
-        )
-        for e in events
-    ]
+    rows = [event_row(event, received_at) for event in events]
     empty_events_table(database_url)
-    with psycopg.connect(_libpq_url(database_url)) as connection:
-        started = time.perf_counter()
-        with (
-            connection.cursor() as cursor,
-            cursor.copy(
-                "COPY events (event_id, customer_id, type, occurred_at, amount, currency, items, "
-                "source, properties, received_at) FROM STDIN"
-            ) as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-        connection.commit()
-        return time.perf_counter() - started
-
-
-def _libpq_url(database_url: str) -> str:
-    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
+    return copy_events(database_url, rows)
 
 
 def empty_events_table(database_url: str) -> None:
     """Empty the event store and everything derived from it."""
-    with psycopg.connect(_libpq_url(database_url)) as connection:
+    with psycopg.connect(libpq_url(database_url)) as connection:
         connection.execute("TRUNCATE events, pending_events, customer_days, customer_products")
 
 
 def pending(database_url: str) -> int:
-    with psycopg.connect(_libpq_url(database_url)) as connection:
+    with psycopg.connect(libpq_url(database_url)) as connection:
         return int(connection.execute("SELECT count(*) FROM pending_events").fetchone()[0])  # type: ignore[index]
 
 
