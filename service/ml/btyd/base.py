@@ -1,0 +1,65 @@
+"""Maximum-likelihood fitting shared by the BTYD models.
+
+A subclass names its parameters and gives the log-likelihood of each customer; ``fit`` minimises
+the weighted mean negative log-likelihood over customers with L-BFGS-B on the logarithms of the
+parameters (all of them are positive). Identical customers are collapsed into one weighted row
+first, which makes fitting tens of thousands of customers fast. Fitted state ends in ``_``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Self
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+
+
+class ConvergenceError(RuntimeError):
+    pass
+
+
+class BaseFitter:
+    param_names: ClassVar[tuple[str, ...]]
+    initial: ClassVar[tuple[float, ...]]
+
+    def __init__(self, penalizer: float = 0.0) -> None:
+        self.penalizer = penalizer
+        self.params_: dict[str, float] = {}
+
+    def log_likelihood(self, params: np.ndarray, *data: np.ndarray) -> np.ndarray:
+        """Log-likelihood of each customer's data under ``params`` (shape (n,))."""
+        raise NotImplementedError
+
+    def _fit(self, *data: np.ndarray) -> Self:
+        frame = pd.DataFrame(
+            {f"c{i}": np.asarray(column, dtype=float) for i, column in enumerate(data)}
+        )
+        grouped = frame.groupby(list(frame.columns)).size().reset_index(name="weight")
+        columns = [grouped[f"c{i}"].to_numpy() for i in range(len(data))]
+        weights = grouped["weight"].to_numpy(dtype=float)
+
+        def objective(log_params: np.ndarray) -> float:
+            params = np.exp(log_params)
+            likelihood = self.log_likelihood(params, *columns)
+            value = -(weights * likelihood).sum() / weights.sum()
+            return float(value + self.penalizer * (params**2).sum())
+
+        result = minimize(objective, np.log(self.initial), method="L-BFGS-B")
+        if not np.isfinite(result.fun):
+            raise ConvergenceError(f"{type(self).__name__} did not converge: {result.message}")
+        self.params_ = dict(zip(self.param_names, np.exp(result.x).tolist(), strict=True))
+        self.mean_log_likelihood_ = -float(result.fun)
+        return self
+
+    @property
+    def _params(self) -> np.ndarray:
+        if not self.params_:
+            raise RuntimeError(f"{type(self).__name__} is not fitted")
+        return np.array([self.params_[name] for name in self.param_names])
+
+    def __repr__(self) -> str:
+        if not self.params_:
+            return f"<{type(self).__name__}: not fitted>"
+        fitted = ", ".join(f"{name}={value:.4g}" for name, value in self.params_.items())
+        return f"<{type(self).__name__}: {fitted}>"

@@ -1,0 +1,71 @@
+"""BG/NBD (Fader, Hardie & Lee 2005, "Counting Your Customers the Easy Way").
+
+Purchases follow a Poisson process with rate lambda ~ Gamma(r, alpha); after each purchase the
+customer drops out with probability p ~ Beta(a, b). Data per customer: ``x`` repeat purchases,
+``t_x`` the time of the last one and ``T`` the time observed, all from the first purchase.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+import numpy as np
+from scipy.special import betaln, gammaln, hyp2f1
+
+from service.ml.btyd.base import BaseFitter
+
+
+class BetaGeoFitter(BaseFitter):
+    param_names = ("r", "alpha", "a", "b")
+    initial = (1.0, 30.0, 1.0, 2.0)
+
+    def fit(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> Self:
+        return self._fit(x, t_x, T)
+
+    def log_likelihood(self, params: np.ndarray, *data: np.ndarray) -> np.ndarray:
+        """Equation (6) of the paper, in logs:
+        L = B(a, b+x)/B(a, b) * Gamma(r+x) alpha^r / (Gamma(r) (alpha+T)^(r+x))
+          + [x > 0] B(a+1, b+x-1)/B(a, b) * Gamma(r+x) alpha^r / (Gamma(r) (alpha+t_x)^(r+x))."""
+        r, alpha, a, b = params
+        x, t_x, T = data
+        common = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+        stays = betaln(a, b + x) - betaln(a, b) - (r + x) * np.log(alpha + T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            drops = betaln(a + 1, b + x - 1) - betaln(a, b) - (r + x) * np.log(alpha + t_x)
+        drops = np.where(x > 0, drops, -np.inf)
+        return np.asarray(common + np.logaddexp(stays, drops))
+
+    def conditional_probability_alive(
+        self,
+        x: np.ndarray,
+        t_x: np.ndarray,
+        T: np.ndarray,
+    ) -> np.ndarray:
+        """Equation (13): P(alive | x, t_x, T)
+        = 1 / (1 + [x > 0] a/(b+x-1) ((alpha+T)/(alpha+t_x))^(r+x))."""
+        r, alpha, a, b = self._params
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_odds = (
+                np.log(a) - np.log(b + x - 1) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+            )
+        return np.where(x > 0, 1.0 / (1.0 + np.exp(np.minimum(log_odds, 700))), 1.0)
+
+    def conditional_expected_number_of_purchases_up_to_time(
+        self,
+        t: float,
+        x: np.ndarray,
+        t_x: np.ndarray,
+        T: np.ndarray,
+    ) -> np.ndarray:
+        """Equation (10): expected purchases in (T, T+t] given the customer's history."""
+        r, alpha, a, b = self._params
+        ratio = (alpha + T) / (alpha + T + t)
+        hyper = hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+        first = (a + b + x - 1) / (a - 1) * (1 - ratio ** (r + x) * hyper)
+        return np.asarray(first * self.conditional_probability_alive(x, t_x, T))
+
+    def expected_number_of_purchases_up_to_time(self, t: np.ndarray | float) -> np.ndarray:
+        """Equation (9): expected purchases in (0, t] for a customer just acquired."""
+        r, alpha, a, b = self._params
+        hyper = hyp2f1(r, b, a + b - 1, t / (alpha + t))
+        return np.asarray((a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyper))

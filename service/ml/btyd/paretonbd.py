@@ -1,0 +1,84 @@
+"""Pareto/NBD (Schmittlein, Morrison & Colombo 1987), in the form of Fader & Hardie's 2005 note
+"A Note on Deriving the Pareto/NBD Model and Related Expressions".
+
+Purchases follow a Poisson process with rate lambda ~ Gamma(r, alpha) during an exponential
+lifetime with rate mu ~ Gamma(s, beta). Data per customer as for BG/NBD: ``x``, ``t_x``, ``T``.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+import numpy as np
+from scipy.special import gammaln, hyp2f1, logsumexp
+
+from service.ml.btyd.base import BaseFitter
+
+
+class ParetoNBDFitter(BaseFitter):
+    param_names = ("r", "alpha", "s", "beta")
+    initial = (1.0, 30.0, 1.0, 300.0)
+
+    def fit(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> Self:
+        return self._fit(x, t_x, T)
+
+    @staticmethod
+    def _log_a0(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """log A_0 of the note's equation (19), with the 2F1 argument kept in [0, 1): the
+        larger of alpha and beta goes in the denominator (the note's two cases)."""
+        r, alpha, s, beta = params
+        larger, smaller = max(alpha, beta), min(alpha, beta)
+        b_param = r + x if alpha < beta else s + 1
+        rsx = r + s + x
+        at_last = hyp2f1(rsx, b_param, rsx + 1, (larger - smaller) / (larger + t_x))
+        at_end = hyp2f1(rsx, b_param, rsx + 1, (larger - smaller) / (larger + T))
+        # A_0 = F(t_x)/(L+t_x)^rsx - F(T)/(L+T)^rsx, with F(t_x)/(L+t_x)^rsx the larger term.
+        return np.asarray(
+            logsumexp(
+                [
+                    np.log(at_last) - rsx * np.log(larger + t_x),
+                    np.log(at_end) - rsx * np.log(larger + T),
+                ],
+                axis=0,
+                b=[np.ones_like(rsx), -np.ones_like(rsx)],
+            )
+        )
+
+    def log_likelihood(self, params: np.ndarray, *data: np.ndarray) -> np.ndarray:
+        """The note's equation (22): L = Gamma(r+x) alpha^r beta^s / Gamma(r)
+        * [1/((alpha+T)^(r+x) (beta+T)^s) + s/(r+s+x) A_0]."""
+        r, alpha, s, beta = params
+        x, t_x, T = data
+        common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+        died = np.log(s) - np.log(r + s + x) + self._log_a0(params, x, t_x, T)
+        return np.asarray(common + np.logaddexp(alive, died))
+
+    def conditional_probability_alive(
+        self,
+        x: np.ndarray,
+        t_x: np.ndarray,
+        T: np.ndarray,
+    ) -> np.ndarray:
+        """The note's equation (24): the "still alive at T" share of the likelihood."""
+        params = self._params
+        r, alpha, s, beta = params
+        common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+        alive = common - (r + x) * np.log(alpha + T) - s * np.log(beta + T)
+        return np.asarray(np.exp(alive - self.log_likelihood(params, x, t_x, T)))
+
+    def conditional_expected_number_of_purchases_up_to_time(
+        self,
+        t: float,
+        x: np.ndarray,
+        t_x: np.ndarray,
+        T: np.ndarray,
+    ) -> np.ndarray:
+        """The note's equation (27):
+        E[Y(t)] = (r+x)(beta+T) / ((alpha+T)(s-1)) * [1 - ((beta+T)/(beta+T+t))^(s-1)] * P(alive),
+        written as (1 - ratio^(s-1)) / (s-1), which stays positive for s < 1 too."""
+        r, alpha, s, beta = self._params
+        ratio = (beta + T) / (beta + T + t)
+        decay = -np.log(ratio) if abs(s - 1) < 1e-9 else (1 - ratio ** (s - 1)) / (s - 1)
+        rate = (r + x) * (beta + T) / (alpha + T)
+        return np.asarray(rate * decay * self.conditional_probability_alive(x, t_x, T))
