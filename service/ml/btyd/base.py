@@ -63,3 +63,22 @@ class BaseFitter:
             return f"<{type(self).__name__}: not fitted>"
         fitted = ", ".join(f"{name}={value:.4g}" for name, value in self.params_.items())
         return f"<{type(self).__name__}: {fitted}>"
+
+
+class PurchaseCountFitter(BaseFitter):
+    """What the purchase-count models (BG/NBD, Pareto/NBD) share, for the callers that take
+    either. Data: ``x`` repeat purchases, ``t_x`` the time of the last, ``T`` the time observed,
+    all counted from the first purchase."""
+
+    def fit(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> Self:
+        return self._fit(x, t_x, T)
+
+    def conditional_probability_alive(
+        self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+    ) -> np.ndarray:
+        raise NotImplementedError
+
+    def conditional_expected_number_of_purchases_up_to_time(
+        self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+    ) -> np.ndarray:
+        raise NotImplementedError

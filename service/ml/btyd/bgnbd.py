@@ -7,20 +7,15 @@ customer drops out with probability p ~ Beta(a, b). Data per customer: ``x`` rep
 
 from __future__ import annotations
 
-from typing import Self
-
 import numpy as np
 from scipy.special import betaln, gammaln, hyp2f1
 
-from service.ml.btyd.base import BaseFitter
+from service.ml.btyd.base import PurchaseCountFitter
 
 
-class BetaGeoFitter(BaseFitter):
+class BetaGeoFitter(PurchaseCountFitter):
     param_names = ("r", "alpha", "a", "b")
     initial = (1.0, 30.0, 1.0, 2.0)
-
-    def fit(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> Self:
-        return self._fit(x, t_x, T)
 
     def log_likelihood(self, params: np.ndarray, *data: np.ndarray) -> np.ndarray:
         """Equation (6) of the paper, in logs:

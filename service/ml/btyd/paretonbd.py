@@ -7,20 +7,15 @@ lifetime with rate mu ~ Gamma(s, beta). Data per customer as for BG/NBD: ``x``, 
 
 from __future__ import annotations
 
-from typing import Self
-
 import numpy as np
 from scipy.special import gammaln, hyp2f1, logsumexp
 
-from service.ml.btyd.base import BaseFitter
+from service.ml.btyd.base import PurchaseCountFitter
 
 
-class ParetoNBDFitter(BaseFitter):
+class ParetoNBDFitter(PurchaseCountFitter):
     param_names = ("r", "alpha", "s", "beta")
     initial = (1.0, 30.0, 1.0, 300.0)
-
-    def fit(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> Self:
-        return self._fit(x, t_x, T)
 
     @staticmethod
     def _log_a0(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:

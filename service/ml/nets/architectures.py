@@ -1,0 +1,77 @@
+"""ZILN networks over a customer's recent events and the portrait's tabular features.
+
+Inputs are float tensors only (events one-hot encoded, not embedded from ids), so gradient-based
+explainers can attribute to every input:
+- ``sequence``: (n, L, E) the last L events, oldest first, left-padded with zero rows; channel 0
+  is 1 for a real event (see ``service.ml.sequences``);
+- ``tabular``: (n, F) standardised portrait and BTYD features.
+Output: (n, 3) ZILN logits (``service.ml.losses``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from service.ml.nets.registry import register_model
+
+
+def _mlp(inputs: int, hidden: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(inputs, hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+    )
+
+
+class GruZiln(nn.Module):
+    """A GRU reads the event sequence; its last state joins an MLP of the tabular features."""
+
+    def __init__(
+        self, event_features: int, tabular_features: int, hidden: int = 32, dropout: float = 0.1
+    ) -> None:
+        super().__init__()
+        self.gru = nn.GRU(event_features, hidden, batch_first=True)
+        self.tabular = _mlp(tabular_features, 2 * hidden, dropout)
+        self.head = nn.Sequential(nn.Linear(3 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, 3))
+
+    def forward(self, sequence: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
+        lengths = sequence[..., 0].sum(dim=1).clamp(min=1).long().cpu()
+        # Sequences are left-padded: roll each so its events come first, then pack.
+        shift = sequence.shape[1] - lengths.to(sequence.device)
+        index = torch.arange(sequence.shape[1], device=sequence.device)[None, :] + shift[:, None]
+        index = index % sequence.shape[1]
+        aligned = torch.gather(sequence, 1, index[..., None].expand_as(sequence))
+        packed = nn.utils.rnn.pack_padded_sequence(
+            aligned, lengths, batch_first=True, enforce_sorted=False
+        )
+        _, state = self.gru(packed)
+        logits: torch.Tensor = self.head(torch.cat([state[-1], self.tabular(tabular)], dim=1))
+        return logits
+
+
+class MlpZiln(nn.Module):
+    """The tabular features only: a baseline architecture, and a fast one."""
+
+    def __init__(
+        self, event_features: int, tabular_features: int, hidden: int = 64, dropout: float = 0.1
+    ) -> None:
+        super().__init__()
+        self.body = _mlp(tabular_features, hidden, dropout)
+        self.head = nn.Linear(hidden, 3)
+
+    def forward(self, sequence: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.head(self.body(tabular))
+        return logits
+
+
+@register_model
+def gru_ziln(**config: int | float) -> nn.Module:
+    return GruZiln(**config)  # type: ignore[arg-type]
+
+
+@register_model
+def mlp_ziln(**config: int | float) -> nn.Module:
+    return MlpZiln(**config)  # type: ignore[arg-type]
