@@ -160,10 +160,12 @@ def day_number(moment: datetime) -> int:
     return (moment.astimezone(UTC).date() - EPOCH).days
 
 
-EVENT_COLUMNS = ["customer_id", "type", "seconds", "amount_units"]
-"""The event frame: one row per event; ``seconds`` since 1970 (UTC), money in ten-thousandths."""
-ITEM_COLUMNS = ["customer_id", "type", "seconds", "sku", "name", "category", "quantity"]
-"""The item frame: one row per line item of an event; ``quantity`` may be missing (means 1)."""
+EVENT_COLUMNS = ["seq", "customer_id", "type", "seconds", "amount_units"]
+"""The event frame: one row per event; ``seq`` identifies it, ``seconds`` since 1970 (UTC),
+money in ten-thousandths."""
+ITEM_COLUMNS = ["seq", "customer_id", "type", "seconds", "sku", "name", "category", "quantity"]
+"""The item frame: one row per line item of an event (``seq``); ``quantity`` may be missing
+(means 1)."""
 
 
 def aggregate_frames(events: pd.DataFrame, items: pd.DataFrame) -> Activity:
@@ -234,15 +236,15 @@ def aggregate_frames(events: pd.DataFrame, items: pd.DataFrame) -> Activity:
 def aggregate(events: Iterable[EventRecord]) -> Activity:
     """The activity aggregates of ``events`` (any order): builds the frames, then
     ``aggregate_frames``."""
-    event_rows: list[tuple[str, str, int, int]] = []
-    item_rows: list[tuple[str, str, int, str, Any, Any, Any]] = []
-    for event in events:
+    event_rows: list[tuple[int, str, str, int, int]] = []
+    item_rows: list[tuple[int, str, str, int, str, Any, Any, Any]] = []
+    for seq, event in enumerate(events):
         seconds = int(event.occurred_at.timestamp())
         amount = int(event.amount * MONEY_UNITS) if event.amount is not None else 0
-        event_rows.append((event.customer_id, event.type, seconds, amount))
+        event_rows.append((seq, event.customer_id, event.type, seconds, amount))
         for item in event.items or ():
             item_rows.append(
-                (event.customer_id, event.type, seconds, item["sku"], item.get("name"),
+                (seq, event.customer_id, event.type, seconds, item["sku"], item.get("name"),
                  item.get("category"), item.get("quantity"))
             )  # fmt: skip
     return aggregate_frames(

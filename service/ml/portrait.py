@@ -35,6 +35,23 @@ class FeaturePipeline:
         self.profile_ = ProfileEncoder().fit(profiles, sources)
         return self
 
+    def state(self) -> dict[str, Any]:
+        return {
+            "text_components": self.text_components,
+            "seed": self.seed,
+            "categories": self.categories_,
+            "text": self.text_.state(),
+            "profile": self.profile_.state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FeaturePipeline:
+        pipeline = cls(state["text_components"], state["seed"])
+        pipeline.categories_ = list(state["categories"])
+        pipeline.text_ = ProductTextEmbedder.from_state(state["text"])
+        pipeline.profile_ = ProfileEncoder.from_state(state["profile"])
+        return pipeline
+
     def definitions(self) -> list[FeatureDef]:
         return [
             *BEHAVIOUR_FEATURES,

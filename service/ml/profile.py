@@ -48,6 +48,17 @@ class ProfileEncoder:
         self.sources_: list[str] = sorted({s for found in sources.values() for s in found})
         return self
 
+    def state(self) -> dict[str, Any]:
+        return {"numeric": self.numeric_, "levels": self.levels_, "sources": self.sources_}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ProfileEncoder:
+        encoder = cls()
+        encoder.numeric_ = list(state["numeric"])
+        encoder.levels_ = {name: list(levels) for name, levels in state["levels"].items()}
+        encoder.sources_ = list(state["sources"])
+        return encoder
+
     def definitions(self) -> list[FeatureDef]:
         defs = [
             FeatureDef(f"source__{slug(s)}", f"1 if the '{s}' source has data.", "flag", GROUP)

@@ -8,6 +8,9 @@ because the projection is linear. Products unseen at fitting time are embedded f
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -40,6 +43,30 @@ class ProductTextEmbedder:
             pd.DataFrame(self.svd_.fit_transform(matrix), index=texts.index).groupby(level=0).last()
         )
         return self
+
+    def state(self) -> dict[str, Any]:
+        """What reproduces the fitted embedding: vocabulary, IDF weights, SVD components."""
+        return {
+            "components": self.components,
+            "seed": self.seed,
+            "vocabulary": {term: int(i) for term, i in self.vectorizer_.vocabulary_.items()},
+            "idf": self.vectorizer_.idf_.tolist(),
+            "svd_components": self.svd_.components_.tolist(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ProductTextEmbedder:
+        embedder = cls(state["components"], state["seed"])
+        vectorizer = TfidfVectorizer(
+            sublinear_tf=True, ngram_range=(1, 2), vocabulary=state["vocabulary"]
+        )
+        vectorizer.fit([""])  # the vocabulary is fixed; the IDF weights are set next
+        vectorizer.idf_ = np.asarray(state["idf"])
+        svd = TruncatedSVD(n_components=len(state["svd_components"]))
+        svd.components_ = np.asarray(state["svd_components"])
+        embedder.vectorizer_, embedder.svd_ = vectorizer, svd
+        embedder.product_vectors_ = pd.DataFrame(columns=range(svd.n_components), dtype=float)
+        return embedder
 
     def definitions(self) -> list[FeatureDef]:
         description = "Component {} of the product-text embedding (LSA)."

@@ -119,18 +119,20 @@ def load_activity(session: Session, customer_ids: Sequence[str] | None = None) -
 # what made reading them slow.
 _FRAME_SQL = {
     "postgresql": {
-        "events": "SELECT customer_id, type, CAST(EXTRACT(EPOCH FROM occurred_at) AS BIGINT), "
+        "events": "SELECT seq, customer_id, type, CAST(EXTRACT(EPOCH FROM occurred_at) AS BIGINT), "
         "CAST(COALESCE(amount, 0) * 10000 AS BIGINT) FROM events e WHERE {where}",
-        "items": "SELECT e.customer_id, e.type, CAST(EXTRACT(EPOCH FROM e.occurred_at) AS BIGINT), "
+        "items": "SELECT e.seq, e.customer_id, e.type, "
+        "CAST(EXTRACT(EPOCH FROM e.occurred_at) AS BIGINT), "
         "i.sku, i.name, i.category, i.quantity FROM events e CROSS JOIN LATERAL "
         "jsonb_to_recordset(CASE WHEN jsonb_typeof(e.items) = 'array' THEN e.items "
         "ELSE '[]'::jsonb END) AS i(sku text, name text, category text, quantity int) "
         "WHERE {where}",
     },
     "sqlite": {
-        "events": "SELECT customer_id, type, CAST(strftime('%s', occurred_at) AS INTEGER), "
+        "events": "SELECT seq, customer_id, type, CAST(strftime('%s', occurred_at) AS INTEGER), "
         "COALESCE(amount, 0) FROM events e WHERE {where}",
-        "items": "SELECT e.customer_id, e.type, CAST(strftime('%s', e.occurred_at) AS INTEGER), "
+        "items": "SELECT e.seq, e.customer_id, e.type, "
+        "CAST(strftime('%s', e.occurred_at) AS INTEGER), "
         "json_extract(j.value, '$.sku'), json_extract(j.value, '$.name'), "
         "json_extract(j.value, '$.category'), json_extract(j.value, '$.quantity') "
         "FROM events e, json_each(CASE WHEN json_type(e.items) = 'array' THEN e.items "

@@ -1,0 +1,112 @@
+"""A trained CLV model: feature pipeline, BTYD baseline, scaler and ZILN network together.
+
+``predict`` turns examples (``service.ml.examples``) into scores: expected spend in the horizon
+(``clv``), its 10/50/90% quantiles and the probability of any purchase from the network; the
+probability of being alive and the expected order value from the BTYD models; expected orders
+as clv over that order value. When the network was trained on a shorter horizon than asked (the
+data were too short for labels at the full horizon), its outputs are carried to the full horizon
+by the ratio of the BTYD expected purchases at both horizons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from service.ml.btyd.baseline import BtydBaseline
+from service.ml.examples import Examples
+from service.ml.losses import ziln_mean, ziln_parameters, ziln_quantile
+from service.ml.portrait import FeaturePipeline
+
+SCORE_COLUMNS = (
+    "clv", "p10", "p50", "p90", "purchase_probability", "expected_orders", "probability_alive",
+    "expected_order_value", "btyd_clv",
+)  # fmt: skip
+
+
+def signed_log(values: np.ndarray) -> np.ndarray:
+    """sign(x) log(1 + |x|): tames counts and money, which span orders of magnitude."""
+    logged: np.ndarray = np.sign(values) * np.log1p(np.abs(values))
+    return logged
+
+
+@dataclass
+class ClvModel:
+    net: torch.nn.Module
+    architecture: str
+    net_config: dict[str, Any]
+    pipeline: FeaturePipeline
+    btyd: BtydBaseline
+    feature_names: list[str]
+    scaler_mean: np.ndarray
+    scaler_std: np.ndarray
+    sequence_length: int
+    horizon_days: int
+    trained_horizon_days: int
+    log_calibration: float = 0.0
+    device: str = "cpu"
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def tabular_tensor(self, tabular: pd.DataFrame) -> torch.Tensor:
+        values = signed_log(tabular[self.feature_names].to_numpy(dtype=np.float64))
+        scaled = (values - self.scaler_mean) / self.scaler_std
+        return torch.as_tensor(scaled, dtype=torch.float32)
+
+    @torch.no_grad()
+    def logits(self, examples: Examples, batch_size: int = 4096) -> torch.Tensor:
+        """(n, 3) ZILN logits for the trained horizon, calibrated (mu shifted)."""
+        self.net.eval()
+        tabular = self.tabular_tensor(examples.tabular)
+        sequences = torch.as_tensor(examples.sequences)
+        parts = []
+        for start in range(0, len(tabular), batch_size):
+            part = self.net(
+                sequences[start : start + batch_size].to(self.device),
+                tabular[start : start + batch_size].to(self.device),
+            )
+            parts.append(part.float().cpu())
+        logits = torch.cat(parts) if parts else torch.zeros((0, 3))
+        logits[:, 1] += self.log_calibration
+        return logits
+
+    def predict(self, examples: Examples) -> pd.DataFrame:
+        logits = self.logits(examples)
+        p, _, _ = ziln_parameters(logits)
+        carry = self._carry(examples.portrait)
+        purchase = 1 - (1 - p.numpy()) ** (self.horizon_days / self.trained_horizon_days)
+        scores = pd.DataFrame(
+            {
+                "clv": ziln_mean(logits).numpy() * carry,
+                "p10": ziln_quantile(logits, 0.1).numpy() * carry,
+                "p50": ziln_quantile(logits, 0.5).numpy() * carry,
+                "p90": ziln_quantile(logits, 0.9).numpy() * carry,
+                "purchase_probability": purchase,
+            },
+            index=examples.customers,
+        )
+        btyd = examples.tabular[["btyd_probability_alive", "btyd_order_value", "btyd_clv"]]
+        bought = examples.portrait["has_purchased"].to_numpy() > 0
+        population_value = float(
+            self.btyd.spend_.conditional_expected_average_profit(np.zeros(1), np.zeros(1))[0]
+        )
+        order_value = np.where(bought, btyd["btyd_order_value"], population_value)
+        scores["expected_orders"] = scores["clv"] / np.maximum(order_value, 1e-9)
+        alive = np.where(bought, btyd["btyd_probability_alive"], scores["purchase_probability"])
+        scores["probability_alive"] = alive
+        scores["expected_order_value"] = order_value
+        scores["btyd_clv"] = btyd["btyd_clv"].to_numpy()
+        return scores[list(SCORE_COLUMNS)].astype(float)
+
+    def _carry(self, portrait: pd.DataFrame) -> np.ndarray:
+        """Per-customer factor from the trained horizon to the asked one (1 when equal): the BTYD
+        purchase curve's ratio for customers it covers, linear in time for the others."""
+        if self.trained_horizon_days >= self.horizon_days:
+            return np.ones(len(portrait))
+        full = self.btyd.expected_orders(portrait, self.horizon_days)
+        short = self.btyd.expected_orders(portrait, self.trained_horizon_days)
+        linear = self.horizon_days / self.trained_horizon_days
+        return np.where(short > 1e-12, full / np.maximum(short, 1e-12), linear)

@@ -1,0 +1,98 @@
+"""Training and scoring examples at a cut-off: the portrait, BTYD outputs and event sequences
+as of the cut-off, and (for training) the spend in the horizon after it.
+
+``EventLog`` holds the events in memory once, so examples at several rolling cut-offs are cut
+from it without re-reading the database; every example only sees events at or before its cut-off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from service.ml.activity import MONEY_UNITS, Activity, aggregate_frames, day_number
+from service.ml.btyd.baseline import BtydBaseline
+from service.ml.portrait import FeaturePipeline
+from service.ml.sequences import event_sequences
+
+Profiles = Mapping[str, Mapping[str, Any]]
+Sources = Mapping[str, set[str]]
+
+
+@dataclass(frozen=True)
+class EventLog:
+    events: pd.DataFrame  # EVENT_COLUMNS
+    items: pd.DataFrame  # ITEM_COLUMNS
+
+    @classmethod
+    def from_frames(cls, frames: list[tuple[pd.DataFrame, pd.DataFrame]]) -> EventLog:
+        events = pd.concat([e for e, _ in frames if len(e)], ignore_index=True)
+        items = [i for _, i in frames if len(i)]
+        return cls(events, pd.concat(items, ignore_index=True) if items else frames[0][1])
+
+    def until(self, moment: datetime) -> EventLog:
+        cut = int(moment.timestamp())
+        return EventLog(
+            self.events[self.events["seconds"] <= cut], self.items[self.items["seconds"] <= cut]
+        )
+
+    def activity(self) -> Activity:
+        return aggregate_frames(self.events, self.items)
+
+    @property
+    def first_moment(self) -> datetime:
+        return datetime.fromtimestamp(
+            int(self.events["seconds"].min()), tz=datetime.now().astimezone().tzinfo
+        )
+
+    def spend_between(self, start: datetime, end: datetime) -> pd.Series:
+        """Spend on orders in (start, end], per customer, in the shop currency."""
+        seconds = self.events["seconds"]
+        window = self.events[
+            (seconds > int(start.timestamp()))
+            & (seconds <= int(end.timestamp()))
+            & (self.events["type"] == "purchase")
+        ]
+        return window.groupby("customer_id")["amount_units"].sum() / MONEY_UNITS
+
+
+@dataclass
+class Examples:
+    customers: pd.Index
+    tabular: pd.DataFrame  # raw (unscaled) features, one row per customer
+    sequences: np.ndarray  # (n, length, channels)
+    portrait: pd.DataFrame  # the behaviour features, for BTYD and reporting
+    labels: np.ndarray | None = None  # spend in the horizon after the cut-off
+
+
+def build(
+    log: EventLog,
+    profiles: Profiles,
+    sources: Sources,
+    pipeline: FeaturePipeline,
+    btyd: BtydBaseline,
+    cutoff: datetime,
+    horizon_days: int,
+    sequence_length: int,
+    with_labels: bool,
+) -> Examples:
+    """Examples for every customer with an event at or before ``cutoff``; ``btyd`` must be fitted
+    on data at or before the cut-off too (its outputs are features)."""
+    past = log.until(cutoff)
+    portrait = pipeline.transform(past.activity(), profiles, sources, day_number(cutoff))
+    btyd_outputs = btyd.predict(portrait, horizon_days)
+    tabular = pd.concat([portrait, btyd_outputs], axis=1)
+    sequences = event_sequences(
+        past.events, past.items, portrait.index, int(cutoff.timestamp()), sequence_length,
+        pipeline.categories_,
+    )  # fmt: skip
+    labels = None
+    if with_labels:
+        spend = log.spend_between(cutoff, cutoff + timedelta(days=horizon_days))
+        labels = spend.reindex(portrait.index, fill_value=0.0).to_numpy(dtype=np.float32)
+    return Examples(portrait.index, tabular, sequences, portrait, labels)

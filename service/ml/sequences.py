@@ -1,0 +1,82 @@
+"""Each customer's recent events as a fixed-size float tensor, for the sequence networks.
+
+Row layout, one row per event, oldest first, left-padded with zero rows to ``length``:
+- channel 0: 1 for a real event (0 in padding);
+- one channel per event type (one-hot);
+- log(1 + amount) in the shop currency;
+- log(1 + days from the event to the cut-off) / 7 and log(1 + days since the customer's
+  previous event) / 7 (both about 0..1 over a few years);
+- one channel per category of the event's first item (the model's vocabulary, plus "other").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from service.ml.activity import MONEY_UNITS
+
+EVENT_TYPES = (
+    "purchase", "refund", "view", "add_to_cart", "remove_from_cart", "checkout_started",
+    "session_start",
+)  # fmt: skip
+_FIXED = 1 + len(EVENT_TYPES) + 3  # present, types, amount, age, gap
+
+
+def channel_names(categories: Sequence[str]) -> list[str]:
+    return [
+        "present",
+        *(f"type={kind}" for kind in EVENT_TYPES),
+        "log_amount",
+        "log_days_ago",
+        "log_days_since_previous",
+        *(f"category={category}" for category in categories),
+        "category=other",
+    ]
+
+
+def event_sequences(
+    events: pd.DataFrame,
+    items: pd.DataFrame,
+    customers: pd.Index,
+    cutoff_seconds: int,
+    length: int,
+    categories: Sequence[str],
+) -> np.ndarray:
+    """(len(customers), length, channels) float32: each customer's last ``length`` events at or
+    before the cut-off. ``events``/``items`` are frames as in ``service.ml.activity``."""
+    channels = _FIXED + len(categories) + 1
+    out = np.zeros((len(customers), length, channels), dtype=np.float32)
+    frame = events[(events["seconds"] <= cutoff_seconds) & events["customer_id"].isin(customers)]
+    if frame.empty:
+        return out
+    frame = frame.sort_values(["customer_id", "seconds", "seq"])
+    customer = frame["customer_id"].to_numpy()
+    seconds = frame["seconds"].to_numpy(dtype=np.int64)
+    from_end = frame.groupby("customer_id", sort=False).cumcount(ascending=False).to_numpy()
+    first_of_customer = np.r_[True, customer[1:] != customer[:-1]]
+    gap_days = np.where(first_of_customer, 0, np.diff(seconds, prepend=seconds[0]) / 86400)
+    keep = from_end < length
+    row = customers.get_indexer(customer[keep])
+    position = length - 1 - from_end[keep]
+    kind = frame["type"].to_numpy()[keep]
+
+    out[row, position, 0] = 1.0
+    for offset, event_type in enumerate(EVENT_TYPES, start=1):
+        out[row, position, offset] = kind == event_type
+    amount = frame["amount_units"].to_numpy(dtype=np.float64)[keep] / MONEY_UNITS
+    out[row, position, 1 + len(EVENT_TYPES)] = np.log1p(np.maximum(amount, 0))
+    out[row, position, 2 + len(EVENT_TYPES)] = (
+        np.log1p((cutoff_seconds - seconds[keep]) / 86400) / 7
+    )
+    out[row, position, 3 + len(EVENT_TYPES)] = np.log1p(gap_days[keep]) / 7
+
+    first_items = items.drop_duplicates("seq").set_index("seq")["category"]
+    category = first_items.reindex(frame["seq"].to_numpy()[keep]).to_numpy()
+    lookup = {name: index for index, name in enumerate(categories)}
+    has_item = frame["seq"].isin(first_items.index).to_numpy()[keep]
+    slot = np.array([lookup.get(c, len(categories)) for c in category], dtype=np.int64)
+    out[row[has_item], position[has_item], _FIXED + slot[has_item]] = 1.0
+    return out

@@ -1,0 +1,290 @@
+"""Training the deep CLV model on rolling cut-offs inside the data.
+
+For an as-of time T and a horizon H: the latest cut-off T - H is the validation window (its
+labels, spend in (T-H, T], are the most recent the data hold); earlier cut-offs, one step apart,
+are the training examples. Features at a cut-off use only events at or before it. Training stops
+early when the validation loss stops improving; then the level is calibrated on the validation
+window (a model trained on earlier, younger cohorts drifts in level), and the BTYD baseline is
+refitted at T for scoring. When the data are too short for labels at H, the network is trained at
+the longest horizon they allow and carried to H (see ``ClvModel``); when they cannot support
+even ``MIN_HORIZON_DAYS``, ``DataTooShortError`` says what is needed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import torch
+
+from service.ml.btyd.baseline import BtydBaseline
+from service.ml.clv_model import ClvModel, signed_log
+from service.ml.examples import EventLog, Examples, Profiles, Sources, build
+from service.ml.losses import ziln_loss, ziln_mean
+from service.ml.nets import create_model
+from service.ml.portrait import FeaturePipeline
+from service.ml.sequences import channel_names
+
+MIN_HORIZON_DAYS = 28
+Progress = Callable[[str, float], None]  # (stage, fraction done)
+
+
+class DataTooShortError(ValueError):
+    pass
+
+
+class TrainingCancelledError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    horizon_days: int
+    architecture: str = "gru_ziln"
+    hidden: int = 32
+    dropout: float = 0.1
+    sequence_length: int = 32
+    cutoffs: int = 4  # training cut-offs before the validation one
+    cutoff_step_days: int = 45
+    min_history_days: int = 60
+    epochs: int = 25
+    patience: int = 3
+    batch_size: int = 512
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-5
+    count_model: str = "bgnbd"
+    text_components: int = 8
+    seed: int = 0
+    device: str = "cpu"
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def plan_cutoffs(
+    first: datetime, as_of: datetime, config: TrainConfig
+) -> tuple[int, list[datetime]]:
+    """(horizon the labels can use, cut-offs from the latest = validation to the earliest)."""
+    available = (as_of - first).days - config.min_history_days
+    horizon = min(config.horizon_days, available)
+    if horizon < MIN_HORIZON_DAYS:
+        needed = config.min_history_days + MIN_HORIZON_DAYS
+        raise DataTooShortError(
+            f"the data span {(as_of - first).days} days up to {as_of.date()}; training needs at "
+            f"least {needed} ({config.min_history_days} of history and {MIN_HORIZON_DAYS} of "
+            "outcomes)"
+        )
+    latest = as_of - timedelta(days=horizon)
+    earliest = first + timedelta(days=config.min_history_days)
+    cutoffs = [
+        latest - timedelta(days=k * config.cutoff_step_days) for k in range(config.cutoffs + 1)
+    ]
+    return horizon, [c for c in cutoffs if c >= earliest]
+
+
+def train(
+    log: EventLog,
+    profiles: Profiles,
+    sources: Sources,
+    as_of: datetime,
+    config: TrainConfig,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> ClvModel:
+    report = progress or (lambda stage, done: None)
+    _seed(config.seed)
+    log = log.until(as_of)
+    horizon, cutoffs = plan_cutoffs(log.first_moment, as_of, config)
+    report("fitting the feature pipeline", 0.02)
+    pipeline = FeaturePipeline(config.text_components, config.seed).fit(
+        log.activity(), profiles, sources
+    )
+    sets: list[Examples] = []
+    for number, cutoff in enumerate(cutoffs):
+        report(f"building examples at {cutoff.date()}", 0.05 + 0.25 * number / len(cutoffs))
+        btyd = _fit_btyd(log.until(cutoff), pipeline, profiles, sources, cutoff, config)
+        sets.append(
+            build(
+                log,
+                profiles,
+                sources,
+                pipeline,
+                btyd,
+                cutoff,
+                horizon,
+                config.sequence_length,
+                True,
+            )
+        )
+    validation, training = _split(sets, config.seed)
+    feature_names = list(validation.tabular.columns)
+    logged = signed_log(np.concatenate([t.tabular.to_numpy(np.float64) for t in training]))
+    mean, std = logged.mean(axis=0), logged.std(axis=0)
+    std[std < 1e-9] = 1.0
+    net_config = {
+        "event_features": len(channel_names(pipeline.categories_)),
+        "tabular_features": len(feature_names),
+        "hidden": config.hidden,
+        "dropout": config.dropout,
+    }
+    net = create_model(config.architecture, **net_config).to(config.device)
+    model = ClvModel(
+        net=net,
+        architecture=config.architecture,
+        net_config=net_config,
+        pipeline=pipeline,
+        btyd=_fit_btyd(log, pipeline, profiles, sources, as_of, config),
+        feature_names=feature_names,
+        scaler_mean=mean,
+        scaler_std=std,
+        sequence_length=config.sequence_length,
+        horizon_days=config.horizon_days,
+        trained_horizon_days=horizon,
+        device=config.device,
+    )
+    history = _fit_network(model, training, validation, config, report, cancelled)
+    report("calibrating", 0.97)
+    predicted = float(ziln_mean(model.logits(validation)).sum())
+    actual = float(np.sum(validation.labels))  # type: ignore[arg-type]
+    model.log_calibration = float(
+        np.clip(math.log(max(actual, 1e-9) / max(predicted, 1e-9)), -1, 1)
+    )
+    model.info = {
+        "as_of": as_of.isoformat(),
+        "data_from": log.first_moment.isoformat(),
+        "cutoffs": [c.isoformat() for c in cutoffs],
+        "validation_cutoff": cutoffs[0].isoformat(),
+        "training_examples": int(sum(len(t.customers) for t in training)),
+        "validation_examples": len(validation.customers),
+        "history": history,
+        "calibration_factor": math.exp(model.log_calibration),
+        "config": asdict(config),
+    }
+    report("done", 1.0)
+    return model
+
+
+def _fit_btyd(
+    log: EventLog,
+    pipeline: FeaturePipeline,
+    profiles: Profiles,
+    sources: Sources,
+    cutoff: datetime,
+    config: TrainConfig,
+) -> BtydBaseline:
+    from service.ml.activity import day_number
+    from service.ml.features import behaviour_features
+
+    features = behaviour_features(log.activity().days, day_number(cutoff))
+    return BtydBaseline(config.count_model).fit(features)  # type: ignore[arg-type]
+
+
+def _split(sets: list[Examples], seed: int) -> tuple[Examples, list[Examples]]:
+    """The latest cut-off validates, the others train; with a single cut-off, a random fifth of
+    its customers validates."""
+    if len(sets) > 1:
+        return sets[0], sets[1:]
+    only = sets[0]
+    rng = np.random.default_rng(seed)
+    held = rng.random(len(only.customers)) < 0.2
+    return _subset(only, held), [_subset(only, ~held)]
+
+
+def _subset(examples: Examples, mask: np.ndarray) -> Examples:
+    labels = examples.labels[mask] if examples.labels is not None else None
+    return Examples(
+        examples.customers[mask], examples.tabular[mask], examples.sequences[mask],
+        examples.portrait[mask], labels,
+    )  # fmt: skip
+
+
+def _tensors(model: ClvModel, examples: list[Examples]) -> tuple[torch.Tensor, ...]:
+    sequences = torch.as_tensor(np.concatenate([e.sequences for e in examples]))
+    tabular = torch.cat([model.tabular_tensor(e.tabular) for e in examples])
+    labels = torch.as_tensor(np.concatenate([e.labels for e in examples]))
+    return sequences, tabular, labels
+
+
+def _fit_network(
+    model: ClvModel,
+    training: list[Examples],
+    validation: Examples,
+    config: TrainConfig,
+    report: Progress,
+    cancelled: Callable[[], bool] | None,
+) -> list[dict[str, float]]:
+    net, device = model.net, config.device
+    train_seq, train_tab, train_y = _tensors(model, training)
+    val_seq, val_tab, val_y = _tensors(model, [validation])
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    generator = torch.Generator().manual_seed(config.seed)
+    best, best_state, waited, history = math.inf, None, 0, []
+    for epoch in range(config.epochs):
+        if cancelled and cancelled():
+            raise TrainingCancelledError("training was cancelled")
+        net.train()
+        order = torch.randperm(len(train_y), generator=generator)
+        total = 0.0
+        for start in range(0, len(order), config.batch_size):
+            batch = order[start : start + config.batch_size]
+            optimizer.zero_grad()
+            logits = net(train_seq[batch].to(device), train_tab[batch].to(device))
+            loss = ziln_loss(train_y[batch].to(device), logits).mean()
+            loss.backward()  # type: ignore[no-untyped-call]
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            optimizer.step()
+            total += loss.item() * len(batch)
+        validation_loss = _loss(net, val_seq, val_tab, val_y, device)
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": total / len(order),
+                "validation_loss": validation_loss,
+            }
+        )
+        report(
+            f"epoch {epoch + 1}: validation loss {validation_loss:.4f}",
+            0.3 + 0.65 * (epoch + 1) / config.epochs,
+        )
+        if validation_loss < best - 1e-4:
+            best, waited = validation_loss, 0
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= config.patience:
+                break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    return history
+
+
+@torch.no_grad()
+def _loss(
+    net: torch.nn.Module,
+    sequences: torch.Tensor,
+    tabular: torch.Tensor,
+    labels: torch.Tensor,
+    device: str,
+) -> float:
+    net.eval()
+    total = 0.0
+    for start in range(0, len(labels), 8192):
+        logits = net(
+            sequences[start : start + 8192].to(device), tabular[start : start + 8192].to(device)
+        )
+        total += float(ziln_loss(labels[start : start + 8192].to(device), logits).sum())
+    return total / max(len(labels), 1)
+
+
+def describe(model: ClvModel) -> dict[str, Any]:
+    return {"architecture": model.architecture, **model.info}
