@@ -21,6 +21,7 @@ from service.db.migrations import ensure_schema_current
 from service.db.session import make_engine, make_session_factory
 from service.errors import install_exception_handlers
 from service.events.service import IngestRules
+from service.jobs.runner import JobRunner
 from service.jobs.worker import Worker
 from service.privacy import PiiHasher
 
@@ -52,12 +53,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 poll_seconds=settings.worker_poll_seconds,
                 batch=settings.worker_batch,
             )
+            job_runner = JobRunner(app.state.session_factory, settings)
             if settings.worker == WorkerMode.embedded:
                 worker.start()
+                job_runner.start()
             try:
                 yield
             finally:
                 worker.stop()
+                job_runner.stop()
         finally:
             engine.dispose()
 

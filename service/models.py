@@ -3,7 +3,8 @@
 from service.auth.models import ApiKey
 from service.customers.models import CustomerAttributes
 from service.events.models import Event
-from service.jobs.models import PendingEvent
+from service.jobs.models import Job, PendingEvent
+from service.model_versions.models import ModelAlias, ModelVersion, PromotionLog
 from service.portrait.models import CustomerDay, CustomerProduct, Product
 
 __all__ = [
@@ -12,6 +13,10 @@ __all__ = [
     "CustomerDay",
     "CustomerProduct",
     "Event",
+    "Job",
+    "ModelAlias",
+    "ModelVersion",
     "PendingEvent",
     "Product",
+    "PromotionLog",
 ]

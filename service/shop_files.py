@@ -27,6 +27,26 @@ from service.remote import RemoteService
 Progress = Callable[[str, int], None]  # (part, items just done)
 
 
+@dataclass(frozen=True)
+class ShopFiles:
+    """What to load: a shop folder's three files, or a single events file."""
+
+    events: Path
+    profiles: Path | None = None
+    catalogue: Path | None = None
+
+    @classmethod
+    def at(cls, path: Path) -> ShopFiles:
+        if not path.is_dir():
+            return cls(path)
+        profiles, catalogue = path / "profiles.jsonl", path / "catalogue.csv"
+        return cls(
+            path / "events.jsonl",
+            profiles if profiles.exists() else None,
+            catalogue if catalogue.exists() else None,
+        )
+
+
 @dataclass
 class FolderSummary:
     events: ImportSummary = field(default_factory=ImportSummary)
@@ -59,22 +79,21 @@ def _catalogue_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def load_folder(
-    folder: Path,
+    files: ShopFiles,
     session_factory: sessionmaker[Session],
     rules: IngestRules,
     policy: customers.ProfilePolicy,
     progress: Progress | None = None,
-    only_events: bool = False,
 ) -> FolderSummary:
-    """Catalogue, then profiles, then events (``only_events``: just events.jsonl)."""
+    """Catalogue, then profiles, then events."""
     summary = FolderSummary()
-    if not only_events and (folder / "catalogue.csv").exists():
-        rows = _catalogue_rows(folder / "catalogue.csv")
+    if files.catalogue is not None:
+        rows = _catalogue_rows(files.catalogue)
         with session_factory() as session, session.begin():
             portrait.import_catalogue(session, rows)
         summary.catalogue = len(rows)
-    if not only_events and (folder / "profiles.jsonl").exists():
-        with (folder / "profiles.jsonl").open() as lines:
+    if files.profiles is not None:
+        with files.profiles.open() as lines:
             for chunk in chunked(_profile_updates(lines), 5_000):
                 good = [
                     (customer, update)
@@ -97,7 +116,7 @@ def load_folder(
             progress("events", events.rows - done)
         done = events.rows
 
-    with (folder / "events.jsonl").open() as lines:
+    with files.events.open() as lines:
         summary.events = ingest_stream(
             jsonl_candidates(lines), session_factory, rules, on_chunk=on_chunk
         )
@@ -105,15 +124,12 @@ def load_folder(
 
 
 def send_folder(
-    folder: Path,
-    remote: RemoteService,
-    progress: Progress | None = None,
-    only_events: bool = False,
+    files: ShopFiles, remote: RemoteService, progress: Progress | None = None
 ) -> FolderSummary:
     """The same through the HTTP API (the catalogue has no API and is not sent)."""
     summary = FolderSummary()
-    if not only_events and (folder / "profiles.jsonl").exists():
-        with (folder / "profiles.jsonl").open() as lines:
+    if files.profiles is not None:
+        with files.profiles.open() as lines:
             for number, customer, update in _profile_updates(lines):
                 if isinstance(update, str):
                     summary.profiles_rejected.append((number, update))
@@ -122,7 +138,7 @@ def send_folder(
                 summary.profiles += 1
                 if progress:
                     progress("profiles", 1)
-    with (folder / "events.jsonl").open() as lines:
+    with files.events.open() as lines:
         numbered = ((n, line) for n, line in enumerate(lines, start=1) if line.strip())
         for chunk in chunked(numbered, 5_000):
             result = remote.post_events([json.loads(line) for _, line in chunk])

@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from service.customers.views import router as customers_router
 from service.events.views import router as events_router
+from service.model_versions.views import router as models_router
 from service.ops.views import router as ops_router
 from service.portrait.views import router as portrait_router
 
@@ -13,3 +14,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(events_router)
     app.include_router(customers_router)
     app.include_router(portrait_router)
+    app.include_router(models_router)

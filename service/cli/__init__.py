@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import data, docs, serving
+from service.cli import data, docs, models, serving
 from service.cli.database import db_app
 from service.cli.docs import openapi_document
 from service.cli.keys import apikey_app
@@ -14,10 +14,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for commands in (serving.app, data.app, docs.app):
+for commands in (serving.app, data.app, models.app, docs.app):
     app.add_typer(commands)  # without a name: its commands join the top level
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(data.portrait_app, name="portrait")
+app.add_typer(models.models_app, name="models")
 
 __all__ = ["app", "openapi_document"]

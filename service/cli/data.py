@@ -37,7 +37,7 @@ from service.jobs.worker import drain
 from service.portrait import service as portrait
 from service.privacy import PiiHasher
 from service.remote import RemoteService
-from service.shop_files import load_folder, send_folder
+from service.shop_files import ShopFiles, load_folder, send_folder
 from service.simulator.config import Shift, ShopConfig
 from service.simulator.files import write_shop
 from service.simulator.population import CHANNELS
@@ -177,12 +177,12 @@ def import_events(
     ] = None,
 ) -> None:
     """Load events (and a folder's profiles and catalogue): streamed, idempotent on re-run."""
-    folder, events = (path, path / "events.jsonl") if path.is_dir() else (path.parent, path)
-    if not events.exists():
-        raise fail(f"{events} not found")
-    sizes = {"events": _count_lines(events), "profiles": _count_lines(folder / "profiles.jsonl")}
-    if path.is_file():
-        sizes["profiles"] = 0
+    files = ShopFiles.at(path)
+    if not files.events.exists():
+        raise fail(f"{files.events} not found")
+    sizes = {"events": _count_lines(files.events)}
+    if files.profiles is not None:
+        sizes["profiles"] = _count_lines(files.profiles)
     with _progress() as progress:
         tasks = {part: progress.add_task(part, total=n) for part, n in sizes.items() if n}
 
@@ -192,9 +192,8 @@ def import_events(
         if url:
             if not api_key:
                 raise fail("--url needs --api-key (or CLV_API_KEY)")
-            remote = RemoteService(url, api_key)
             try:
-                summary = send_folder(folder, remote, advance, only_events=path.is_file())
+                summary = send_folder(files, RemoteService(url, api_key), advance)
             except ServiceError as error:
                 raise fail(error.message) from None
         else:
@@ -203,8 +202,7 @@ def import_events(
             policy = ProfilePolicy.from_settings(settings, pii)
             with session_factory(settings) as factory:
                 rules = IngestRules.from_settings(settings, pii)
-                only_events = path.is_file()
-                summary = load_folder(folder, factory, rules, policy, advance, only_events)
+                summary = load_folder(files, factory, rules, policy, advance)
                 _apply_to_portrait(factory)
     _print_import(summary.events)
     console.print(f"profiles: {summary.profiles} updates; catalogue: {summary.catalogue} products")
@@ -213,8 +211,6 @@ def import_events(
 
 
 def _count_lines(path: Path) -> int:
-    if not path.exists():
-        return 0
     with path.open("rb") as handle:
         return sum(1 for _ in handle)
 

@@ -14,6 +14,7 @@ import uvicorn
 from service.auth import service as auth
 from service.cli.common import console, load_settings, session_factory, transaction
 from service.db import migrations
+from service.jobs.runner import JobRunner
 from service.jobs.worker import Worker
 from service.logs import logging_config
 
@@ -44,19 +45,24 @@ def serve(
 
 @app.command()
 def worker() -> None:
-    """Apply newly stored events to the customer portrait, continuously (run it beside API
-    processes started with CLV_WORKER=off; several workers may share a PostgreSQL database)."""
+    """Apply newly stored events to the customer portrait and run queued jobs (training),
+    continuously: run it beside API processes started with CLV_WORKER=off; several workers may
+    share a PostgreSQL database."""
     settings = load_settings()
     logging.config.dictConfig(logging_config(settings.log_level))
     with session_factory(settings) as factory:
         loop = Worker(
             factory, poll_seconds=settings.worker_poll_seconds, batch=settings.worker_batch
         )
-        console.print("worker running; Ctrl-C stops it")
+        jobs = JobRunner(factory, settings)
+        jobs.start()
+        console.print("worker running (events and jobs); Ctrl-C stops it")
         try:
             loop.run()
         except KeyboardInterrupt:
             console.print("worker stopped")
+        finally:
+            jobs.stop()
 
 
 @app.command()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Table, delete, func, select
+from datetime import datetime
+
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from service.jobs.models import PendingEvent
+from service.jobs.models import Job, PendingEvent
 
 _PENDING: Table = PendingEvent.__table__  # type: ignore[assignment]
 
@@ -33,3 +35,41 @@ def pending_count(session: Session) -> int:
 
 def clear_events(session: Session) -> None:
     session.execute(delete(_PENDING))
+
+
+def add_job(session: Session, job: Job) -> Job:
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, job_id: int, *, lock: bool = False) -> Job | None:
+    query = select(Job).where(Job.id == job_id)
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).one_or_none()
+
+
+def claim_job(session: Session, now: datetime) -> Job | None:
+    """The oldest queued job, marked running; other workers skip it (``SKIP LOCKED``)."""
+    job = session.scalars(
+        select(Job)
+        .where(Job.status == "queued")
+        .order_by(Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).one_or_none()
+    if job is not None:
+        job.status, job.started_at, job.heartbeat_at = "running", now, now
+        job.stage = "starting"
+    return job
+
+
+def fail_abandoned_jobs(session: Session, heartbeat_before: datetime, now: datetime) -> int:
+    """Running jobs whose worker stopped beating: they will never finish; say so."""
+    result = session.execute(
+        update(Job)
+        .where(Job.status == "running", Job.heartbeat_at < heartbeat_before)
+        .values(status="failed", error="the worker running it stopped", finished_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -23,9 +23,16 @@ from service.ml.losses import ziln_mean, ziln_parameters, ziln_quantile
 from service.ml.portrait import FeaturePipeline
 
 SCORE_COLUMNS = (
-    "clv", "p10", "p50", "p90", "purchase_probability", "expected_orders", "probability_alive",
-    "expected_order_value", "btyd_clv",
-)  # fmt: skip
+    "clv",
+    "p10",
+    "p50",
+    "p90",
+    "purchase_probability",
+    "expected_orders",
+    "probability_alive",
+    "expected_order_value",
+    "btyd_clv",
+)
 
 
 def signed_log(values: np.ndarray) -> np.ndarray:

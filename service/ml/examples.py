@@ -88,9 +88,13 @@ def build(
     btyd_outputs = btyd.predict(portrait, horizon_days)
     tabular = pd.concat([portrait, btyd_outputs], axis=1)
     sequences = event_sequences(
-        past.events, past.items, portrait.index, int(cutoff.timestamp()), sequence_length,
+        past.events,
+        past.items,
+        portrait.index,
+        int(cutoff.timestamp()),
+        sequence_length,
         pipeline.categories_,
-    )  # fmt: skip
+    )
     labels = None
     if with_labels:
         spend = log.spend_between(cutoff, cutoff + timedelta(days=horizon_days))

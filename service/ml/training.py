@@ -26,6 +26,7 @@ from service.ml.btyd.baseline import BtydBaseline
 from service.ml.clv_model import ClvModel, signed_log
 from service.ml.examples import EventLog, Examples, Profiles, Sources, build
 from service.ml.losses import ziln_loss, ziln_mean
+from service.ml.metrics import evaluate
 from service.ml.nets import create_model
 from service.ml.portrait import FeaturePipeline
 from service.ml.sequences import channel_names
@@ -157,6 +158,7 @@ def train(
     model.log_calibration = float(
         np.clip(math.log(max(actual, 1e-9) / max(predicted, 1e-9)), -1, 1)
     )
+    validation_metrics = _validation_metrics(model, validation)
     model.info = {
         "as_of": as_of.isoformat(),
         "data_from": log.first_moment.isoformat(),
@@ -167,9 +169,22 @@ def train(
         "history": history,
         "calibration_factor": math.exp(model.log_calibration),
         "config": asdict(config),
+        "validation": validation_metrics,
     }
     report("done", 1.0)
     return model
+
+
+def _validation_metrics(model: ClvModel, validation: Examples) -> dict[str, Any]:
+    """The model against the BTYD baseline on the validation window's customers with an order
+    by the cut-off (the BTYD models' domain), at the horizon the labels cover."""
+    buyers = validation.portrait["has_purchased"].to_numpy() > 0
+    actual = np.asarray(validation.labels)[buyers]
+    logits = model.logits(validation)
+    return {
+        "deep": evaluate(actual, ziln_mean(logits).numpy()[buyers]),
+        "btyd": evaluate(actual, validation.tabular["btyd_clv"].to_numpy()[buyers]),
+    }
 
 
 def _fit_btyd(
@@ -201,9 +216,12 @@ def _split(sets: list[Examples], seed: int) -> tuple[Examples, list[Examples]]:
 def _subset(examples: Examples, mask: np.ndarray) -> Examples:
     labels = examples.labels[mask] if examples.labels is not None else None
     return Examples(
-        examples.customers[mask], examples.tabular[mask], examples.sequences[mask],
-        examples.portrait[mask], labels,
-    )  # fmt: skip
+        examples.customers[mask],
+        examples.tabular[mask],
+        examples.sequences[mask],
+        examples.portrait[mask],
+        labels,
+    )
 
 
 def _tensors(model: ClvModel, examples: list[Examples]) -> tuple[torch.Tensor, ...]:

@@ -155,7 +155,7 @@ def _frames(
         yield from _fetched_frames(session, statement, columns, chunk)
         return
     result = session.execute(statement.execution_options(yield_per=chunk))
-    for partition in result.partitions():
+    for partition in result.partitions(chunk):
         yield pd.DataFrame([tuple(row) for row in partition], columns=columns)
 
 
@@ -174,15 +174,25 @@ def _fetched_frames(
 
 
 def event_frames(
-    session: Session, *, until: datetime, customer_id: str | None = None, chunk: int = 250_000
+    session: Session,
+    *,
+    until: datetime,
+    customer_id: str | None = None,
+    customer_range: tuple[str, str] | None = None,
+    chunk: int = 250_000,
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """Events at or before ``until`` (of one customer, or all), as (event frame, item frame)
-    chunks; an item chunk need not belong to the event chunk beside it."""
+    """Events at or before ``until`` (of one customer, of the customers with ids in a range, or
+    of all), as (event frame, item frame) chunks; an item chunk need not belong to the event
+    chunk beside it."""
     where = "e.occurred_at <= :until"
     parameters: list[BindParameter[Any]] = [bindparam("until", until, type_=UTCDateTime())]
     if customer_id is not None:
         where += " AND e.customer_id = :customer"
         parameters.append(bindparam("customer", customer_id, type_=String()))
+    if customer_range is not None:
+        where += " AND e.customer_id BETWEEN :first AND :last"
+        parameters.append(bindparam("first", customer_range[0], type_=String()))
+        parameters.append(bindparam("last", customer_range[1], type_=String()))
     return _both_frames(session, where, parameters, chunk)
 
 

@@ -1,0 +1,229 @@
+"""``clv train``, ``clv evaluate``, ``clv score`` and ``clv models``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from service.cli.common import (
+    console,
+    err_console,
+    fail,
+    load_settings,
+    session_factory,
+    transaction,
+)
+from service.errors import ServiceError
+from service.ml.artifacts import device_for
+from service.ml.training import Progress as ProgressCallback
+from service.model_versions import service as registry
+from service.model_versions.store import load_version
+from service.training.backtest import backtest
+from service.training.runner import train_version
+from service.training.scoring import score_to_csv
+
+app = typer.Typer()
+models_app = typer.Typer(help="Registered model versions and their aliases.", no_args_is_help=True)
+
+AsOf = Annotated[
+    str | None,
+    typer.Option(help="ISO time, or a date meaning the end of that day (UTC); default: now."),
+]
+Horizon = Annotated[int, typer.Option(min=1, help="Days of future spend to predict.")]
+Architecture = Annotated[str, typer.Option(help="A registered architecture.")]
+Epochs = Annotated[int, typer.Option(min=1, help="Upper bound on training epochs.")]
+
+
+def parse_as_of(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time.max, UTC)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(f"--as-of {value!r} is not an ISO date or time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@contextmanager
+def _stages(description: str) -> Iterator[ProgressCallback]:
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console) as progress:
+        task = progress.add_task(description, total=1.0)
+        yield lambda stage, done: progress.update(task, completed=done, description=stage)
+
+
+@contextmanager
+def _service_errors() -> Iterator[None]:
+    try:
+        yield
+    except ServiceError as error:
+        raise fail(error.message) from None
+
+
+@app.command()
+def train(
+    horizon_days: Horizon,
+    as_of: AsOf = None,
+    architecture: Architecture = "gru_ziln",
+    epochs: Epochs = 25,
+) -> None:
+    """Train on the events up to --as-of and register the version (champion if it is the first,
+    challenger otherwise)."""
+    settings = load_settings()
+    moment = parse_as_of(as_of)
+    with session_factory(settings) as factory, _service_errors(), _stages("training") as progress:
+        version = train_version(
+            factory,
+            settings,
+            as_of=moment,
+            horizon_days=horizon_days,
+            architecture=architecture,
+            epochs=epochs,
+            actor="cli",
+            progress=progress,
+        )
+    deep, btyd = version.metrics["deep"], version.metrics["btyd"]
+    console.print(f"registered {version.version} ({', '.join(version.aliases)})")
+    console.print(
+        f"validation: normalised Gini {deep['normalized_gini']:.3f} "
+        f"(BTYD {btyd['normalized_gini']:.3f}), decile MAPE {deep['decile_mape']:.3f} "
+        f"(BTYD {btyd['decile_mape']:.3f})"
+    )
+
+
+@app.command()
+def evaluate(
+    horizon_days: Horizon,
+    as_of: AsOf = None,
+    out: Annotated[Path, typer.Option(help="Folder for report.json and the charts.")] = Path(
+        "reports/backtest"
+    ),
+    shop: Annotated[
+        Path | None, typer.Option(help="A simulated shop's folder: adds the ground-truth oracle.")
+    ] = None,
+    architecture: Architecture = "gru_ziln",
+    epochs: Epochs = 25,
+) -> None:
+    """Backtest: train on the events up to --as-of, score everyone there, compare with their
+    spend in the next --horizon-days, against the BTYD baseline (and the oracle)."""
+    settings = load_settings()
+    moment = parse_as_of(as_of)
+    with session_factory(settings) as factory, _service_errors(), _stages("backtest") as progress:
+        report = backtest(
+            factory,
+            settings,
+            as_of=moment,
+            horizon_days=horizon_days,
+            out=out,
+            shop=shop,
+            architecture=architecture,
+            epochs=epochs,
+            progress=progress,
+        )
+    table = Table(
+        "population", "model", "norm. Gini", "decile MAPE", "aggregate error", "p10-p90 cover"
+    )
+    for population, models in report["populations"].items():
+        for name, m in models.items():
+            coverage = m.get("p10_p90_coverage")
+            covered = f"{coverage:.1%}" if coverage is not None else ""
+            gini, mape = f"{m['normalized_gini']:.3f}", f"{m['decile_mape']:.3f}"
+            error = f"{m['aggregate_revenue_error']:+.1%}"
+            table.add_row(population, name, gini, mape, error, covered)
+    console.print(table)
+    console.print(f"wrote {out}/report.json and charts")
+
+
+@app.command()
+def score(
+    horizon_days: Horizon,
+    out: Annotated[Path, typer.Option(help="The CSV file to write.")],
+    as_of: AsOf = None,
+    version: Annotated[str, typer.Option(help="A version id or alias.")] = "champion",
+) -> None:
+    """Score every customer with an event by --as-of and write a CSV (streamed by chunks)."""
+    settings = load_settings()
+    moment = parse_as_of(as_of)
+    with session_factory(settings) as factory, _service_errors():
+        with factory() as session:
+            version_id, model = load_version(
+                session, settings.model_dir, version, device_for(settings.device)
+            )
+        with err_console.status(f"scoring with {version_id}"):
+            written = score_to_csv(
+                factory,
+                settings,
+                model,
+                version_id,
+                as_of=moment,
+                horizon_days=horizon_days,
+                out=out,
+            )
+    console.print(f"wrote {written} scores to {out}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered versions, newest first, with their aliases and validation metrics."""
+    table = Table("version", "aliases", "horizon", "data to", "Gini", "BTYD Gini", "by")
+    with transaction(load_settings()) as session:
+        for v in registry.list_versions(session):
+            deep, btyd = v.metrics.get("deep", {}), v.metrics.get("btyd", {})
+            table.add_row(
+                v.version,
+                ", ".join(v.aliases),
+                str(v.horizon_days),
+                v.data_to.date().isoformat(),
+                f"{deep.get('normalized_gini', float('nan')):.3f}",
+                f"{btyd.get('normalized_gini', float('nan')):.3f}",
+                v.created_by,
+            )
+    console.print(table)
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Annotated[str, typer.Argument(help="The version id.")],
+    alias: Annotated[str, typer.Option(help="champion or challenger.")] = "champion",
+) -> None:
+    """Point an alias at a version (the artifact is loaded and verified first)."""
+    settings = load_settings()
+    with transaction(settings) as session, _service_errors():
+        change = registry.promote(session, settings.model_dir, version, alias, actor="cli")
+    console.print(f"{change.alias}: {change.previous_version} -> {change.version}")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    alias: Annotated[str, typer.Option(help="champion or challenger.")] = "champion",
+) -> None:
+    """Point an alias back at the version it had before."""
+    with transaction(load_settings()) as session, _service_errors():
+        change = registry.rollback(session, alias, actor="cli")
+    console.print(f"{change.alias}: {change.previous_version} -> {change.version}")
+
+
+@models_app.command("history")
+def models_history() -> None:
+    """The promotion log, newest first."""
+    table = Table("at", "alias", "action", "version", "previous", "by")
+    with transaction(load_settings()) as session:
+        for e in registry.history(session):
+            table.add_row(
+                e.at.isoformat(timespec="seconds"),
+                e.alias,
+                e.action,
+                e.version,
+                e.previous_version or "",
+                e.actor,
+            )
+    console.print(table)

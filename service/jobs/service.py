@@ -1,0 +1,69 @@
+"""Jobs: queued by the API, run by a worker, observable and cancellable while they run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.errors import ConflictError, NotFoundError
+from service.jobs import repository
+from service.jobs.models import Job
+from service.model_versions.schemas import JobRead
+
+FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def submit(session: Session, kind: str, params: dict[str, Any], actor: str) -> JobRead:
+    job = Job(
+        kind=kind,
+        params=params,
+        status="queued",
+        progress=0.0,
+        stage="queued",
+        cancel_requested=False,
+        created_by=actor,
+        created_at=datetime.now(UTC),
+    )
+    return read(repository.add_job(session, job))
+
+
+def get(session: Session, job_id: int) -> JobRead:
+    return read(_job(session, job_id))
+
+
+def cancel(session: Session, job_id: int) -> JobRead:
+    """A queued job is cancelled at once; a running one at its next checkpoint (an epoch)."""
+    job = _job(session, job_id, lock=True)
+    if job.status in FINISHED:
+        raise ConflictError(f"job {job_id} has already {job.status}")
+    if job.status == "queued":
+        job.status, job.stage, job.finished_at = "cancelled", "cancelled", datetime.now(UTC)
+    job.cancel_requested = True
+    return read(job)
+
+
+def _job(session: Session, job_id: int, lock: bool = False) -> Job:
+    job = repository.get_job(session, job_id, lock=lock)
+    if job is None:
+        raise NotFoundError(f"no job {job_id}")
+    return job
+
+
+def read(job: Job) -> JobRead:
+    return JobRead(
+        id=job.id,
+        kind=job.kind,
+        status=job.status,
+        progress=job.progress,
+        stage=job.stage,
+        params=job.params,
+        result=job.result,
+        error=job.error,
+        cancel_requested=job.cancel_requested,
+        created_by=job.created_by,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )

@@ -1,0 +1,1 @@
+"""Trained model versions: the registry (rows + artifact folders), aliases, promotion log."""

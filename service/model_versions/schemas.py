@@ -1,0 +1,71 @@
+"""Public schemas of the model registry and of training jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+Alias = Literal["champion", "challenger"]
+
+
+class ModelVersionRead(BaseModel):
+    version: str = Field(description="The version's id.")
+    architecture: str = Field(description="Network architecture, e.g. gru_ziln.")
+    horizon_days: int = Field(description="The horizon the model predicts spend over.")
+    trained_horizon_days: int = Field(
+        description="The horizon its labels covered; shorter than horizon_days when the data were "
+        "too short, the rest carried by the BTYD purchase curve."
+    )
+    data_from: datetime = Field(description="The first event the training data held.")
+    data_to: datetime = Field(description="The as-of time of the training data (no later event).")
+    aliases: list[str] = Field(description="Aliases pointing at this version.")
+    metrics: dict[str, Any] = Field(
+        description="Validation metrics (the time-later window) of the model and the BTYD baseline."
+    )
+    sha256: str = Field(description="Checksum of the artifact.")
+    created_at: datetime = Field(description="When it was registered.")
+    created_by: str = Field(description="Who trained it (API key name or cli).")
+
+
+class PromotionRead(BaseModel):
+    alias: str = Field(description="The alias changed.")
+    version: str = Field(description="The version it points at now.")
+    previous_version: str | None = Field(description="The version it pointed at before.")
+    action: str = Field(description="register, promote or rollback.")
+    actor: str = Field(description="Who changed it.")
+    at: datetime = Field(description="When.")
+
+
+class PromoteRequest(BaseModel):
+    alias: Alias = Field(default="champion", description="The alias to point at the version.")
+
+
+class RollbackRequest(BaseModel):
+    alias: Alias = Field(default="champion", description="The alias to point back.")
+
+
+class TrainRequest(BaseModel):
+    horizon_days: int = Field(ge=1, le=1825, description="The horizon to predict spend over.")
+    as_of: AwareDatetime | None = Field(
+        default=None, description="Train on events up to this time (default: now)."
+    )
+    architecture: str = Field(default="gru_ziln", description="A registered architecture.")
+    epochs: int = Field(default=25, ge=1, le=200, description="Upper bound on training epochs.")
+
+
+class JobRead(BaseModel):
+    id: int = Field(description="The job's id.")
+    kind: str = Field(description="What it does, e.g. train.")
+    status: str = Field(description="queued, running, succeeded, failed or cancelled.")
+    progress: float = Field(description="Fraction done, 0 to 1.")
+    stage: str = Field(description="What it is doing now.")
+    params: dict[str, Any] = Field(description="What was asked.")
+    result: dict[str, Any] | None = Field(description="The outcome, e.g. the new version.")
+    error: str | None = Field(description="Why it failed.")
+    cancel_requested: bool = Field(description="Whether a cancel was asked for.")
+    created_by: str = Field(description="Who asked for it.")
+    created_at: datetime = Field(description="When it was asked for.")
+    started_at: datetime | None = Field(description="When a worker started it.")
+    finished_at: datetime | None = Field(description="When it ended.")

@@ -1,0 +1,146 @@
+"""The registry: register trained models, list them, move aliases (with an append-only log).
+
+A promotion loads the artifact first: a corrupt or mismatched one is refused and the alias keeps
+pointing where it was. The first model registered becomes the champion; later ones the
+challenger, until promoted.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from service.errors import ConflictError, NotFoundError, ServiceError
+from service.ml import artifacts
+from service.ml.clv_model import ClvModel
+from service.model_versions import repository
+from service.model_versions.models import ModelAlias, ModelVersion, PromotionLog
+from service.model_versions.schemas import ModelVersionRead, PromotionRead
+
+
+class ArtifactRefusedError(ServiceError):
+    status_code = 409
+    code = "artifact_refused"
+
+
+def new_version_id(now: datetime) -> str:
+    return f"clv-{now:%Y%m%d-%H%M%S-%f}"
+
+
+def register(
+    session: Session,
+    model_dir: Path,
+    model: ClvModel,
+    metrics: dict[str, Any],
+    actor: str,
+    now: datetime | None = None,
+) -> ModelVersion:
+    """Save the artifact and its row; alias it champion if there is none, else challenger."""
+    now = now or datetime.now(UTC)
+    version_id = new_version_id(now)
+    checksum = artifacts.save(model, model_dir / version_id, metrics)
+    version = ModelVersion(
+        version=version_id,
+        architecture=model.architecture,
+        horizon_days=model.horizon_days,
+        trained_horizon_days=model.trained_horizon_days,
+        data_from=datetime.fromisoformat(model.info["data_from"]),
+        data_to=datetime.fromisoformat(model.info["as_of"]),
+        sha256=checksum,
+        metrics=metrics,
+        created_at=now,
+        created_by=actor,
+    )
+    repository.add(session, version)
+    alias = "challenger" if "champion" in repository.aliases(session) else "champion"
+    _point(session, alias, version_id, "register", actor, now)
+    return version
+
+
+def read(session: Session, version: ModelVersion) -> ModelVersionRead:
+    aliases = [a for a, v in repository.aliases(session).items() if v == version.version]
+    return ModelVersionRead(
+        version=version.version,
+        architecture=version.architecture,
+        horizon_days=version.horizon_days,
+        trained_horizon_days=version.trained_horizon_days,
+        data_from=version.data_from,
+        data_to=version.data_to,
+        aliases=sorted(aliases),
+        metrics=version.metrics,
+        sha256=version.sha256,
+        created_at=version.created_at,
+        created_by=version.created_by,
+    )
+
+
+def list_versions(session: Session) -> list[ModelVersionRead]:
+    return [read(session, v) for v in repository.all_versions(session)]
+
+
+def get_version(session: Session, version: str) -> ModelVersion:
+    found = repository.get(session, version)
+    if found is None:
+        raise NotFoundError(f"no model version {version!r}")
+    return found
+
+
+def promote(
+    session: Session, model_dir: Path, version: str, alias: str, actor: str
+) -> PromotionRead:
+    row = get_version(session, version)
+    try:
+        artifacts.load(model_dir / row.version, expected_checksum=row.sha256)
+    except artifacts.ArtifactError as error:
+        raise ArtifactRefusedError(f"version {version} was not promoted: {error}") from None
+    return _point(session, alias, version, "promote", actor, datetime.now(UTC))
+
+
+def rollback(session: Session, alias: str, actor: str) -> PromotionRead:
+    """Point ``alias`` back at the version it pointed at before its current one."""
+    current = repository.aliases(session).get(alias)
+    if current is None:
+        raise NotFoundError(f"no version is {alias}")
+    earlier = [
+        entry.previous_version
+        for entry in repository.history(session, alias)
+        if entry.version == current and entry.previous_version
+    ]
+    if not earlier:
+        raise ConflictError(f"{alias} {current} has no earlier version to roll back to")
+    return _point(session, alias, earlier[0], "rollback", actor, datetime.now(UTC))
+
+
+def _point(
+    session: Session, alias: str, version: str, action: str, actor: str, now: datetime
+) -> PromotionRead:
+    row = repository.alias_for_update(session, alias)
+    previous = row.version if row else None
+    if row is None:
+        session.add(ModelAlias(alias=alias, version=version, updated_at=now))
+    else:
+        row.version, row.updated_at = version, now
+    entry = PromotionLog(
+        alias=alias, version=version, previous_version=previous, action=action, actor=actor, at=now
+    )
+    repository.log(session, entry)
+    return PromotionRead(
+        alias=alias, version=version, previous_version=previous, action=action, actor=actor, at=now
+    )
+
+
+def history(session: Session) -> list[PromotionRead]:
+    return [
+        PromotionRead(
+            alias=e.alias,
+            version=e.version,
+            previous_version=e.previous_version,
+            action=e.action,
+            actor=e.actor,
+            at=e.at,
+        )
+        for e in repository.history(session)
+    ]

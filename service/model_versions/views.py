@@ -1,0 +1,131 @@
+"""``/v1/models``, ``/v1/promotions`` and ``/v1/jobs``: train, inspect, promote, roll back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Path, status
+
+from service.api.deps import AdminKey, ReadKey, SessionDep, SettingsDep
+from service.api.routing import domain_router
+from service.errors import InvalidRequestError
+from service.jobs import service as jobs
+from service.ml.nets import list_models
+from service.model_versions import service
+from service.model_versions.schemas import (
+    JobRead,
+    ModelVersionRead,
+    PromoteRequest,
+    PromotionRead,
+    RollbackRequest,
+    TrainRequest,
+)
+from service.openapi_docs import error_responses
+
+router = domain_router(prefix="/v1", tags=["models"])
+
+VersionPath = Annotated[str, Path(max_length=64, description="A version id.")]
+JobPath = Annotated[int, Path(ge=1, description="A job id.")]
+
+
+@router.post(
+    "/models",
+    operation_id="train_model",
+    summary="Train a model (as a job)",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(401, 403, 422),
+)
+def train_model(request: TrainRequest, session: SessionDep, key: AdminKey) -> JobRead:
+    """Queue training on the events up to `as_of` (default now); a worker runs it. Follow it at
+    `GET /v1/jobs/{id}`; the result names the new version (champion if it is the first)."""
+    if request.architecture not in list_models():
+        raise InvalidRequestError(
+            f"unknown architecture {request.architecture!r}; known: {', '.join(list_models())}"
+        )
+    as_of = request.as_of or datetime.now(UTC)
+    if as_of > datetime.now(UTC):
+        raise InvalidRequestError(f"as_of {as_of.isoformat()} is in the future")
+    params = {**request.model_dump(mode="json"), "as_of": as_of.isoformat()}
+    return jobs.submit(session, "train", params, key.name)
+
+
+@router.get(
+    "/jobs/{job_id}",
+    operation_id="get_job",
+    summary="A job's status and progress",
+    responses=error_responses(401, 403, 404, 422),
+)
+def get_job(job_id: JobPath, session: SessionDep, _key: AdminKey) -> JobRead:
+    return jobs.get(session, job_id)
+
+
+@router.post(
+    "/jobs/{job_id}/cancel",
+    operation_id="cancel_job",
+    summary="Cancel a job",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def cancel_job(job_id: JobPath, session: SessionDep, _key: AdminKey) -> JobRead:
+    """A queued job is cancelled at once; a running one after its current epoch."""
+    return jobs.cancel(session, job_id)
+
+
+@router.get(
+    "/models",
+    operation_id="list_models",
+    summary="Registered models",
+    responses=error_responses(401, 403),
+)
+def list_model_versions(session: SessionDep, _key: ReadKey) -> list[ModelVersionRead]:
+    """Every version, newest first, with its aliases, data window and validation metrics."""
+    return service.list_versions(session)
+
+
+@router.get(
+    "/models/{version}",
+    operation_id="get_model",
+    summary="One registered model",
+    responses=error_responses(401, 403, 404, 422),
+)
+def get_model_version(version: VersionPath, session: SessionDep, _key: ReadKey) -> ModelVersionRead:
+    return service.read(session, service.get_version(session, version))
+
+
+@router.post(
+    "/models/{version}/promote",
+    operation_id="promote_model",
+    summary="Point an alias at a version",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def promote_model(
+    version: VersionPath,
+    request: PromoteRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    key: AdminKey,
+) -> PromotionRead:
+    """The artifact is loaded and verified first; a corrupt or mismatched one is refused (409)
+    and the alias keeps its version."""
+    return service.promote(session, settings.model_dir, version, request.alias, key.name)
+
+
+@router.post(
+    "/models/rollback",
+    operation_id="rollback_model",
+    summary="Point an alias back at its previous version",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def rollback_model(request: RollbackRequest, session: SessionDep, key: AdminKey) -> PromotionRead:
+    return service.rollback(session, request.alias, key.name)
+
+
+@router.get(
+    "/promotions",
+    operation_id="list_promotions",
+    summary="The promotion log",
+    responses=error_responses(401, 403),
+)
+def list_promotions(session: SessionDep, _key: ReadKey) -> list[PromotionRead]:
+    """Every alias change, newest first: who pointed which alias at which version, and when."""
+    return service.history(session)

@@ -1,0 +1,136 @@
+"""Backtest (``clv evaluate``): train on the events up to T, score every customer at T, and
+compare with what they spent in (T, T+H]: the deep model and the BTYD baseline on the same
+customers, and, for a simulated shop, the oracle (expected spend from the true latent parameters).
+
+Two populations are reported: customers with an order by T (the BTYD models' domain, the fair
+comparison) and every customer with an event by T.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.errors import InvalidRequestError
+from service.ml.artifacts import device_for
+from service.ml.examples import build
+from service.ml.metrics import evaluate
+from service.ml.training import DataTooShortError, Progress, TrainConfig, train
+from service.simulator.config import Shift, ShopConfig
+from service.simulator.oracle import expected_spend
+from service.training import charts, data
+
+
+def _shop_oracle(shop: Path, customers: pd.Index, cutoff: date, horizon_days: int) -> np.ndarray:
+    summary = json.loads((shop / "shop.json").read_text())["config"]
+    shift = summary.pop("shift")
+    config = ShopConfig(
+        **{**summary, "start": date.fromisoformat(summary["start"])},
+        shift=Shift(**shift) if shift else None,
+    )
+    truth = pd.read_csv(shop / "truth.csv")
+    oracle: np.ndarray = (
+        expected_spend(truth, config, cutoff, horizon_days)
+        .reindex(customers)
+        .fillna(0.0)
+        .to_numpy()
+    )
+    return oracle
+
+
+def backtest(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    *,
+    as_of: datetime,
+    horizon_days: int,
+    out: Path,
+    shop: Path | None = None,
+    architecture: str = "gru_ziln",
+    epochs: int = 25,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    end = as_of + timedelta(days=horizon_days)
+    with session_factory() as session:
+        log = data.event_log(session, end)
+        profiles, sources = data.profiles(session, settings)
+    last = datetime.fromtimestamp(int(log.events["seconds"].max()), as_of.tzinfo)
+    if last < end - timedelta(days=2):
+        raise InvalidRequestError(
+            f"the events end at {last.date()}: a {horizon_days}-day backtest at {as_of.date()} "
+            f"needs them up to {end.date()}"
+        )
+    config = TrainConfig(
+        horizon_days, architecture=architecture, epochs=epochs, device=device_for(settings.device)
+    )
+    try:
+        model = train(log.until(as_of), profiles, sources, as_of, config, progress, cancelled)
+    except DataTooShortError as error:
+        raise InvalidRequestError(f"cannot backtest at {as_of.date()}: {error}") from None
+    examples = build(
+        log,
+        profiles,
+        sources,
+        model.pipeline,
+        model.btyd,
+        as_of,
+        horizon_days,
+        model.sequence_length,
+        with_labels=True,
+    )
+    scores = model.predict(examples)
+    actual = np.asarray(examples.labels, dtype=float)
+    predictions = {"deep": scores["clv"].to_numpy(), "btyd": scores["btyd_clv"].to_numpy()}
+    if shop is not None:
+        predictions["oracle"] = _shop_oracle(shop, examples.customers, as_of.date(), horizon_days)
+    buyers = examples.portrait["has_purchased"].to_numpy() > 0
+    report: dict[str, Any] = {
+        "as_of": as_of.isoformat(),
+        "horizon_days": horizon_days,
+        "trained_horizon_days": model.trained_horizon_days,
+        "training": {k: v for k, v in model.info.items() if k != "validation"},
+        "populations": {},
+    }
+    for population, mask in (
+        ("customers_with_an_order", buyers),
+        ("all_customers", np.ones_like(buyers)),
+    ):
+        report["populations"][population] = {
+            name: evaluate(
+                actual[mask],
+                predicted[mask],
+                **(
+                    {
+                        "purchase_probability": scores["purchase_probability"].to_numpy()[mask],
+                        "p10": scores["p10"].to_numpy()[mask],
+                        "p90": scores["p90"].to_numpy()[mask],
+                    }
+                    if name == "deep"
+                    else {}
+                ),
+            )
+            for name, predicted in predictions.items()
+        }
+    out.mkdir(parents=True, exist_ok=True)
+    charts.gain_chart(
+        actual[buyers], {k: v[buyers] for k, v in predictions.items()}, out / "gain.png"
+    )
+    charts.decile_chart(
+        actual[buyers],
+        {k: v[buyers] for k, v in predictions.items() if k != "oracle"},
+        out / "deciles.png",
+    )
+    charts.calibration_chart(
+        actual, scores["purchase_probability"].to_numpy(), out / "calibration.png"
+    )
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return report

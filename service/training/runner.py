@@ -1,0 +1,49 @@
+"""Train a model on the event store and register it (the CLI's ``clv train`` and the API's
+training jobs run this)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.errors import InvalidRequestError
+from service.ml.artifacts import device_for
+from service.ml.training import DataTooShortError, Progress, TrainConfig, train
+from service.model_versions import service as registry
+from service.model_versions.schemas import ModelVersionRead
+from service.training import data
+
+
+def train_version(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    *,
+    as_of: datetime,
+    horizon_days: int,
+    architecture: str = "gru_ziln",
+    epochs: int = 25,
+    actor: str,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> ModelVersionRead:
+    with session_factory() as session:
+        log = data.event_log(session, as_of)
+        profiles, sources = data.profiles(session, settings)
+    config = TrainConfig(
+        horizon_days=horizon_days,
+        architecture=architecture,
+        epochs=epochs,
+        device=device_for(settings.device),
+    )
+    try:
+        model = train(log, profiles, sources, as_of, config, progress, cancelled)
+    except DataTooShortError as error:
+        raise InvalidRequestError(f"cannot train for {horizon_days} days: {error}") from None
+    with session_factory() as session, session.begin():
+        version = registry.register(
+            session, settings.model_dir, model, model.info["validation"], actor
+        )
+        return registry.read(session, version)
