@@ -40,6 +40,8 @@ def template(path: str) -> str:
     for value, name in PARAMETERS.items():
         path = path.replace(value, name)
     return path
+
+
 SCOPES = ["ingest", "read", "admin"]
 
 

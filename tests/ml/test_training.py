@@ -1,0 +1,130 @@
+"""Training on rolling cut-offs: point-in-time correct, reproducible, honest about short data;
+the saved artifact round-trips and refuses corruption."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.ml import artifacts
+from service.ml.clv_model import SCORE_COLUMNS, ClvModel
+from service.ml.examples import build
+from service.ml.training import DataTooShortError, TrainConfig, plan_cutoffs, train
+from tests.ml.shop_data import end_of_observation, shop_log
+
+FAST = {"epochs": 8, "hidden": 16, "cutoffs": 2, "sequence_length": 8, "text_components": 4}
+
+
+@pytest.fixture(scope="module")
+def shop() -> tuple:  # type: ignore[type-arg]
+    return shop_log()
+
+
+@pytest.fixture(scope="module")
+def model(shop: tuple) -> ClvModel:  # type: ignore[type-arg]
+    log, profiles, sources = shop
+    return train(log, profiles, sources, end_of_observation(), TrainConfig(horizon_days=90, **FAST))
+
+
+def scores(model: ClvModel, shop: tuple, horizon: int = 90):  # type: ignore[no-untyped-def,type-arg]
+    log, profiles, sources = shop
+    examples = build(
+        log,
+        profiles,
+        sources,
+        model.pipeline,
+        model.btyd,
+        end_of_observation(),
+        horizon,
+        model.sequence_length,
+        with_labels=True,
+    )
+    return examples, model.predict(examples)
+
+
+def test_a_trained_model_scores_every_customer_sensibly(model: ClvModel, shop: tuple) -> None:  # type: ignore[type-arg]
+    examples, predicted = scores(model, shop)
+
+    assert list(predicted.columns) == list(SCORE_COLUMNS)
+    assert len(predicted) == len(examples.customers) > 1000
+    assert np.isfinite(predicted.to_numpy()).all()
+    assert (predicted["p10"] <= predicted["p50"]).all()
+    assert (predicted["p50"] <= predicted["p90"]).all()
+    assert predicted["purchase_probability"].between(0, 1).all()
+    assert model.info["validation"]["deep"]["customers"] > 0
+    assert {"deep", "btyd"} <= set(model.info["validation"])
+    # Customers who spent more in the past are predicted to spend more.
+    heavy = examples.portrait["spend_365d"] > examples.portrait["spend_365d"].quantile(0.9)
+    assert predicted["clv"][heavy.to_numpy()].mean() > 2 * predicted["clv"].mean()
+
+
+def test_training_sees_nothing_after_its_as_of_and_is_reproducible(
+    shop: tuple, model: ClvModel
+) -> None:  # type: ignore[type-arg]
+    log, profiles, sources = shop
+    as_of = end_of_observation()
+
+    again = train(log.until(as_of), profiles, sources, as_of, TrainConfig(horizon_days=90, **FAST))
+
+    _, first = scores(model, shop)
+    _, second = scores(again, shop)
+    np.testing.assert_allclose(first.to_numpy(), second.to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_short_data_trains_a_shorter_horizon_and_says_so(shop: tuple) -> None:  # type: ignore[type-arg]
+    log, profiles, sources = shop
+    first = log.first_moment
+    as_of = first + timedelta(days=150)
+
+    horizon, cutoffs = plan_cutoffs(first, as_of, TrainConfig(horizon_days=365, **FAST))
+    model = train(log, profiles, sources, as_of, TrainConfig(horizon_days=365, **FAST))
+
+    assert horizon == 150 - 60
+    assert model.trained_horizon_days == 90
+    assert model.horizon_days == 365
+    assert cutoffs[0] == as_of - timedelta(days=90)
+    with pytest.raises(DataTooShortError, match="training needs at least 88"):
+        train(
+            log, profiles, sources, first + timedelta(days=70), TrainConfig(horizon_days=30, **FAST)
+        )
+
+
+def test_artifacts_round_trip_and_refuse_corruption(
+    model: ClvModel, shop: tuple, tmp_path: Path
+) -> None:  # type: ignore[type-arg]
+    folder = tmp_path / "v1"
+    checksum = artifacts.save(model, folder, {"note": "test"})
+    loaded = artifacts.load(folder, expected_checksum=checksum)
+
+    _, original = scores(model, shop)
+    _, reloaded = scores(loaded, shop)
+    np.testing.assert_allclose(original.to_numpy(), reloaded.to_numpy(), rtol=1e-6)
+
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(folder, corrupt)
+    weights = corrupt / artifacts.WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:-10] + b"\x00" * 10)
+    with pytest.raises(artifacts.ArtifactError, match="corrupt"):
+        artifacts.load(corrupt)
+
+    truncated = tmp_path / "truncated"
+    shutil.copytree(folder, truncated)
+    (truncated / artifacts.WEIGHTS).unlink()
+    with pytest.raises(artifacts.ArtifactError, match="missing"):
+        artifacts.load(truncated)
+
+    mismatched = tmp_path / "mismatched"
+    shutil.copytree(folder, mismatched)
+    config = json.loads((mismatched / artifacts.CONFIG).read_text())
+    config["feature_names"] = [*config["feature_names"][:-1], "a_feature_we_do_not_compute"]
+    (mismatched / artifacts.CONFIG).write_text(json.dumps(config))
+    (mismatched / artifacts.CHECKSUM).write_text(artifacts._digest(mismatched))
+    with pytest.raises(artifacts.ArtifactError, match="different feature schema"):
+        artifacts.load(mismatched)
+    with pytest.raises(artifacts.ArtifactError, match="corrupt"):
+        artifacts.load(folder, expected_checksum="0" * 64)

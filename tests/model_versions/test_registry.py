@@ -1,0 +1,183 @@
+"""The model registry over the API: versions, aliases, promotion with verification, rollback,
+the promotion log; training as a job with progress, result and cancellation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from service.config import Settings
+from service.db.session import make_session_factory
+from service.jobs import repository as jobs_repository
+from service.jobs.models import Job
+from service.jobs.runner import JobRunner
+from service.main import create_app
+from service.ml import artifacts
+from service.ml.clv_model import ClvModel
+from service.model_versions import service as registry
+from tests.conftest import KeyFactory, bearer
+
+
+def register(db: Engine, settings: Settings, model: ClvModel, note: str) -> str:
+    with make_session_factory(db)() as session, session.begin():
+        return registry.register(session, settings.model_dir, model, {"note": note}, "test").version
+
+
+def test_versions_aliases_promotion_log_and_rollback(
+    model_settings: Settings, db: Engine, small_model: ClvModel, make_key: KeyFactory
+) -> None:
+    first = register(db, model_settings, small_model, "first")
+    second = register(db, model_settings, small_model, "second")
+    admin = bearer(make_key("admin"))
+
+    with TestClient(create_app(model_settings)) as client:
+        listed = {v["version"]: v for v in client.get("/v1/models", headers=admin).json()}
+        one = client.get(f"/v1/models/{second}", headers=admin).json()
+        promoted = client.post(f"/v1/models/{second}/promote", json={}, headers=admin).json()
+        after = client.get(f"/v1/models/{second}", headers=admin).json()
+        rolled = client.post("/v1/models/rollback", json={"alias": "champion"}, headers=admin)
+        log = client.get("/v1/promotions", headers=admin).json()
+        missing = client.get("/v1/models/nope", headers=admin)
+
+    assert listed[first]["aliases"] == ["champion"]
+    assert listed[second]["aliases"] == ["challenger"]
+    assert one["horizon_days"] == 90
+    assert one["data_to"].startswith("2025-02")
+    assert (promoted["previous_version"], promoted["version"]) == (first, second)
+    assert sorted(after["aliases"]) == ["challenger", "champion"]
+    assert rolled.status_code == 200
+    assert (rolled.json()["previous_version"], rolled.json()["version"]) == (second, first)
+    assert [(e["action"], e["alias"]) for e in log] == [
+        ("rollback", "champion"),
+        ("promote", "champion"),
+        ("register", "challenger"),
+        ("register", "champion"),
+    ]
+    assert log[0]["actor"].startswith("key-")
+    assert missing.status_code == 404
+
+
+def test_a_corrupt_artifact_is_refused_and_the_champion_stays(
+    model_settings: Settings, db: Engine, small_model: ClvModel, make_key: KeyFactory
+) -> None:
+    champion = register(db, model_settings, small_model, "good")
+    broken = register(db, model_settings, small_model, "broken")
+    weights = Path(model_settings.model_dir) / broken / artifacts.WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:100])
+    admin = bearer(make_key("admin"))
+
+    with TestClient(create_app(model_settings)) as client:
+        refused = client.post(f"/v1/models/{broken}/promote", json={}, headers=admin)
+        versions = {v["version"]: v for v in client.get("/v1/models", headers=admin).json()}
+
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "artifact_refused"
+    assert "corrupt" in refused.json()["message"]
+    assert versions[champion]["aliases"] == ["champion"]
+
+
+def run_job(db: Engine, settings: Settings) -> bool:
+    return JobRunner(make_session_factory(db), settings).run_once()
+
+
+def test_training_job_runs_with_progress_and_registers_the_champion(
+    model_settings: Settings, db: Engine, shop_in_database: Path, make_key: KeyFactory
+) -> None:
+    admin = bearer(make_key("admin"))
+    with TestClient(create_app(model_settings)) as client:
+        body = {"horizon_days": 60, "as_of": "2025-02-04T00:00:00Z", "epochs": 2}
+        queued = client.post("/v1/models", json=body, headers=admin)
+        assert run_job(db, model_settings)
+        job = client.get(f"/v1/jobs/{queued.json()['id']}", headers=admin).json()
+        models = client.get("/v1/models", headers=admin).json()
+
+    assert queued.status_code == 202
+    assert queued.json()["status"] == "queued"
+    assert job["status"] == "succeeded", job["error"]
+    assert job["progress"] == 1.0
+    assert job["result"]["aliases"] == ["champion"]
+    assert [m["version"] for m in models] == [job["result"]["version"]]
+    assert models[0]["metrics"]["deep"]["customers"] > 0
+    assert not run_job(db, model_settings)  # nothing left queued
+
+
+def test_a_job_the_data_cannot_support_fails_with_the_reason(
+    model_settings: Settings, db: Engine, shop_in_database: Path, make_key: KeyFactory
+) -> None:
+    admin = bearer(make_key("admin"))
+    with TestClient(create_app(model_settings)) as client:
+        body = {"horizon_days": 60, "as_of": "2024-02-15T00:00:00Z", "epochs": 1}
+        queued = client.post("/v1/models", json=body, headers=admin).json()
+        run_job(db, model_settings)
+        job = client.get(f"/v1/jobs/{queued['id']}", headers=admin).json()
+        bad = client.post(
+            "/v1/models", json={"horizon_days": 60, "architecture": "x"}, headers=admin
+        )
+        ahead = client.post(
+            "/v1/models",
+            json={"horizon_days": 60, "as_of": (datetime.now(UTC) + timedelta(days=2)).isoformat()},
+            headers=admin,
+        )
+
+    assert job["status"] == "failed"
+    assert "training needs at least" in job["error"]
+    assert (bad.status_code, ahead.status_code) == (422, 422)
+
+
+def test_jobs_can_be_cancelled_queued_or_running(
+    model_settings: Settings, db: Engine, shop_in_database: Path, make_key: KeyFactory
+) -> None:
+    admin = bearer(make_key("admin"))
+    with TestClient(create_app(model_settings)) as client:
+        body = {"horizon_days": 60, "as_of": "2025-02-04T00:00:00Z", "epochs": 200}
+        waiting = client.post("/v1/models", json=body, headers=admin).json()
+        cancelled = client.post(f"/v1/jobs/{waiting['id']}/cancel", headers=admin).json()
+        again = client.post(f"/v1/jobs/{waiting['id']}/cancel", headers=admin)
+        running = client.post("/v1/models", json=body, headers=admin).json()
+        worker = threading.Thread(target=run_job, args=(db, model_settings))
+        worker.start()
+        deadline = time.monotonic() + 60
+        while client.get(f"/v1/jobs/{running['id']}", headers=admin).json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        client.post(f"/v1/jobs/{running['id']}/cancel", headers=admin)
+        worker.join(timeout=120)
+        stopped = client.get(f"/v1/jobs/{running['id']}", headers=admin).json()
+
+    assert cancelled["status"] == "cancelled"
+    assert again.status_code == 409
+    assert stopped["status"] == "cancelled"
+    assert stopped["cancel_requested"] is True
+
+
+def test_a_job_whose_worker_died_is_marked_failed(model_settings: Settings, db: Engine) -> None:
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    with make_session_factory(db)() as session, session.begin():
+        job = Job(
+            kind="train",
+            params={},
+            status="running",
+            progress=0.3,
+            stage="epoch 3",
+            cancel_requested=False,
+            created_by="test",
+            created_at=long_ago,
+            started_at=long_ago,
+            heartbeat_at=long_ago,
+        )
+        jobs_repository.add_job(session, job)
+        job_id = job.id
+    runner = JobRunner(make_session_factory(db), model_settings, poll_seconds=0.01)
+    stopper = threading.Timer(0.3, runner.stop)
+    stopper.start()
+    runner.run()
+
+    with make_session_factory(db)() as session:
+        died = jobs_repository.get_job(session, job_id)
+    assert died is not None
+    assert (died.status, died.error) == ("failed", "the worker running it stopped")
