@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -11,6 +13,8 @@ from service.ml import artifacts
 from service.ml.clv_model import ClvModel
 from service.model_versions import repository
 from service.model_versions.service import ArtifactRefusedError, get_version
+
+logger = logging.getLogger(__name__)
 
 
 def resolve(session: Session, name: str) -> str:
@@ -33,3 +37,47 @@ def load_version(session: Session, model_dir: Path, name: str, device: str) -> t
         return version, artifacts.load(model_dir / version, device, expected_checksum=row.sha256)
     except artifacts.ArtifactError as error:
         raise ArtifactRefusedError(str(error)) from None
+
+
+class AliasFollower:
+    """The model behind an alias, loaded once per process and swapped when the alias moves.
+
+    Each ``current`` reads the alias row (one primary-key lookup) and reloads only when it
+    names another version, so a promotion or rollback made by any process reaches every
+    process on its next call, without a restart. When the newly aliased artifact cannot be
+    loaded (deleted or corrupted after promotion), the model already loaded keeps serving and
+    the failure is logged once per version; with nothing loaded yet, the error is raised.
+    """
+
+    def __init__(self, model_dir: Path, device: str, alias: str = "champion") -> None:
+        self.model_dir, self.device, self.alias = model_dir, device, alias
+        self._loaded: tuple[str, ClvModel] | None = None
+        self._refused: set[str] = set()
+        self._lock = threading.Lock()
+
+    def current(self, session: Session) -> tuple[str, ClvModel]:
+        wanted = repository.aliases(session).get(self.alias)
+        loaded = self._loaded
+        if wanted is None and loaded is None:
+            raise NotFoundError(f"no version is {self.alias}; train one with clv train")
+        if loaded is not None and (
+            wanted is None or wanted == loaded[0] or wanted in self._refused
+        ):
+            return loaded
+        with self._lock:
+            if self._loaded is not None and self._loaded[0] == wanted:
+                return self._loaded
+            try:
+                self._loaded = load_version(session, self.model_dir, str(wanted), self.device)
+            except ArtifactRefusedError as error:
+                if self._loaded is None:
+                    raise
+                self._refused.add(str(wanted))
+                logger.error(
+                    "%s %s refused; %s keeps serving: %s",
+                    self.alias,
+                    wanted,
+                    self._loaded[0],
+                    error,
+                )
+            return self._loaded
