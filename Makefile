@@ -43,6 +43,8 @@ openapi: install
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/import_csv.py
+	$(BIN)/python bench/features.py
+	$(BIN)/python bench/train.py
 
 # Re-pin every dependency after changing pyproject.toml (torch stays at the plain 2.13.0 pin).
 lock: install

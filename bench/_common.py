@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,12 @@ import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from service.config import Settings
+from service.customers import service as customers
+from service.customers.schemas import CustomerAttributesUpdate
 from service.db import migrations
+from service.db.session import make_engine, make_session_factory
+from service.privacy import PiiHasher
 
 POSTGRES_URL = os.environ.get(
     "CLV_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -166,3 +171,23 @@ def copy_events(database_url: str, rows: Iterable[tuple[Any, ...]]) -> float:
                 copy.write_row(row)
         connection.commit()
         return time.perf_counter() - started
+
+
+def load_shop(url: str, folder: Path) -> int:
+    """COPY the events in; profiles through the bulk attribute path. Returns the event count."""
+    received = datetime.now(UTC)
+    lines = (folder / "events.jsonl").open()
+    copy_events(url, (event_row(json.loads(line), received) for line in lines))
+    count: int = json.loads((folder / "shop.json").read_text())["counts"]["events"]
+    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    policy = customers.ProfilePolicy.from_settings(settings, PiiHasher.from_settings(settings))
+    engine = make_engine(settings)
+    updates = []
+    for line in (folder / "profiles.jsonl").open():
+        row = json.loads(line)
+        update = CustomerAttributesUpdate(source=row["source"], attributes=row["attributes"])
+        updates.append((row["customer_id"], update))
+    with make_session_factory(engine)() as session, session.begin():
+        customers.replace_many(session, updates, policy)
+    engine.dispose()
+    return count

@@ -28,10 +28,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import copy_events, event_row, percentile, report, scratch_postgres
+from bench._common import load_shop, percentile, report, scratch_postgres
 from service.config import Settings
 from service.customers import service as customers
-from service.customers.schemas import CustomerAttributesUpdate
 from service.db.session import make_engine, make_session_factory
 from service.events import service as events_service
 from service.events.schemas import LENIENT_EVENT
@@ -44,26 +43,6 @@ from service.simulator.config import ShopConfig
 from service.simulator.files import write_shop
 
 START = date(2024, 1, 1)
-
-
-def load(url: str, folder: Path) -> int:
-    """COPY the events in; profiles through the bulk attribute path. Returns the event count."""
-    received = datetime.now(UTC)
-    lines = (folder / "events.jsonl").open()
-    copy_events(url, (event_row(json.loads(line), received) for line in lines))
-    count: int = json.loads((folder / "shop.json").read_text())["counts"]["events"]
-    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
-    policy = customers.ProfilePolicy.from_settings(settings, PiiHasher.from_settings(settings))
-    engine = make_engine(settings)
-    updates = []
-    for line in (folder / "profiles.jsonl").open():
-        row = json.loads(line)
-        update = CustomerAttributesUpdate(source=row["source"], attributes=row["attributes"])
-        updates.append((row["customer_id"], update))
-    with make_session_factory(engine)() as session, session.begin():
-        customers.replace_many(session, updates, policy)
-    engine.dispose()
-    return count
 
 
 def compute(url: str, as_of: datetime) -> dict[str, Any]:
@@ -138,7 +117,7 @@ def main() -> None:
         started = time.perf_counter()
         write_shop(config, folder)
         simulated = time.perf_counter() - started
-        events = load(url, folder)
+        events = load_shop(url, folder)
         child = subprocess.run(
             [sys.executable, __file__, "--compute", url], capture_output=True, text=True,
             check=True,

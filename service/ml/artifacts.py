@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from service.ml.btyd.baseline import OUTPUTS as BTYD_OUTPUTS
 from service.ml.btyd.baseline import BtydBaseline
 from service.ml.clv_model import ClvModel
+from service.ml.examples import EXTRA_FEATURES
 from service.ml.nets import create_model
 from service.ml.portrait import FeaturePipeline
 
@@ -87,7 +87,7 @@ def load(folder: Path, device: str = "cpu", expected_checksum: str | None = None
         if config.get("format") != FORMAT:
             raise ArtifactError(f"{folder} has format {config.get('format')}, expected {FORMAT}")
         pipeline = FeaturePipeline.from_state(config["pipeline"])
-        expected = [d.name for d in pipeline.definitions()] + list(BTYD_OUTPUTS)
+        expected = [d.name for d in pipeline.definitions()] + list(EXTRA_FEATURES)
         if config["feature_names"] != expected:
             raise ArtifactError(
                 f"{folder} was trained on a different feature schema than this version of the "

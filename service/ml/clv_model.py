@@ -5,12 +5,14 @@
 probability of being alive and the expected order value from the BTYD models; expected orders
 as clv over that order value. When the network was trained on a shorter horizon than asked (the
 data were too short for labels at the full horizon), its outputs are carried to the full horizon
-by the ratio of the BTYD expected purchases at both horizons.
+by the ratio of the BTYD expected purchases at both horizons. A shorter horizon than trained is
+the network's own prediction: the horizon is one of its inputs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ import pandas as pd
 import torch
 
 from service.ml.btyd.baseline import BtydBaseline
-from service.ml.examples import Examples
+from service.ml.examples import EventLog, Examples, Profiles, Sources, build
 from service.ml.losses import ziln_mean, ziln_parameters, ziln_quantile
 from service.ml.portrait import FeaturePipeline
 
@@ -54,7 +56,7 @@ class ClvModel:
     sequence_length: int
     horizon_days: int
     trained_horizon_days: int
-    log_calibration: float = 0.0
+    log_calibration: float = 0.0  # added to mu
     device: str = "cpu"
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -63,9 +65,37 @@ class ClvModel:
         scaled = (values - self.scaler_mean) / self.scaler_std
         return torch.as_tensor(scaled, dtype=torch.float32)
 
+    @property
+    def network_horizon_days(self) -> int:
+        """The horizon the network predicts for: the asked one up to the longest it was trained
+        on; beyond that its outputs are carried (``_carry``)."""
+        return min(self.horizon_days, self.trained_horizon_days)
+
+    def examples(
+        self,
+        log: EventLog,
+        profiles: Profiles,
+        sources: Sources,
+        as_of: datetime,
+        label_days: int | None = None,
+    ) -> Examples:
+        """Every customer with an event by ``as_of``, ready for ``predict``: the features describe
+        the asked horizon, or the trained one when it is shorter (``predict`` carries the rest)."""
+        return build(
+            log,
+            profiles,
+            sources,
+            self.pipeline,
+            self.btyd,
+            as_of,
+            self.network_horizon_days,
+            self.sequence_length,
+            label_days,
+        )
+
     @torch.no_grad()
     def logits(self, examples: Examples, batch_size: int = 4096) -> torch.Tensor:
-        """(n, 3) ZILN logits for the trained horizon, calibrated (mu shifted)."""
+        """(n, 3) ZILN logits for the network's horizon, calibrated (mu shifted)."""
         self.net.eval()
         tabular = self.tabular_tensor(examples.tabular)
         sequences = torch.as_tensor(examples.sequences)
@@ -84,7 +114,7 @@ class ClvModel:
         logits = self.logits(examples)
         p, _, _ = ziln_parameters(logits)
         carry = self._carry(examples.portrait)
-        purchase = 1 - (1 - p.numpy()) ** (self.horizon_days / self.trained_horizon_days)
+        purchase = 1 - (1 - p.numpy()) ** (self.horizon_days / self.network_horizon_days)
         scores = pd.DataFrame(
             {
                 "clv": ziln_mean(logits).numpy() * carry,
@@ -111,9 +141,9 @@ class ClvModel:
     def _carry(self, portrait: pd.DataFrame) -> np.ndarray:
         """Per-customer factor from the trained horizon to the asked one (1 when equal): the BTYD
         purchase curve's ratio for customers it covers, linear in time for the others."""
-        if self.trained_horizon_days >= self.horizon_days:
+        if self.network_horizon_days == self.horizon_days:
             return np.ones(len(portrait))
         full = self.btyd.expected_orders(portrait, self.horizon_days)
-        short = self.btyd.expected_orders(portrait, self.trained_horizon_days)
-        linear = self.horizon_days / self.trained_horizon_days
+        short = self.btyd.expected_orders(portrait, self.network_horizon_days)
+        linear = self.horizon_days / self.network_horizon_days
         return np.where(short > 1e-12, full / np.maximum(short, 1e-12), linear)

@@ -16,9 +16,16 @@ import numpy as np
 import pandas as pd
 
 from service.ml.activity import MONEY_UNITS, Activity, aggregate_frames, day_number
+from service.ml.btyd.baseline import OUTPUTS as BTYD_OUTPUTS
 from service.ml.btyd.baseline import BtydBaseline
 from service.ml.portrait import FeaturePipeline
 from service.ml.sequences import event_sequences
+
+HORIZON_FEATURE = "horizon_days"
+"""The horizon an example's features and label describe: training mixes windows of several
+lengths (the freshest ones are shorter), so the network learns how spend grows with the horizon."""
+EXTRA_FEATURES = (*BTYD_OUTPUTS, HORIZON_FEATURE)
+"""Tabular features after the pipeline's: the BTYD outputs over the horizon, and the horizon."""
 
 Profiles = Mapping[str, Mapping[str, Any]]
 Sources = Mapping[str, set[str]]
@@ -67,7 +74,7 @@ class Examples:
     tabular: pd.DataFrame  # raw (unscaled) features, one row per customer
     sequences: np.ndarray  # (n, length, channels)
     portrait: pd.DataFrame  # the behaviour features, for BTYD and reporting
-    labels: np.ndarray | None = None  # spend in the horizon after the cut-off
+    labels: np.ndarray | None = None  # spend in the label window after the cut-off
 
 
 def build(
@@ -79,14 +86,17 @@ def build(
     cutoff: datetime,
     horizon_days: int,
     sequence_length: int,
-    with_labels: bool,
+    label_days: int | None = None,
 ) -> Examples:
-    """Examples for every customer with an event at or before ``cutoff``; ``btyd`` must be fitted
-    on data at or before the cut-off too (its outputs are features)."""
+    """Examples for every customer with an event at or before ``cutoff``, their features
+    describing ``horizon_days`` after it; ``btyd`` must be fitted on data at or before the cut-off
+    too (its outputs are features). With ``label_days``, the labels are each customer's spend in
+    that many days after the cut-off."""
     past = log.until(cutoff)
     portrait = pipeline.transform(past.activity(), profiles, sources, day_number(cutoff))
     btyd_outputs = btyd.predict(portrait, horizon_days)
     tabular = pd.concat([portrait, btyd_outputs], axis=1)
+    tabular[HORIZON_FEATURE] = float(horizon_days)
     sequences = event_sequences(
         past.events,
         past.items,
@@ -96,7 +106,7 @@ def build(
         pipeline.categories_,
     )
     labels = None
-    if with_labels:
-        spend = log.spend_between(cutoff, cutoff + timedelta(days=horizon_days))
+    if label_days is not None:
+        spend = log.spend_between(cutoff, cutoff + timedelta(days=label_days))
         labels = spend.reindex(portrait.index, fill_value=0.0).to_numpy(dtype=np.float32)
     return Examples(portrait.index, tabular, sequences, portrait, labels)

@@ -42,6 +42,21 @@ def ziln_loss(labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     return classification - positive * log_density
 
 
+def ziln_initial_logits(labels: torch.Tensor) -> torch.Tensor:
+    """Logits (3,) of the single ZILN distribution that best fits ``labels``: the share with
+    spend > 0, and the mean and spread of the log spend among them. Starting the output layer's
+    bias there spares the network from learning the scale of money first; without it, a small
+    shop's few optimiser steps end with mu near 0 and a huge sigma, whose mean explodes."""
+    positive = labels[labels > 0].double()
+    share = min(max(len(positive) / max(len(labels), 1), 1e-3), 1 - 1e-3)
+    logged = torch.log(positive) if len(positive) else torch.zeros(1, dtype=torch.float64)
+    sigma = max(float(logged.std()) if len(logged) > 1 else 1.0, 0.1)
+    return torch.tensor(
+        [math.log(share / (1 - share)), float(logged.mean()), math.log(math.expm1(sigma))],
+        dtype=torch.float32,
+    )
+
+
 def ziln_mean(logits: torch.Tensor) -> torch.Tensor:
     """Expected spend p * exp(mu + sigma^2 / 2), shape (n,)."""
     p, mu, sigma = ziln_parameters(logits)

@@ -1,33 +1,39 @@
 """Training the deep CLV model on rolling cut-offs inside the data.
 
-For an as-of time T and a horizon H: the latest cut-off T - H is the validation window (its
-labels, spend in (T-H, T], are the most recent the data hold); earlier cut-offs, one step apart,
-are the training examples. Features at a cut-off use only events at or before it. Training stops
-early when the validation loss stops improving; then the level is calibrated on the validation
-window (a model trained on earlier, younger cohorts drifts in level), and the BTYD baseline is
-refitted at T for scoring. When the data are too short for labels at H, the network is trained at
-the longest horizon they allow and carried to H (see ``ClvModel``); when they cannot support
-even ``MIN_HORIZON_DAYS``, ``DataTooShortError`` says what is needed.
+For an as-of time T and a horizon H: examples at cut-offs T - H, T - H - step, ... are labelled
+with the spend in the H days after each; fresher ones at cut-offs after T - H with the spend up to
+T (shorter windows; the horizon is an input of the network). Features at a cut-off use only events
+at or before it. A fifth of the customers is held out of every window: training stops early when
+their loss stops improving, and the level is calibrated on them at the latest full window. The
+BTYD baseline is refitted at T for scoring. When the data are too short for labels at H, the
+network is trained at the longest horizon they allow and carried to H (see ``ClvModel``); when
+they cannot support even ``MIN_HORIZON_DAYS``, ``DataTooShortError`` says what is needed.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from service.ml.btyd.baseline import BtydBaseline
 from service.ml.clv_model import ClvModel, signed_log
 from service.ml.examples import EventLog, Examples, Profiles, Sources, build
-from service.ml.losses import ziln_loss, ziln_mean
+from service.ml.losses import (
+    ziln_initial_logits,
+    ziln_loss,
+    ziln_mean,
+)
 from service.ml.metrics import evaluate
-from service.ml.nets import create_model
+from service.ml.nets import create_model, output_layer
 from service.ml.portrait import FeaturePipeline
 from service.ml.sequences import channel_names
 
@@ -50,8 +56,10 @@ class TrainConfig:
     hidden: int = 32
     dropout: float = 0.1
     sequence_length: int = 32
-    cutoffs: int = 4  # training cut-offs before the validation one
+    cutoffs: int = 4  # full-horizon cut-offs before the latest one
     cutoff_step_days: int = 45
+    partial_step_days: int = 90  # 0: no partial windows after the latest full one
+    validation_share: float = 0.2  # customers held out of training, validated at the latest cut-off
     min_history_days: int = 60
     epochs: int = 25
     patience: int = 3
@@ -70,10 +78,21 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def plan_cutoffs(
-    first: datetime, as_of: datetime, config: TrainConfig
-) -> tuple[int, list[datetime]]:
-    """(horizon the labels can use, cut-offs from the latest = validation to the earliest)."""
+@dataclass(frozen=True)
+class Window:
+    """Training examples at ``cutoff`` labelled with the spend in the ``days`` after it."""
+
+    cutoff: datetime
+    days: int
+
+
+def plan_windows(first: datetime, as_of: datetime, config: TrainConfig) -> tuple[int, list[Window]]:
+    """(longest horizon the labels allow, windows). First the full-horizon windows, from the
+    latest (cut-off T - horizon: the validation window) back one ``cutoff_step_days`` at a time;
+    then the fresher partial windows (c, T] after it, ``partial_step_days`` apart, each at least
+    ``MIN_HORIZON_DAYS`` long. Without the partial windows nothing would show the network the
+    oldest and longest-idle customers of T (at T - horizon the shop was younger), and it would
+    extrapolate for them."""
     available = (as_of - first).days - config.min_history_days
     horizon = min(config.horizon_days, available)
     if horizon < MIN_HORIZON_DAYS:
@@ -85,10 +104,21 @@ def plan_cutoffs(
         )
     latest = as_of - timedelta(days=horizon)
     earliest = first + timedelta(days=config.min_history_days)
-    cutoffs = [
-        latest - timedelta(days=k * config.cutoff_step_days) for k in range(config.cutoffs + 1)
+    full = [
+        Window(latest - timedelta(days=k * config.cutoff_step_days), horizon)
+        for k in range(config.cutoffs + 1)
     ]
-    return horizon, [c for c in cutoffs if c >= earliest]
+    partial = (
+        [
+            Window(as_of - timedelta(days=days), days)
+            for days in range(
+                horizon - config.partial_step_days, MIN_HORIZON_DAYS - 1, -config.partial_step_days
+            )
+        ]
+        if config.partial_step_days
+        else []
+    )
+    return horizon, [w for w in full if w.cutoff >= earliest] + partial
 
 
 def train(
@@ -103,14 +133,15 @@ def train(
     report = progress or (lambda stage, done: None)
     _seed(config.seed)
     log = log.until(as_of)
-    horizon, cutoffs = plan_cutoffs(log.first_moment, as_of, config)
+    horizon, windows = plan_windows(log.first_moment, as_of, config)
     report("fitting the feature pipeline", 0.02)
     pipeline = FeaturePipeline(config.text_components, config.seed).fit(
         log.activity(), profiles, sources
     )
     sets: list[Examples] = []
-    for number, cutoff in enumerate(cutoffs):
-        report(f"building examples at {cutoff.date()}", 0.05 + 0.25 * number / len(cutoffs))
+    for number, window in enumerate(windows):
+        cutoff = window.cutoff
+        report(f"building examples at {cutoff.date()}", 0.05 + 0.25 * number / len(windows))
         btyd = _fit_btyd(log.until(cutoff), pipeline, profiles, sources, cutoff, config)
         sets.append(
             build(
@@ -120,12 +151,13 @@ def train(
                 pipeline,
                 btyd,
                 cutoff,
-                horizon,
+                window.days,
                 config.sequence_length,
-                True,
+                label_days=window.days,
             )
         )
-    validation, training = _split(sets, config.seed)
+    held_out, training = _split(sets, config)
+    validation = held_out[0]  # the latest full-horizon window: calibration and reported metrics
     feature_names = list(validation.tabular.columns)
     logged = signed_log(np.concatenate([t.tabular.to_numpy(np.float64) for t in training]))
     mean, std = logged.mean(axis=0), logged.std(axis=0)
@@ -151,19 +183,27 @@ def train(
         trained_horizon_days=horizon,
         device=config.device,
     )
-    history = _fit_network(model, training, validation, config, report, cancelled)
+    history = _fit_network(model, training, held_out, config, report, cancelled)
     report("calibrating", 0.97)
-    predicted = float(ziln_mean(model.logits(validation)).sum())
-    actual = float(np.sum(validation.labels))  # type: ignore[arg-type]
-    model.log_calibration = float(
-        np.clip(math.log(max(actual, 1e-9) / max(predicted, 1e-9)), -1, 1)
-    )
+    levels = [
+        (float(ziln_mean(model.logits(held)).sum()), float(np.sum(held.labels)))  # type: ignore[arg-type]
+        for held in held_out
+    ]
+    model.log_calibration = _log_calibration(levels)
     validation_metrics = _validation_metrics(model, validation)
     model.info = {
         "as_of": as_of.isoformat(),
         "data_from": log.first_moment.isoformat(),
-        "cutoffs": [c.isoformat() for c in cutoffs],
-        "validation_cutoff": cutoffs[0].isoformat(),
+        "windows": [
+            {
+                "cutoff": w.cutoff.isoformat(),
+                "days": w.days,
+                "held_out_predicted": round(level[0], 2),
+                "held_out_actual": round(level[1], 2),
+            }
+            for w, level in zip(windows, levels, strict=True)
+        ],
+        "validation_cutoff": windows[0].cutoff.isoformat(),
         "training_examples": int(sum(len(t.customers) for t in training)),
         "validation_examples": len(validation.customers),
         "history": history,
@@ -173,6 +213,16 @@ def train(
     }
     report("done", 1.0)
     return model
+
+
+def _log_calibration(levels: list[tuple[float, float]]) -> float:
+    """The shift of mu that makes predicted spend add up to actual spend, given (predicted,
+    actual) sums on the held-out customers of every window. A network's level wanders by several
+    percent between runs (the lognormal mean moves with sigma squared); all held-out windows
+    together pin it down better than any one of them (the latest full window alone erred by up
+    to 8% at T in the backtests)."""
+    predicted, actual = sum(p for p, _ in levels), sum(a for _, a in levels)
+    return float(np.clip(math.log(max(actual, 1e-9) / max(predicted, 1e-9)), -1, 1))
 
 
 def _validation_metrics(model: ClvModel, validation: Examples) -> dict[str, Any]:
@@ -202,15 +252,21 @@ def _fit_btyd(
     return BtydBaseline(config.count_model).fit(features)  # type: ignore[arg-type]
 
 
-def _split(sets: list[Examples], seed: int) -> tuple[Examples, list[Examples]]:
-    """The latest cut-off validates, the others train; with a single cut-off, a random fifth of
-    its customers validates."""
-    if len(sets) > 1:
-        return sets[0], sets[1:]
-    only = sets[0]
-    rng = np.random.default_rng(seed)
-    held = rng.random(len(only.customers)) < 0.2
-    return _subset(only, held), [_subset(only, ~held)]
+def _split(sets: list[Examples], config: TrainConfig) -> tuple[list[Examples], list[Examples]]:
+    """(validation, training) per window: a share of the customers is held out of every window.
+    Holding out customers, not only time, keeps the partial windows (which overlap the latest
+    full window's months) from leaking into its validation."""
+    held = [_held_out(examples.customers, config) for examples in sets]
+    validation = [_subset(e, h) for e, h in zip(sets, held, strict=True)]
+    return validation, [_subset(e, ~h) for e, h in zip(sets, held, strict=True)]
+
+
+def _held_out(customers: pd.Index, config: TrainConfig) -> np.ndarray:
+    """A stable pseudo-random share of customers: the same customer is held out at every
+    cut-off, whatever else the data hold."""
+    buckets = np.array([zlib.crc32(f"{config.seed}:{c}".encode()) % 1000 for c in customers])
+    held: np.ndarray = buckets < config.validation_share * 1000
+    return held
 
 
 def _subset(examples: Examples, mask: np.ndarray) -> Examples:
@@ -234,14 +290,16 @@ def _tensors(model: ClvModel, examples: list[Examples]) -> tuple[torch.Tensor, .
 def _fit_network(
     model: ClvModel,
     training: list[Examples],
-    validation: Examples,
+    validation: list[Examples],
     config: TrainConfig,
     report: Progress,
     cancelled: Callable[[], bool] | None,
 ) -> list[dict[str, float]]:
     net, device = model.net, config.device
     train_seq, train_tab, train_y = _tensors(model, training)
-    val_seq, val_tab, val_y = _tensors(model, [validation])
+    val_seq, val_tab, val_y = _tensors(model, validation)
+    with torch.no_grad():
+        output_layer(net).bias.copy_(ziln_initial_logits(train_y))
     optimizer = torch.optim.AdamW(
         net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )

@@ -15,14 +15,15 @@ class ModelVersionRead(BaseModel):
     architecture: str = Field(description="Network architecture, e.g. gru_ziln.")
     horizon_days: int = Field(description="The horizon the model predicts spend over.")
     trained_horizon_days: int = Field(
-        description="The horizon its labels covered; shorter than horizon_days when the data were "
-        "too short, the rest carried by the BTYD purchase curve."
+        description="The longest horizon its labels covered; shorter than horizon_days when the "
+        "data were too short, the rest carried by the BTYD purchase curve."
     )
     data_from: datetime = Field(description="The first event the training data held.")
     data_to: datetime = Field(description="The as-of time of the training data (no later event).")
     aliases: list[str] = Field(description="Aliases pointing at this version.")
     metrics: dict[str, Any] = Field(
-        description="Validation metrics (the time-later window) of the model and the BTYD baseline."
+        description="Validation metrics of the model and the BTYD baseline: customers held out "
+        "of training, at the latest window with labels over the full horizon."
     )
     sha256: str = Field(description="Checksum of the artifact.")
     created_at: datetime = Field(description="When it was registered.")

@@ -30,6 +30,7 @@ from service.simulator.behaviour import (
 from service.simulator.calendar import daily_multipliers
 from service.simulator.catalogue import CATEGORIES, Catalogue, build_catalogue
 from service.simulator.config import ShopConfig
+from service.simulator.oracle import expected_orders
 from service.simulator.population import (
     AGE_BANDS,
     CHANNELS,
@@ -171,7 +172,19 @@ class Shop:
                 chosen, weights=None if weights is None else weights[mask], minlength=n
             )
 
-        expected_orders = self._expected_future_orders(population)
+        shift = config.shift
+        expected = expected_orders(
+            config,
+            config.days,
+            config.horizon_days,
+            rate=population.rate,
+            dropout=population.dropout,
+            acquired=population.acquired,
+            death=population.death,
+            shifted=population.channel == CHANNELS.index(shift.channel)
+            if shift
+            else np.zeros(n, bool),
+        )
         mean_order = config.p / population.nu * (1 - config.zero_value_share)
         columns = {
             "orders_observed": per_customer(observed),
@@ -179,8 +192,8 @@ class Shop:
             "orders_future": per_customer(future),
             "spend_future": per_customer(future, orders.cents) / 100,
             "refunds_future": per_customer(refund_future, orders.refund_cents) / 100,
-            "expected_orders_future": expected_orders,
-            "expected_spend_future": expected_orders * mean_order,
+            "expected_orders_future": expected,
+            "expected_spend_future": expected * mean_order,
         }
         return [
             {
@@ -198,19 +211,3 @@ class Shop:
             }
             for i, customer_id in enumerate(population.ids)
         ]
-
-    def _expected_future_orders(self, population: Population) -> np.ndarray:
-        """The oracle: expected orders in the future window given the true latent parameters and
-        the true alive state at the end of the observation window (memoryless lifetimes)."""
-        config = self.config
-        days = np.arange(config.days, config.total_days)
-        survival = np.exp(-population.dropout[:, None] * (days[None, :] + 0.5 - config.days))
-        intensity = self.multipliers[days][None, :] * survival
-        if config.shift is not None:
-            affected = population.channel == CHANNELS.index(config.shift.channel)
-            after = days >= config.shift.day
-            intensity = intensity * np.where(
-                affected[:, None] & after[None, :], config.shift.factor, 1
-            )
-        alive = population.death > config.days
-        return np.where(alive, population.rate * intensity.sum(axis=1), 0.0)

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.errors import InvalidRequestError
 from service.ml.artifacts import device_for
-from service.ml.examples import build
 from service.ml.metrics import evaluate
 from service.ml.training import DataTooShortError, Progress, TrainConfig, train
 from service.simulator.config import Shift, ShopConfig
@@ -29,7 +28,7 @@ from service.simulator.oracle import expected_spend
 from service.training import charts, data
 
 
-def _shop_oracle(shop: Path, customers: pd.Index, cutoff: date, horizon_days: int) -> np.ndarray:
+def _shop_oracle(shop: Path, customers: pd.Index, as_of: datetime, horizon_days: int) -> np.ndarray:
     summary = json.loads((shop / "shop.json").read_text())["config"]
     shift = summary.pop("shift")
     config = ShopConfig(
@@ -38,10 +37,7 @@ def _shop_oracle(shop: Path, customers: pd.Index, cutoff: date, horizon_days: in
     )
     truth = pd.read_csv(shop / "truth.csv")
     oracle: np.ndarray = (
-        expected_spend(truth, config, cutoff, horizon_days)
-        .reindex(customers)
-        .fillna(0.0)
-        .to_numpy()
+        expected_spend(truth, config, as_of, horizon_days).reindex(customers).fillna(0.0).to_numpy()
     )
     return oracle
 
@@ -76,22 +72,12 @@ def backtest(
         model = train(log.until(as_of), profiles, sources, as_of, config, progress, cancelled)
     except DataTooShortError as error:
         raise InvalidRequestError(f"cannot backtest at {as_of.date()}: {error}") from None
-    examples = build(
-        log,
-        profiles,
-        sources,
-        model.pipeline,
-        model.btyd,
-        as_of,
-        horizon_days,
-        model.sequence_length,
-        with_labels=True,
-    )
+    examples = model.examples(log, profiles, sources, as_of, label_days=horizon_days)
     scores = model.predict(examples)
     actual = np.asarray(examples.labels, dtype=float)
     predictions = {"deep": scores["clv"].to_numpy(), "btyd": scores["btyd_clv"].to_numpy()}
     if shop is not None:
-        predictions["oracle"] = _shop_oracle(shop, examples.customers, as_of.date(), horizon_days)
+        predictions["oracle"] = _shop_oracle(shop, examples.customers, as_of, horizon_days)
     buyers = examples.portrait["has_purchased"].to_numpy() > 0
     report: dict[str, Any] = {
         "as_of": as_of.isoformat(),

@@ -9,20 +9,19 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.events.models import Event
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
-from service.ml.examples import build
 from service.training import data
 
 CHUNK_CUSTOMERS = 20_000
 
 
 def customer_ids(session: Session, until: datetime) -> list[str]:
-    query = select(distinct(Event.customer_id)).where(Event.occurred_at <= until)
+    query = select(Event.customer_id).distinct().where(Event.occurred_at <= until)
     return sorted(session.scalars(query))
 
 
@@ -50,17 +49,7 @@ def score_to_csv(
             chunk = customers[start : start + CHUNK_CUSTOMERS]
             with session_factory() as session:
                 log = data.event_log(session, as_of, customer_range=(chunk[0], chunk[-1]))
-            examples = build(
-                log,
-                profiles,
-                sources,
-                model.pipeline,
-                model.btyd,
-                as_of,
-                horizon_days,
-                model.sequence_length,
-                with_labels=False,
-            )
+            examples = model.examples(log, profiles, sources, as_of)
             scores = model.predict(examples).round(4)
             for customer, row in zip(scores.index, scores.itertuples(index=False), strict=True):
                 writer.writerow([customer, *row, version])

@@ -7,8 +7,14 @@ import pytest
 import torch
 from scipy import stats
 
-from service.ml.losses import ziln_loss, ziln_mean, ziln_parameters, ziln_quantile
-from service.ml.nets import create_model, list_models
+from service.ml.losses import (
+    ziln_initial_logits,
+    ziln_loss,
+    ziln_mean,
+    ziln_parameters,
+    ziln_quantile,
+)
+from service.ml.nets import create_model, list_models, output_layer
 
 LOGITS = torch.tensor([[0.3, 2.0, 0.1], [-1.2, 4.0, -0.7], [2.5, 0.5, 1.3]], dtype=torch.float64)
 
@@ -48,6 +54,20 @@ def test_ziln_mean_and_quantiles_match_scipy() -> None:
         np.testing.assert_allclose(ziln_quantile(LOGITS, q).numpy(), expected, rtol=1e-7)
 
 
+def test_initial_logits_are_the_maximum_likelihood_ziln_fit() -> None:
+    rng = np.random.default_rng(3)
+    spend = np.where(rng.random(5000) < 0.3, rng.lognormal(4.0, 0.8, 5000), 0.0)
+    p, mu, sigma = (float(t) for t in ziln_parameters(ziln_initial_logits(torch.tensor(spend))))
+
+    shape, _, scale = stats.lognorm.fit(spend[spend > 0], floc=0)
+    assert p == pytest.approx(np.mean(spend > 0), rel=1e-5)
+    assert mu == pytest.approx(np.log(scale), rel=1e-4)
+    assert sigma == pytest.approx(shape, rel=1e-2)  # sample std (n - 1) against the MLE (n)
+    assert float(ziln_mean(ziln_initial_logits(torch.tensor(spend))[None])) == pytest.approx(
+        spend.mean(), rel=0.05
+    )
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_every_architecture_runs_forward_and_backward(name: str) -> None:
     torch.manual_seed(0)
@@ -62,6 +82,7 @@ def test_every_architecture_runs_forward_and_backward(name: str) -> None:
     ziln_loss(torch.tensor([0.0, 1.0, 20.0, 0.0, 3.0]), logits).mean().backward()
 
     assert logits.shape == (5, 3)
+    assert output_layer(model).out_features == 3
     assert torch.isfinite(logits).all()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     with pytest.raises(KeyError, match="unknown architecture"):

@@ -5,19 +5,27 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from service.ml import artifacts
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
-from service.ml.examples import build
-from service.ml.training import DataTooShortError, TrainConfig, plan_cutoffs, train
+from service.ml.training import DataTooShortError, TrainConfig, _held_out, plan_windows, train
 from tests.ml.shop_data import end_of_observation, shop_log
 
-FAST = {"epochs": 8, "hidden": 16, "cutoffs": 2, "sequence_length": 8, "text_components": 4}
+FAST = {
+    "epochs": 8,
+    "hidden": 16,
+    "cutoffs": 2,
+    "partial_step_days": 30,
+    "sequence_length": 8,
+    "text_components": 4,
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +41,9 @@ def model(shop: tuple) -> ClvModel:  # type: ignore[type-arg]
 
 def scores(model: ClvModel, shop: tuple, horizon: int = 90):  # type: ignore[no-untyped-def,type-arg]
     log, profiles, sources = shop
-    examples = build(
-        log,
-        profiles,
-        sources,
-        model.pipeline,
-        model.btyd,
-        end_of_observation(),
-        horizon,
-        model.sequence_length,
-        with_labels=True,
-    )
-    return examples, model.predict(examples)
+    asked = replace(model, horizon_days=horizon)
+    examples = asked.examples(log, profiles, sources, end_of_observation(), label_days=horizon)
+    return examples, asked.predict(examples)
 
 
 def test_a_trained_model_scores_every_customer_sensibly(model: ClvModel, shop: tuple) -> None:  # type: ignore[type-arg]
@@ -76,18 +75,51 @@ def test_training_sees_nothing_after_its_as_of_and_is_reproducible(
     np.testing.assert_allclose(first.to_numpy(), second.to_numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_windows_reach_up_to_the_as_of_and_validation_customers_are_never_trained_on(
+    shop: tuple, model: ClvModel
+) -> None:  # type: ignore[type-arg]
+    log, _, _ = shop
+    as_of = end_of_observation()
+    config = TrainConfig(horizon_days=180, **{**FAST, "partial_step_days": 45})
+
+    horizon, windows = plan_windows(log.first_moment, as_of, config)
+
+    full = [w for w in windows if w.days == horizon]
+    partial = [w for w in windows if w.days < horizon]
+    assert [w.cutoff for w in full] == sorted((w.cutoff for w in full), reverse=True)
+    assert len(full) == config.cutoffs + 1
+    assert horizon == 180
+    assert [w.days for w in partial] == [135, 90, 45]
+    assert all(w.cutoff + timedelta(days=w.days) == as_of for w in partial)
+    customers = log.events["customer_id"].drop_duplicates()
+    held = _held_out(pd.Index(customers), config)
+    assert 0.15 < held.mean() < 0.25
+    assert model.info["validation_examples"] < model.info["training_examples"]
+
+
+def test_the_network_predicts_shorter_horizons_than_trained_from_its_horizon_input(
+    model: ClvModel, shop: tuple
+) -> None:  # type: ignore[type-arg]
+    _, at_90 = scores(model, shop, 90)
+    _, at_30 = scores(model, shop, 30)
+
+    assert model.trained_horizon_days == 90
+    assert 0.2 < at_30["clv"].sum() / at_90["clv"].sum() < 0.6
+    assert (at_30["purchase_probability"].mean()) < at_90["purchase_probability"].mean()
+
+
 def test_short_data_trains_a_shorter_horizon_and_says_so(shop: tuple) -> None:  # type: ignore[type-arg]
     log, profiles, sources = shop
     first = log.first_moment
     as_of = first + timedelta(days=150)
 
-    horizon, cutoffs = plan_cutoffs(first, as_of, TrainConfig(horizon_days=365, **FAST))
+    horizon, windows = plan_windows(first, as_of, TrainConfig(horizon_days=365, **FAST))
     model = train(log, profiles, sources, as_of, TrainConfig(horizon_days=365, **FAST))
 
     assert horizon == 150 - 60
     assert model.trained_horizon_days == 90
     assert model.horizon_days == 365
-    assert cutoffs[0] == as_of - timedelta(days=90)
+    assert (windows[0].cutoff, windows[0].days) == (as_of - timedelta(days=90), 90)
     with pytest.raises(DataTooShortError, match="training needs at least 88"):
         train(
             log, profiles, sources, first + timedelta(days=70), TrainConfig(horizon_days=30, **FAST)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +203,30 @@ def test_a_behaviour_shift_cuts_one_channels_orders_after_its_day(tmp_path: Path
     assert after[True, True] < 0.45 * before[True, True]  # the shifted cohort, after the day
     assert after[False, True] == before[False, True]  # everyone else is unchanged
     assert after[True, False] == pytest.approx(before[True, False], rel=0.05)
+
+
+def test_the_oracle_at_any_as_of_matches_the_orders_that_follow(shop: Path) -> None:
+    """Mid-window (at the end of a day, as backtests ask), the oracle counts every customer
+    acquired by then, including that very day, and its expectation meets the realised spend."""
+    import pandas as pd
+
+    from service.simulator.oracle import expected_spend
+
+    truth = pd.read_csv(shop / "truth.csv")
+    origin = datetime(CONFIG.start.year, CONFIG.start.month, CONFIG.start.day, tzinfo=UTC)
+    as_of = origin + timedelta(days=500, seconds=-1)  # the end of day 499
+    spend = pd.Series(0.0, index=truth["customer_id"])
+    for event in read_jsonl(shop / "events.jsonl"):
+        moment = datetime.fromisoformat(event["occurred_at"])
+        if event["type"] == "purchase" and as_of < moment <= as_of + timedelta(days=180):
+            spend[event["customer_id"]] += float(event["amount"])
+
+    oracle = expected_spend(truth, CONFIG, as_of, 180)
+
+    same_day = truth["acquired_day"].between(499, 500).to_numpy()
+    assert same_day.any()
+    assert (oracle.to_numpy()[same_day] > 0).any()
+    known = (truth["acquired_day"] < 500).to_numpy()  # later arrivals are no one's prediction
+    assert oracle.sum() == pytest.approx(spend[known].sum(), rel=0.06)
+    at_the_end = expected_spend(truth, CONFIG, origin + timedelta(days=CONFIG.days), 180)
+    np.testing.assert_allclose(at_the_end.to_numpy(), truth["expected_spend_future"], rtol=1e-3)

@@ -5,6 +5,7 @@ build an untrained network from its configuration, which is how saved weights ar
 """
 
 from service.ml.nets import architectures  # noqa: F401  (registers the architectures)
+from service.ml.nets.architectures import output_layer
 from service.ml.nets.registry import create_model, list_models, register_model
 
-__all__ = ["create_model", "list_models", "register_model"]
+__all__ = ["create_model", "list_models", "output_layer", "register_model"]

@@ -67,6 +67,14 @@ class MlpZiln(nn.Module):
         return logits
 
 
+def output_layer(net: nn.Module) -> nn.Linear:
+    """The layer that emits the three ZILN logits: every architecture ends in one."""
+    layers = [m for m in net.modules() if isinstance(m, nn.Linear) and m.out_features == 3]
+    if not layers:
+        raise TypeError(f"{type(net).__name__} has no linear layer with the 3 ZILN outputs")
+    return layers[-1]
+
+
 @register_model
 def gru_ziln(**config: int | float) -> nn.Module:
     return GruZiln(**config)  # type: ignore[arg-type]
