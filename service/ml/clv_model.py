@@ -3,10 +3,10 @@
 ``predict`` turns examples (``service.ml.examples``) into scores: expected spend in the horizon
 (``clv``), its 10/50/90% quantiles and the probability of any purchase from the network; the
 probability of being alive and the expected order value from the BTYD models; expected orders
-as clv over that order value. When the network was trained on a shorter horizon than asked (the
-data were too short for labels at the full horizon), its outputs are carried to the full horizon
-by the ratio of the BTYD expected purchases at both horizons. A shorter horizon than trained is
-the network's own prediction: the horizon is one of its inputs.
+as clv over that order value. Within the span of label windows it was trained on, the horizon is
+the network's own input; outside it (data too short for labels at the asked horizon, or a horizon
+shorter than any window) its outputs at the nearest end of the span are carried to the asked
+horizon by the ratio of the BTYD expected purchases at both.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class ClvModel:
     sequence_length: int
     horizon_days: int
     trained_horizon_days: int
+    shortest_horizon_days: int  # the shortest label window it was trained on
     log_calibration: float = 0.0  # added to mu
     device: str = "cpu"
     info: dict[str, Any] = field(default_factory=dict)
@@ -67,9 +68,10 @@ class ClvModel:
 
     @property
     def network_horizon_days(self) -> int:
-        """The horizon the network predicts for: the asked one up to the longest it was trained
-        on; beyond that its outputs are carried (``_carry``)."""
-        return min(self.horizon_days, self.trained_horizon_days)
+        """The horizon the network predicts for: the asked one when its label windows spanned it
+        (the horizon is an input), else the nearest end of that span; from there its outputs are
+        carried to the asked horizon (``_carry``)."""
+        return min(max(self.horizon_days, self.shortest_horizon_days), self.trained_horizon_days)
 
     def examples(
         self,
@@ -135,12 +137,16 @@ class ClvModel:
         alive = np.where(bought, btyd["btyd_probability_alive"], scores["purchase_probability"])
         scores["probability_alive"] = alive
         scores["expected_order_value"] = order_value
-        scores["btyd_clv"] = btyd["btyd_clv"].to_numpy()
+        scores["btyd_clv"] = (
+            btyd["btyd_clv"].to_numpy()
+            if self.network_horizon_days == self.horizon_days
+            else self.btyd.predict(examples.portrait, self.horizon_days)["btyd_clv"].to_numpy()
+        )
         return scores[list(SCORE_COLUMNS)].astype(float)
 
     def _carry(self, portrait: pd.DataFrame) -> np.ndarray:
-        """Per-customer factor from the trained horizon to the asked one (1 when equal): the BTYD
-        purchase curve's ratio for customers it covers, linear in time for the others."""
+        """Per-customer factor from the network's horizon to the asked one (1 when equal): the
+        BTYD purchase curve's ratio for customers it covers, linear in time for the others."""
         if self.network_horizon_days == self.horizon_days:
             return np.ones(len(portrait))
         full = self.btyd.expected_orders(portrait, self.horizon_days)

@@ -38,6 +38,7 @@ from service.ml.portrait import FeaturePipeline
 from service.ml.sequences import channel_names
 
 MIN_HORIZON_DAYS = 28
+MIN_VALIDATION_BUYERS = 10
 Progress = Callable[[str, float], None]  # (stage, fraction done)
 
 
@@ -157,7 +158,8 @@ def train(
             )
         )
     held_out, training = _split(sets, config)
-    validation = held_out[0]  # the latest full-horizon window: calibration and reported metrics
+    validation = held_out[0]  # the latest full-horizon window: the reported metrics
+    _check_enough_customers(validation, training, windows[0].cutoff)
     feature_names = list(validation.tabular.columns)
     logged = signed_log(np.concatenate([t.tabular.to_numpy(np.float64) for t in training]))
     mean, std = logged.mean(axis=0), logged.std(axis=0)
@@ -181,6 +183,7 @@ def train(
         sequence_length=config.sequence_length,
         horizon_days=config.horizon_days,
         trained_horizon_days=horizon,
+        shortest_horizon_days=min(w.days for w in windows),
         device=config.device,
     )
     history = _fit_network(model, training, held_out, config, report, cancelled)
@@ -259,6 +262,20 @@ def _split(sets: list[Examples], config: TrainConfig) -> tuple[list[Examples], l
     held = [_held_out(examples.customers, config) for examples in sets]
     validation = [_subset(e, h) for e, h in zip(sets, held, strict=True)]
     return validation, [_subset(e, ~h) for e, h in zip(sets, held, strict=True)]
+
+
+def _check_enough_customers(
+    validation: Examples, training: list[Examples], cutoff: datetime
+) -> None:
+    """Refuse a shop too small to validate on: the metrics and early stopping need buyers among
+    the held-out customers, and training needs someone left."""
+    buyers = int((validation.portrait["has_purchased"].to_numpy() > 0).sum())
+    if buyers < MIN_VALIDATION_BUYERS or not sum(len(t.customers) for t in training):
+        raise DataTooShortError(
+            f"{buyers} of the customers held out for validation have an order by "
+            f"{cutoff.date()}; training needs at least {MIN_VALIDATION_BUYERS} "
+            f"(about {MIN_VALIDATION_BUYERS * 5} customers with an order in all)"
+        )
 
 
 def _held_out(customers: pd.Index, config: TrainConfig) -> np.ndarray:

@@ -15,6 +15,7 @@ import pytest
 
 from service.ml import artifacts
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
+from service.ml.examples import EventLog
 from service.ml.training import DataTooShortError, TrainConfig, _held_out, plan_windows, train
 from tests.ml.shop_data import end_of_observation, shop_log
 
@@ -103,9 +104,34 @@ def test_the_network_predicts_shorter_horizons_than_trained_from_its_horizon_inp
     _, at_90 = scores(model, shop, 90)
     _, at_30 = scores(model, shop, 30)
 
-    assert model.trained_horizon_days == 90
+    assert (model.shortest_horizon_days, model.trained_horizon_days) == (30, 90)
     assert 0.2 < at_30["clv"].sum() / at_90["clv"].sum() < 0.6
     assert (at_30["purchase_probability"].mean()) < at_90["purchase_probability"].mean()
+
+
+def test_a_horizon_shorter_than_any_window_is_carried_down_not_extrapolated(
+    model: ClvModel, shop: tuple
+) -> None:  # type: ignore[type-arg]
+    only_90 = replace(model, shortest_horizon_days=90)  # as if trained without partial windows
+    _, at_90 = scores(only_90, shop, 90)
+    _, at_30 = scores(only_90, shop, 30)
+
+    assert replace(only_90, horizon_days=30).network_horizon_days == 90
+    assert 0.2 < at_30["clv"].sum() / at_90["clv"].sum() < 0.6
+    assert (at_30["purchase_probability"] <= at_90["purchase_probability"] + 1e-9).all()
+    assert at_30["btyd_clv"].sum() < at_90["btyd_clv"].sum()
+
+
+def test_a_shop_too_small_to_hold_customers_out_is_refused(shop: tuple) -> None:  # type: ignore[type-arg]
+    log, profiles, sources = shop
+    few = log.events["customer_id"].drop_duplicates().iloc[:25]
+    tiny = EventLog(
+        log.events[log.events["customer_id"].isin(few)],
+        log.items[log.items["customer_id"].isin(few)],
+    )
+
+    with pytest.raises(DataTooShortError, match="held out for validation"):
+        train(tiny, profiles, sources, end_of_observation(), TrainConfig(horizon_days=90, **FAST))
 
 
 def test_short_data_trains_a_shorter_horizon_and_says_so(shop: tuple) -> None:  # type: ignore[type-arg]
