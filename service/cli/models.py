@@ -138,7 +138,7 @@ def evaluate(
             covered = f"{coverage:.1%}" if coverage is not None else ""
             gini, mape = f"{m['normalized_gini']:.3f}", f"{m['decile_mape']:.3f}"
             error = f"{m['aggregate_revenue_error']:+.1%}"
-            table.add_row(population, name, gini, mape, error, covered)
+            table.add_row(population.replace("_", " "), name, gini, mape, error, covered)
     console.print(table)
     console.print(f"wrote {out}/report.json and charts")
 
