@@ -52,18 +52,4 @@ def _job(session: Session, job_id: int, lock: bool = False) -> Job:
 
 
 def read(job: Job) -> JobRead:
-    return JobRead(
-        id=job.id,
-        kind=job.kind,
-        status=job.status,
-        progress=job.progress,
-        stage=job.stage,
-        params=job.params,
-        result=job.result,
-        error=job.error,
-        cancel_requested=job.cancel_requested,
-        created_by=job.created_by,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-    )
+    return JobRead.model_validate(job)

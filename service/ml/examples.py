@@ -87,13 +87,17 @@ def build(
     horizon_days: int,
     sequence_length: int,
     label_days: int | None = None,
+    activity: Activity | None = None,
 ) -> Examples:
     """Examples for every customer with an event at or before ``cutoff``, their features
     describing ``horizon_days`` after it; ``btyd`` must be fitted on data at or before the cut-off
     too (its outputs are features). With ``label_days``, the labels are each customer's spend in
-    that many days after the cut-off."""
+    that many days after the cut-off. ``activity``: the aggregates of ``log`` up to the cut-off,
+    when the caller has them already (aggregating is the costly part)."""
     past = log.until(cutoff)
-    portrait = pipeline.transform(past.activity(), profiles, sources, day_number(cutoff))
+    if activity is None:
+        activity = past.activity()
+    portrait = pipeline.transform(activity, profiles, sources, day_number(cutoff))
     btyd_outputs = btyd.predict(portrait, horizon_days)
     tabular = pd.concat([portrait, btyd_outputs], axis=1)
     tabular[HORIZON_FEATURE] = float(horizon_days)

@@ -24,9 +24,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from service.ml.activity import Activity, day_number
 from service.ml.btyd.baseline import BtydBaseline
 from service.ml.clv_model import ClvModel, signed_log
 from service.ml.examples import EventLog, Examples, Profiles, Sources, build
+from service.ml.features import behaviour_features
 from service.ml.losses import (
     ziln_initial_logits,
     ziln_loss,
@@ -136,14 +138,14 @@ def train(
     log = log.until(as_of)
     horizon, windows = plan_windows(log.first_moment, as_of, config)
     report("fitting the feature pipeline", 0.02)
-    pipeline = FeaturePipeline(config.text_components, config.seed).fit(
-        log.activity(), profiles, sources
-    )
+    activity = log.activity()
+    pipeline = FeaturePipeline(config.text_components, config.seed).fit(activity, profiles, sources)
     sets: list[Examples] = []
     for number, window in enumerate(windows):
         cutoff = window.cutoff
         report(f"building examples at {cutoff.date()}", 0.05 + 0.25 * number / len(windows))
-        btyd = _fit_btyd(log.until(cutoff), pipeline, profiles, sources, cutoff, config)
+        past = log.until(cutoff).activity()
+        btyd = _fit_btyd(past, cutoff, config)
         sets.append(
             build(
                 log,
@@ -155,6 +157,7 @@ def train(
                 window.days,
                 config.sequence_length,
                 label_days=window.days,
+                activity=past,
             )
         )
     held_out, training = _split(sets, config)
@@ -176,7 +179,7 @@ def train(
         architecture=config.architecture,
         net_config=net_config,
         pipeline=pipeline,
-        btyd=_fit_btyd(log, pipeline, profiles, sources, as_of, config),
+        btyd=_fit_btyd(activity, as_of, config),
         feature_names=feature_names,
         scaler_mean=mean,
         scaler_std=std,
@@ -220,10 +223,10 @@ def train(
 
 def _log_calibration(levels: list[tuple[float, float]]) -> float:
     """The shift of mu that makes predicted spend add up to actual spend, given (predicted,
-    actual) sums on the held-out customers of every window. A network's level wanders by several
-    percent between runs (the lognormal mean moves with sigma squared); all held-out windows
-    together pin it down better than any one of them (the latest full window alone erred by up
-    to 8% at T in the backtests)."""
+    actual) sums on the held-out customers of every window. A network's level is unstable (the
+    lognormal mean moves with sigma squared) and differs from window to window; all held-out
+    windows together pin it down better than any one of them (the latest full window alone erred
+    by up to 8% at T in the backtests)."""
     predicted, actual = sum(p for p, _ in levels), sum(a for _, a in levels)
     return float(np.clip(math.log(max(actual, 1e-9) / max(predicted, 1e-9)), -1, 1))
 
@@ -240,18 +243,8 @@ def _validation_metrics(model: ClvModel, validation: Examples) -> dict[str, Any]
     }
 
 
-def _fit_btyd(
-    log: EventLog,
-    pipeline: FeaturePipeline,
-    profiles: Profiles,
-    sources: Sources,
-    cutoff: datetime,
-    config: TrainConfig,
-) -> BtydBaseline:
-    from service.ml.activity import day_number
-    from service.ml.features import behaviour_features
-
-    features = behaviour_features(log.activity().days, day_number(cutoff))
+def _fit_btyd(activity: Activity, cutoff: datetime, config: TrainConfig) -> BtydBaseline:
+    features = behaviour_features(activity.days, day_number(cutoff))
     return BtydBaseline(config.count_model).fit(features)  # type: ignore[arg-type]
 
 

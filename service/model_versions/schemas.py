@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 Alias = Literal["champion", "challenger"]
 
@@ -57,6 +57,8 @@ class TrainRequest(BaseModel):
 
 
 class JobRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight from the Job row
+
     id: int = Field(description="The job's id.")
     kind: str = Field(description="What it does, e.g. train.")
     status: str = Field(description="queued, running, succeeded, failed or cancelled.")

@@ -69,7 +69,7 @@ def backtest(
         horizon_days, architecture=architecture, epochs=epochs, device=device_for(settings.device)
     )
     try:
-        model = train(log.until(as_of), profiles, sources, as_of, config, progress, cancelled)
+        model = train(log, profiles, sources, as_of, config, progress, cancelled)  # cuts at as_of
     except DataTooShortError as error:
         raise InvalidRequestError(f"cannot backtest at {as_of.date()}: {error}") from None
     examples = model.examples(log, profiles, sources, as_of, label_days=horizon_days)
