@@ -32,6 +32,11 @@ class DevicePreference(StrEnum):
     cuda = "cuda"
 
 
+class Quantization(StrEnum):
+    none = "none"
+    int8 = "int8"
+
+
 def _split_csv(value: object) -> object:
     """Lets list settings be written as ``a,b,c`` in an environment variable."""
     if isinstance(value, str):
@@ -62,6 +67,10 @@ class Settings(BaseSettings):
     )
     device: DevicePreference = Field(
         default=DevicePreference.auto, description="Where models run: auto, cpu or cuda."
+    )
+    quantize: Quantization = Field(
+        default=Quantization.none,
+        description="int8: dynamically quantized network for scores without explanations (CPU).",
     )
     model_dir: Path = Field(default=Path("./models"), description="Trained model versions.")
     pii_secret: SecretStr = Field(

@@ -24,6 +24,7 @@ from service.events.service import IngestRules
 from service.jobs.runner import JobRunner
 from service.jobs.worker import Worker
 from service.privacy import PiiHasher
+from service.scoring.service import Scorer
 
 DESCRIPTION = """
 Predicts each customer's lifetime value and keeps it current as events stream in.
@@ -48,12 +49,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.session_factory = make_session_factory(engine)
             app.state.ingest_rules = IngestRules.from_settings(settings, pii)
             app.state.profile_policy = ProfilePolicy.from_settings(settings, pii)
+            app.state.scorer = Scorer(settings)
             worker = Worker(
                 app.state.session_factory,
                 poll_seconds=settings.worker_poll_seconds,
                 batch=settings.worker_batch,
+                scorer=app.state.scorer,
             )
-            job_runner = JobRunner(app.state.session_factory, settings)
+            job_runner = JobRunner(app.state.session_factory, settings, scorer=app.state.scorer)
             if settings.worker == WorkerMode.embedded:
                 worker.start()
                 job_runner.start()

@@ -6,6 +6,7 @@ from service.events.models import Event
 from service.jobs.models import Job, PendingEvent
 from service.model_versions.models import ModelAlias, ModelVersion, PromotionLog
 from service.portrait.models import CustomerDay, CustomerProduct, Product
+from service.scoring.models import Score, ScoreDeciles, ScoreHistory, StaleScore
 
 __all__ = [
     "ApiKey",
@@ -19,4 +20,8 @@ __all__ = [
     "PendingEvent",
     "Product",
     "PromotionLog",
+    "Score",
+    "ScoreDeciles",
+    "ScoreHistory",
+    "StaleScore",
 ]

@@ -24,13 +24,21 @@ from sqlalchemy.engine import make_url
 
 from service.auth import service as auth
 from service.config import Settings
+from service.customers.service import ProfilePolicy
 from service.db import migrations
 from service.db.base import Base
 from service.db.session import make_engine, make_session_factory
+from service.events.service import IngestRules
 from service.jobs.worker import drain
 from service.main import create_app
+from service.privacy import PiiHasher
+from service.shop_files import ShopFiles, load_folder
+from service.simulator.config import ShopConfig
+from service.simulator.files import write_shop
 
 BACKENDS = [b for b in os.environ.get("CLV_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+SHOP = ShopConfig(customers=600, days=400, horizon_days=200, seed=9, start=ShopConfig().start)
+"""The shop ``shop_in_database`` stores."""
 POSTGRES_URL = os.environ.get(
     "CLV_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -180,6 +188,12 @@ def admin_headers(make_key: KeyFactory) -> dict[str, str]:
     return bearer(make_key("admin"))
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @contextmanager
 def serve_app(settings: Settings) -> Iterator[str]:
     """The app served by a real uvicorn on a loopback port; yields its base URL."""
@@ -209,3 +223,24 @@ def serve_app(settings: Settings) -> Iterator[str]:
 def live_server(settings: Settings) -> Iterator[str]:
     with serve_app(settings) as url:
         yield url
+
+
+@pytest.fixture
+def model_settings(settings: Settings, tmp_path: Path) -> Settings:
+    return settings.model_copy(update={"model_dir": tmp_path / "models"})
+
+
+@pytest.fixture
+def shop_in_database(
+    settings: Settings, db: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The shop's observed and future events, profiles and catalogue, stored."""
+    folder = tmp_path_factory.mktemp("shop")
+    write_shop(SHOP, folder, with_future=True)
+    pii = PiiHasher.from_settings(settings)
+    rules = IngestRules.from_settings(settings, pii)
+    policy = ProfilePolicy.from_settings(settings, pii)
+    factory = make_session_factory(db)
+    load_folder(ShopFiles.at(folder), factory, rules, policy)
+    load_folder(ShopFiles(folder / "future.jsonl"), factory, rules, policy)
+    return folder

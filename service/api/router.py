@@ -7,6 +7,7 @@ from service.events.views import router as events_router
 from service.model_versions.views import router as models_router
 from service.ops.views import router as ops_router
 from service.portrait.views import router as portrait_router
+from service.scoring.views import router as scoring_router
 
 
 def include_routers(app: FastAPI) -> None:
@@ -14,4 +15,5 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(events_router)
     app.include_router(customers_router)
     app.include_router(portrait_router)
+    app.include_router(scoring_router)
     app.include_router(models_router)

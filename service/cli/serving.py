@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import json
 import logging.config
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.auth import service as auth
-from service.cli.common import console, load_settings, session_factory, transaction
+from service.cli.common import console, load_settings, session_factory
+from service.cli.data import import_events, simulate
+from service.cli.models import train
 from service.db import migrations
 from service.jobs.runner import JobRunner
 from service.jobs.worker import Worker
 from service.logs import logging_config
+from service.scoring import repository as scores
+from service.scoring.models import Score
+from service.scoring.service import Scorer
 
 app = typer.Typer()
+DEMO_HORIZON_DAYS = 365
 
 
 @app.command()
@@ -45,16 +54,20 @@ def serve(
 
 @app.command()
 def worker() -> None:
-    """Apply newly stored events to the customer portrait and run queued jobs (training),
-    continuously: run it beside API processes started with CLV_WORKER=off; several workers may
-    share a PostgreSQL database."""
+    """Apply newly stored events to the customer portrait, keep stored scores fresh and run
+    queued jobs (training, rescoring), continuously: run it beside API processes started with
+    CLV_WORKER=off; several workers may share a PostgreSQL database."""
     settings = load_settings()
     logging.config.dictConfig(logging_config(settings.log_level))
     with session_factory(settings) as factory:
+        scorer = Scorer(settings)
         loop = Worker(
-            factory, poll_seconds=settings.worker_poll_seconds, batch=settings.worker_batch
+            factory,
+            poll_seconds=settings.worker_poll_seconds,
+            batch=settings.worker_batch,
+            scorer=scorer,
         )
-        jobs = JobRunner(factory, settings)
+        jobs = JobRunner(factory, settings, scorer=scorer)
         jobs.start()
         console.print("worker running (events and jobs); Ctrl-C stops it")
         try:
@@ -69,42 +82,68 @@ def worker() -> None:
 def demo(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    customers: Annotated[
+        int, typer.Option(min=200, help="Customers in the simulated shop.")
+    ] = 2000,
+    shop: Annotated[Path, typer.Option(help="Where to write the simulated shop.")] = Path(
+        "data/demo-shop"
+    ),
 ) -> None:
-    """Migrate the database (SQLite by default), create an API key and serve, printing how to
-    call the API."""
+    """The first run: migrate the database (SQLite by default), simulate a shop whose history
+    ends yesterday, import it, train a model, score every customer, create an API key and
+    serve, printing how to call the API. Run again, it reuses what the database holds."""
     settings = load_settings()
     migrations.upgrade(settings.database_url)
-    with transaction(settings) as session:
-        name = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-        _, token = auth.create_key(session, name, list(auth.Scope))
+    with session_factory(settings) as factory:
+        with factory() as session:
+            has_champion = scores.has_champion(session)
+        if not has_champion:
+            days = 540
+            first_day = datetime.now(UTC).date() - timedelta(days=days)
+            simulate(out=shop, customers=customers, days=days, start=first_day.isoformat())
+            import_events(shop)
+            train(horizon_days=DEMO_HORIZON_DAYS)
+        runner = JobRunner(factory, settings)
+        with console.status("scoring every customer (with SHAP attributions)"):
+            while runner.run_once():  # the new champion's rescoring
+                pass
+        with factory() as session, session.begin():
+            name = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+            _, token = auth.create_key(session, name, list(auth.Scope))
+            customer = demo_customer(session)
     base = f"http://{host}:{port}"
     say = partial(console.print, highlight=False, soft_wrap=True)
     say(f"\n[bold]clv-service[/bold] on {settings.database_url}")
     say(f"API key ({name}, all scopes): [bold]{token}[/bold]")
     say(f"Swagger UI: {base}/docs (press Authorize, paste the key)\n")
-    for example in demo_curl_examples(base, token, settings.currency):
+    for example in demo_curl_examples(base, token, settings.currency, customer):
         say(example + "\n")
     serve(host=host, port=port, workers=1)
 
 
-def demo_curl_examples(base: str, token: str, currency: str) -> list[str]:
-    """Three calls that work on a fresh demo database, in order."""
+def demo_customer(session: Session) -> str:
+    """The stored customer with the highest score: a good first one to look at."""
+    best = session.scalars(select(Score.customer_id).order_by(Score.clv.desc()).limit(1)).first()
+    return best or "demo-customer"
+
+
+def demo_curl_examples(base: str, token: str, currency: str, customer: str) -> list[str]:
+    """Three calls that work on the demo database, in order: a customer's score with its
+    explanation, a new order for them, and the score's history (the order's rescoring in it)."""
     now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     event = {
-        "event_id": "demo-order-1",
-        "customer_id": "demo-customer",
+        "event_id": f"demo-order-{now}",
+        "customer_id": customer,
         "type": "purchase",
         "occurred_at": now,
         "amount": "42.50",
         "currency": currency,
     }
-    attributes = {"source": "crm", "attributes": {"region": "north", "email": "ann@example.com"}}
     auth_header = f"-H 'Authorization: Bearer {token}'"
     json_header = "-H 'Content-Type: application/json'"
     return [
+        f"curl -s '{base}/v1/customers/{customer}/clv?explain=true' {auth_header}",
         f"curl -s -X POST {base}/v1/events {auth_header} {json_header} "
         f"-d '{json.dumps({'events': [event]})}'",
-        f"curl -s -X PATCH {base}/v1/customers/demo-customer {auth_header} {json_header} "
-        f"-d '{json.dumps(attributes)}'",
-        f"curl -s {base}/v1/customers/demo-customer {auth_header}",
+        f"curl -s {base}/v1/customers/{customer}/clv/history {auth_header}",
     ]

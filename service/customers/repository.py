@@ -24,10 +24,21 @@ def attributes(session: Session, customer_id: str) -> Sequence[CustomerAttribute
     ).all()
 
 
-def all_attributes(session: Session) -> Sequence[Row[Any]]:
-    """Every attribute row as plain rows (no ORM objects: this reads every customer)."""
+def all_attributes(
+    session: Session, customer_ids: Sequence[str] | None = None
+) -> Sequence[Row[Any]]:
+    """Every attribute row (of the listed customers) as plain rows (no ORM objects: this may
+    read every customer)."""
     table = CustomerAttributes.__table__
-    return session.execute(select(table)).all()
+    query = select(table)
+    if customer_ids is not None:
+        query = query.where(table.c.customer_id.in_(customer_ids))
+    return session.execute(query).all()
+
+
+def customers_with_attributes(session: Session) -> list[str]:
+    query = select(CustomerAttributes.customer_id).distinct()
+    return list(session.scalars(query))
 
 
 def attributes_for_update(

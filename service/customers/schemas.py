@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.schemas import Key, ScalarValue
+from service.scoring.schemas import ScoreHistoryEntry
 
 SourceName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
 MAX_ATTRIBUTES = 100
@@ -90,4 +91,9 @@ class CustomerRead(BaseModel):
     features: dict[str, float] = Field(
         description="The portrait as of now (GET /v1/customers/{customer_id}/features has the "
         "same, or at a past time); empty for a customer whose events are not applied yet."
+    )
+    latest_score: ScoreHistoryEntry | None = Field(
+        default=None,
+        description="The stored score (GET /v1/customers/{customer_id}/clv has it in full, with "
+        "its tier and explanation); null before the first champion scored the customer.",
     )

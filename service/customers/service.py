@@ -25,6 +25,8 @@ from service.events.models import EventType
 from service.portrait import service as portrait_service
 from service.portrait.schemas import PortraitRead
 from service.privacy import PiiHasher
+from service.scoring import repository as scores
+from service.scoring.schemas import ScoreHistoryEntry
 
 
 class SourceAttributes(Protocol):
@@ -78,6 +80,7 @@ def update_attributes(
     base = {} if replace else row.attributes
     row.attributes = _present({**base, **values})  # a null value deletes the attribute
     row.updated_at = now
+    scores.mark_stale(session, [customer_id], "attributes")
 
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +131,13 @@ def get_customer(
         activity=activity,
         segment=_segment(portrait, activity),
         features=portrait.features if portrait else {},
+        latest_score=_latest_score(session, customer_id),
     )
+
+
+def _latest_score(session: Session, customer_id: str) -> ScoreHistoryEntry | None:
+    stored = scores.current(session, customer_id)
+    return ScoreHistoryEntry.model_validate(stored, from_attributes=True) if stored else None
 
 
 def _segment(portrait: PortraitRead | None, activity: CustomerActivityRead) -> str | None:
@@ -160,12 +169,12 @@ def _merge(sources: Sequence[SourceAttributes]) -> dict[str, ProfileAttributeRea
 
 
 def all_profiles(
-    session: Session, policy: ProfilePolicy
+    session: Session, policy: ProfilePolicy, customer_ids: Sequence[str] | None = None
 ) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
-    """Every customer's merged attribute values and the set of sources they have, for training
-    and batch scoring."""
+    """Every customer's (or the listed customers') merged attribute values and the set of
+    sources they have, for training and scoring."""
     by_customer: dict[str, list[SourceAttributes]] = {}
-    for row in repository.all_attributes(session):
+    for row in repository.all_attributes(session, customer_ids):
         by_customer.setdefault(row.customer_id, []).append(row)
     profiles = {
         customer: {name: row.attributes[name] for name, row in _winners(policy.order(rows)).items()}

@@ -1,4 +1,5 @@
-"""Runs queued jobs (training) in a worker, one at a time, reporting progress as it goes.
+"""Runs queued jobs (training; rescoring everyone after a new champion) in a worker, one at a
+time, reporting progress as it goes.
 
 Progress and a heartbeat are written in short transactions of their own (at most once a second)
 so the API can show them while the job's work is uncommitted; the same write reads whether a
@@ -20,6 +21,7 @@ from service.config import Settings
 from service.errors import ServiceError
 from service.jobs import repository
 from service.ml.training import TrainingCancelledError
+from service.scoring.service import Scorer, rescore_all
 from service.training.runner import train_version
 
 logger = logging.getLogger(__name__)
@@ -58,10 +60,12 @@ class JobRunner:
         session_factory: sessionmaker[Session],
         settings: Settings,
         *,
+        scorer: Scorer | None = None,
         poll_seconds: float = 1.0,
         abandoned_after: timedelta = timedelta(minutes=10),
     ) -> None:
         self.session_factory, self.settings = session_factory, settings
+        self.scorer = scorer or Scorer(settings)
         self.poll_seconds, self.abandoned_after = poll_seconds, abandoned_after
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -97,6 +101,8 @@ class JobRunner:
     def _execute(
         self, kind: str, params: dict[str, Any], actor: str, reporter: _Reporter
     ) -> dict[str, Any]:
+        if kind == "rescore":
+            return rescore_all(self.session_factory, self.scorer, reporter.progress)
         if kind != "train":
             raise ServiceError(f"unknown job kind {kind!r}")
         as_of = datetime.fromisoformat(params["as_of"])

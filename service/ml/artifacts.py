@@ -21,10 +21,11 @@ from safetensors.torch import load_file, save_file
 from service.ml.btyd.baseline import BtydBaseline
 from service.ml.clv_model import ClvModel
 from service.ml.examples import EXTRA_FEATURES
+from service.ml.explain import Background
 from service.ml.nets import create_model
 from service.ml.portrait import FeaturePipeline
 
-FORMAT = 1
+FORMAT = 2  # 2: the explanation background is saved with the weights
 WEIGHTS, CONFIG, CHECKSUM = "weights.safetensors", "config.json", "checksum.sha256"
 
 
@@ -44,6 +45,8 @@ def save(model: ClvModel, folder: Path, metrics: dict[str, Any] | None = None) -
     """Write the model to ``folder`` (created); returns its sha256."""
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
+    if model.background is not None:
+        state.update({k: v.cpu().contiguous() for k, v in model.background.tensors().items()})
     save_file(state, str(folder / WEIGHTS))
     config = {
         "format": FORMAT,
@@ -95,7 +98,11 @@ def load(folder: Path, device: str = "cpu", expected_checksum: str | None = None
                 "service computes; retrain it"
             )
         net = create_model(config["architecture"], **config["net_config"])
-        net.load_state_dict(load_file(str(folder / WEIGHTS)), strict=True)
+        tensors = load_file(str(folder / WEIGHTS))
+        background = Background.from_tensors(tensors)
+        net.load_state_dict(
+            {k: v for k, v in tensors.items() if not k.startswith("background.")}, strict=True
+        )
     except ArtifactError:
         raise
     except (KeyError, ValueError, RuntimeError, TypeError) as error:
@@ -116,6 +123,7 @@ def load(folder: Path, device: str = "cpu", expected_checksum: str | None = None
         log_calibration=config["log_calibration"],
         device=device,
         info=config["info"],
+        background=background,
     )
 
 

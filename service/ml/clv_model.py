@@ -11,18 +11,33 @@ horizon by the ratio of the BTYD expected purchases at both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from torch.ao.quantization import quantize_dynamic
 
 from service.ml.btyd.baseline import BtydBaseline
-from service.ml.examples import EventLog, Examples, Profiles, Sources, build
+from service.ml.examples import (
+    EXTRA_DEFINITIONS,
+    HORIZON_FEATURE,
+    EventLog,
+    Examples,
+    Profiles,
+    Sources,
+    build,
+    build_without_events,
+)
+from service.ml.explain import Attributions, Background, expected_gradients
+from service.ml.features import FeatureDef
 from service.ml.losses import ziln_mean, ziln_parameters, ziln_quantile
 from service.ml.portrait import FeaturePipeline
+from service.ml.sequences import channel_definitions
 
 SCORE_COLUMNS = (
     "clv",
@@ -60,6 +75,8 @@ class ClvModel:
     log_calibration: float = 0.0  # added to mu
     device: str = "cpu"
     info: dict[str, Any] = field(default_factory=dict)
+    background: Background | None = None  # for explanations: summarised training customers
+    float_net: torch.nn.Module | None = None  # the float network behind a quantized ``net``
 
     def tabular_tensor(self, tabular: pd.DataFrame) -> torch.Tensor:
         values = signed_log(tabular[self.feature_names].to_numpy(dtype=np.float64))
@@ -93,6 +110,20 @@ class ClvModel:
             self.network_horizon_days,
             self.sequence_length,
             label_days,
+        )
+
+    def examples_without_events(
+        self, customers: pd.Index, profiles: Profiles, sources: Sources
+    ) -> Examples:
+        """Customers known only from their attributes (``build_without_events``)."""
+        return build_without_events(
+            customers,
+            profiles,
+            sources,
+            self.pipeline,
+            self.btyd,
+            self.network_horizon_days,
+            self.sequence_length,
         )
 
     @torch.no_grad()
@@ -143,6 +174,39 @@ class ClvModel:
             else self.btyd.predict(examples.portrait, self.horizon_days)["btyd_clv"].to_numpy()
         )
         return scores[list(SCORE_COLUMNS)].astype(float)
+
+    def explain(self, examples: Examples) -> Attributions:
+        """SHAP attributions of ``predict``'s ``clv`` (``service.ml.explain``): tabular features
+        in ``feature_names`` order, then event channels as in ``definitions``."""
+        if self.background is None:
+            raise ValueError("this model was saved without an explanation background; retrain")
+        return expected_gradients(
+            self.float_net or self.net,
+            torch.as_tensor(examples.sequences),
+            self.tabular_tensor(examples.tabular),
+            self.background,
+            log_calibration=self.log_calibration,
+            scale=self._carry(examples.portrait),
+            fixed_column=self.feature_names.index(HORIZON_FEATURE),
+            device=self.device,
+        )
+
+    def quantized(self) -> ClvModel:
+        """The model with its linear and recurrent layers dynamically quantized to int8 (CPU
+        only): faster scoring; explanations keep using the float network, which gradients need,
+        and so do the scores they explain (``service.scoring``)."""
+        net = quantize_dynamic(  # type: ignore[no-untyped-call]
+            copy.deepcopy(self.float_net or self.net).cpu(),
+            {torch.nn.Linear, torch.nn.GRU},
+            dtype=torch.qint8,
+        )
+        return replace(self, net=net, float_net=self.float_net or self.net, device="cpu")
+
+    @cached_property
+    def definitions(self) -> tuple[list[FeatureDef], list[FeatureDef]]:
+        """What each attribution is about: (tabular features, event channels)."""
+        tabular = [*self.pipeline.definitions(), *EXTRA_DEFINITIONS]
+        return tabular, channel_definitions(self.pipeline.categories_, self.sequence_length)
 
     def _carry(self, portrait: pd.DataFrame) -> np.ndarray:
         """Per-customer factor from the network's horizon to the asked one (1 when equal): the

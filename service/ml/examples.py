@@ -18,14 +18,31 @@ import pandas as pd
 from service.ml.activity import MONEY_UNITS, Activity, aggregate_frames, day_number
 from service.ml.btyd.baseline import OUTPUTS as BTYD_OUTPUTS
 from service.ml.btyd.baseline import BtydBaseline
+from service.ml.features import FeatureDef
 from service.ml.portrait import FeaturePipeline
-from service.ml.sequences import event_sequences
+from service.ml.sequences import channel_names, event_sequences
 
 HORIZON_FEATURE = "horizon_days"
 """The horizon an example's features and label describe: training mixes windows of several
 lengths (the freshest ones are shorter), so the network learns how spend grows with the horizon."""
 EXTRA_FEATURES = (*BTYD_OUTPUTS, HORIZON_FEATURE)
 """Tabular features after the pipeline's: the BTYD outputs over the horizon, and the horizon."""
+EXTRA_DEFINITIONS = (
+    FeatureDef(
+        "btyd_expected_orders", "BTYD expected orders in the horizon.", "orders", "BTYD baseline"
+    ),
+    FeatureDef(
+        "btyd_probability_alive",
+        "BTYD probability of being active.",
+        "ratio",
+        "BTYD baseline",
+    ),
+    FeatureDef(
+        "btyd_order_value", "Gamma-Gamma expected value of an order.", "currency", "BTYD baseline"
+    ),
+    FeatureDef("btyd_clv", "BTYD expected spend in the horizon.", "currency", "BTYD baseline"),
+    FeatureDef(HORIZON_FEATURE, "The horizon asked for (not explained: fixed).", "days", "horizon"),
+)
 
 Profiles = Mapping[str, Mapping[str, Any]]
 Sources = Mapping[str, set[str]]
@@ -114,3 +131,28 @@ def build(
         spend = log.spend_between(cutoff, cutoff + timedelta(days=label_days))
         labels = spend.reindex(portrait.index, fill_value=0.0).to_numpy(dtype=np.float32)
     return Examples(portrait.index, tabular, sequences, portrait, labels)
+
+
+def build_without_events(
+    customers: pd.Index,
+    profiles: Profiles,
+    sources: Sources,
+    pipeline: FeaturePipeline,
+    btyd: BtydBaseline,
+    horizon_days: int,
+    sequence_length: int,
+) -> Examples:
+    """Examples for customers known only from their attributes: the portrait of a customer with
+    no activity yet (every behaviour feature zero, their profile encoded) and an empty event
+    sequence. Training never sees a customer without events (the nearest are those whose first
+    events were browsing), so this cold-start score is what the network makes of the profile on
+    an empty history; the response says it is one."""
+    names = [definition.name for definition in pipeline.definitions()]
+    portrait = pd.DataFrame(0.0, index=customers, columns=names)
+    profile = pipeline.profile_.transform(customers, profiles, sources)
+    portrait[profile.columns] = profile.reindex(customers).fillna(0.0)
+    tabular = pd.concat([portrait, btyd.predict(portrait, horizon_days)], axis=1)
+    tabular[HORIZON_FEATURE] = float(horizon_days)
+    channels = len(channel_names(pipeline.categories_))
+    sequences = np.zeros((len(customers), sequence_length, channels), dtype=np.float32)
+    return Examples(customers, tabular, sequences, portrait)

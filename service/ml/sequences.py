@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 
 from service.ml.activity import MONEY_UNITS
+from service.ml.features import FeatureDef
+
+GROUP = "recent activity sequence"
 
 EVENT_TYPES = (
     "purchase", "refund", "view", "add_to_cart", "remove_from_cart", "checkout_started",
@@ -35,6 +38,36 @@ def channel_names(categories: Sequence[str]) -> list[str]:
         *(f"category={category}" for category in categories),
         "category=other",
     ]
+
+
+def channel_definitions(categories: Sequence[str], length: int) -> list[FeatureDef]:
+    """One definition per channel, for attributions: a contribution sums over the positions of
+    the last ``length`` events; the value is ``channel_values``'."""
+    recent = f"the last {length} events"
+    return [
+        FeatureDef("events_recent", f"Number of events among {recent}.", "events", GROUP),
+        *(
+            FeatureDef(f"recent_{kind}", f"'{kind}' events among {recent}.", "events", GROUP)
+            for kind in EVENT_TYPES
+        ),
+        FeatureDef("recent_log_amount", f"Mean log(1 + amount) over {recent}.", "log", GROUP),
+        FeatureDef("recent_age", f"Mean log(1 + days ago) / 7 over {recent}.", "log", GROUP),
+        FeatureDef("recent_gaps", f"Mean log(1 + gap in days) / 7 over {recent}.", "log", GROUP),
+        *(
+            FeatureDef(f"recent_category={c}", f"Events in '{c}' among {recent}.", "events", GROUP)
+            for c in [*categories, "other"]
+        ),
+    ]
+
+
+def channel_values(sequences: np.ndarray) -> np.ndarray:
+    """(n, channels): counts for the flag channels, means over real events for the others."""
+    totals = sequences.sum(axis=1)
+    events = np.maximum(totals[:, :1], 1.0)
+    continuous = slice(1 + len(EVENT_TYPES), _FIXED)
+    values: np.ndarray = totals.copy()
+    values[:, continuous] = totals[:, continuous] / events
+    return values
 
 
 def event_sequences(

@@ -28,6 +28,7 @@ from service.ml.activity import Activity, day_number
 from service.ml.btyd.baseline import BtydBaseline
 from service.ml.clv_model import ClvModel, signed_log
 from service.ml.examples import EventLog, Examples, Profiles, Sources, build
+from service.ml.explain import summarise
 from service.ml.features import behaviour_features
 from service.ml.losses import (
     ziln_initial_logits,
@@ -196,6 +197,9 @@ def train(
         for held in held_out
     ]
     model.log_calibration = _log_calibration(levels)
+    model.background = summarise(
+        validation.sequences, model.tabular_tensor(validation.tabular).numpy(), seed=config.seed
+    )
     validation_metrics = _validation_metrics(model, validation)
     model.info = {
         "as_of": as_of.isoformat(),

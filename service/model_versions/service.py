@@ -2,7 +2,7 @@
 
 A promotion loads the artifact first: a corrupt or mismatched one is refused and the alias keeps
 pointing where it was. The first model registered becomes the champion; later ones the
-challenger, until promoted.
+challenger, until promoted. Every new champion queues a ``rescore`` job (stored scores).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.errors import ConflictError, NotFoundError, ServiceError
+from service.jobs import service as jobs
 from service.ml import artifacts
 from service.ml.clv_model import ClvModel
 from service.model_versions import repository
@@ -127,6 +128,8 @@ def _point(
         alias=alias, version=version, previous_version=previous, action=action, actor=actor, at=now
     )
     repository.log(session, entry)
+    if alias == "champion":  # every stored score is by the champion: rescore in the background
+        jobs.submit(session, "rescore", {"version": version}, actor)
     return PromotionRead(
         alias=alias, version=version, previous_version=previous, action=action, actor=actor, at=now
     )

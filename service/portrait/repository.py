@@ -177,18 +177,23 @@ def event_frames(
     session: Session,
     *,
     until: datetime,
-    customer_id: str | None = None,
+    customer_ids: Sequence[str] | None = None,
     customer_range: tuple[str, str] | None = None,
     chunk: int = 250_000,
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """Events at or before ``until`` (of one customer, of the customers with ids in a range, or
-    of all), as (event frame, item frame) chunks; an item chunk need not belong to the event
-    chunk beside it."""
+    """Events at or before ``until`` (of the listed customers, of the customers with ids in a
+    range, or of all), as (event frame, item frame) chunks; an item chunk need not belong to the
+    event chunk beside it."""
     where = "e.occurred_at <= :until"
     parameters: list[BindParameter[Any]] = [bindparam("until", until, type_=UTCDateTime())]
-    if customer_id is not None:
-        where += " AND e.customer_id = :customer"
-        parameters.append(bindparam("customer", customer_id, type_=String()))
+    if customer_ids is not None and is_postgresql(session):
+        where += " AND e.customer_id = ANY(:customers)"
+        parameters.append(
+            bindparam("customers", list(customer_ids), type_=postgresql.ARRAY(String()))
+        )
+    elif customer_ids is not None:
+        where += " AND e.customer_id IN :customers"
+        parameters.append(bindparam("customers", list(customer_ids), expanding=True))
     if customer_range is not None:
         where += " AND e.customer_id BETWEEN :first AND :last"
         parameters.append(bindparam("first", customer_range[0], type_=String()))

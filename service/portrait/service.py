@@ -52,7 +52,7 @@ def current(session: Session, customer_id: str, now: datetime | None = None) -> 
 
 
 def as_of(session: Session, customer_id: str, moment: datetime) -> PortraitRead:
-    return _read(customer_id, activity_until(session, moment, customer_id=customer_id), moment)
+    return _read(customer_id, activity_until(session, moment, customer_ids=[customer_id]), moment)
 
 
 def rebuild(session: Session, progress: Callable[[int], None] | None = None) -> int:
@@ -78,14 +78,14 @@ def activity_until(
     session: Session,
     until: datetime,
     *,
-    customer_id: str | None = None,
+    customer_ids: Sequence[str] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Activity:
     """Activity at or before ``until`` (one customer's, or everyone's), aggregated from the raw
     events chunk by chunk: memory is bounded by the aggregates, not by the events."""
     parts = []
     for event_frame, item_frame in repository.event_frames(
-        session, until=until, customer_id=customer_id
+        session, until=until, customer_ids=customer_ids
     ):
         parts.append(aggregate_frames(event_frame, item_frame))
         if progress:

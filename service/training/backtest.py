@@ -3,7 +3,8 @@ compare with what they spent in (T, T+H]: the deep model and the BTYD baseline o
 customers, and, for a simulated shop, the oracle (expected spend from the true latent parameters).
 
 Two populations are reported: customers with an order by T (the BTYD models' domain, the fair
-comparison) and every customer with an event by T.
+comparison) and every customer with an event by T. ``deep_int8`` is the same model with int8
+dynamic quantization (``CLV_QUANTIZE=int8``), to show what it changes.
 """
 
 from __future__ import annotations
@@ -75,7 +76,11 @@ def backtest(
     examples = model.examples(log, profiles, sources, as_of, label_days=horizon_days)
     scores = model.predict(examples)
     actual = np.asarray(examples.labels, dtype=float)
-    predictions = {"deep": scores["clv"].to_numpy(), "btyd": scores["btyd_clv"].to_numpy()}
+    predictions = {
+        "deep": scores["clv"].to_numpy(),
+        "deep_int8": model.quantized().predict(examples)["clv"].to_numpy(),  # CLV_QUANTIZE=int8
+        "btyd": scores["btyd_clv"].to_numpy(),
+    }
     if shop is not None:
         predictions["oracle"] = _shop_oracle(shop, examples.customers, as_of, horizon_days)
     buyers = examples.portrait["has_purchased"].to_numpy() > 0
@@ -108,11 +113,13 @@ def backtest(
         }
     out.mkdir(parents=True, exist_ok=True)
     charts.gain_chart(
-        actual[buyers], {k: v[buyers] for k, v in predictions.items()}, out / "gain.png"
+        actual[buyers],
+        {k: v[buyers] for k, v in predictions.items() if k != "deep_int8"},
+        out / "gain.png",
     )
     charts.decile_chart(
         actual[buyers],
-        {k: v[buyers] for k, v in predictions.items() if k != "oracle"},
+        {k: v[buyers] for k, v in predictions.items() if k in ("deep", "btyd")},
         out / "deciles.png",
     )
     charts.calibration_chart(

@@ -3,6 +3,7 @@ every customer's merged profile."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,17 +18,25 @@ from service.privacy import PiiHasher
 
 
 def event_log(
-    session: Session, until: datetime, customer_range: tuple[str, str] | None = None
+    session: Session,
+    until: datetime,
+    customer_range: tuple[str, str] | None = None,
+    customer_ids: Sequence[str] | None = None,
 ) -> EventLog:
-    """Events at or before ``until`` (of customers with ids in [first, last] when given)."""
-    frames = list(portrait.event_frames(session, until=until, customer_range=customer_range))
+    """Events at or before ``until`` (of customers with ids in [first, last], or of the listed
+    customers, when given)."""
+    frames = list(
+        portrait.event_frames(
+            session, until=until, customer_range=customer_range, customer_ids=customer_ids
+        )
+    )
     if not any(len(events) for events, _ in frames):
         raise InvalidRequestError(f"no events at or before {until.isoformat()}")
     return EventLog.from_frames(frames)
 
 
 def profiles(
-    session: Session, settings: Settings
+    session: Session, settings: Settings, customer_ids: Sequence[str] | None = None
 ) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
     policy = customers.ProfilePolicy.from_settings(settings, PiiHasher.from_settings(settings))
-    return customers.all_profiles(session, policy)
+    return customers.all_profiles(session, policy, customer_ids)

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.config import Settings
+from service.config import Quantization, Settings
 from service.events.models import Event
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
 from service.training import data
@@ -38,6 +38,8 @@ def score_to_csv(
 ) -> int:
     """Write one row per customer: customer_id, SCORE_COLUMNS, model_version. Returns the count."""
     model = replace(model, horizon_days=horizon_days)  # carried from its trained horizon if needed
+    if settings.quantize == Quantization.int8 and model.device == "cpu":
+        model = model.quantized()
     with session_factory() as session:
         customers = customer_ids(session, as_of)
         profiles, sources = data.profiles(session, settings)

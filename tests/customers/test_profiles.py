@@ -215,7 +215,9 @@ def test_erasure_deletes_every_row_about_the_customer_and_nothing_else(
     send_attributes(client, headers, "crm", {"email": "c1@example.com"})
     send_attributes(client, headers, "crm", {"region": "x"}, customer_id="c-2")
     apply_pending()
-    assert all(count_rows_about(db, "c-1").values())  # every table holds something about c-1
+    stored = count_rows_about(db, "c-1")
+    scores = {"scores", "score_history", "stale_scores"}  # only with a champion: tests/scoring
+    assert all(count for table, count in stored.items() if table not in scores)
 
     erased = client.delete("/v1/customers/c-1", headers=headers)
 

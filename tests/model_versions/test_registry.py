@@ -95,6 +95,8 @@ def test_training_job_runs_with_progress_and_registers_the_champion(
         assert run_job(db, model_settings)
         job = client.get(f"/v1/jobs/{queued.json()['id']}", headers=admin).json()
         models = client.get("/v1/models", headers=admin).json()
+        assert run_job(db, model_settings)  # the new champion's rescoring of everyone
+        rescore = client.get(f"/v1/jobs/{queued.json()['id'] + 1}", headers=admin).json()
 
     assert queued.status_code == 202
     assert queued.json()["status"] == "queued"
@@ -103,6 +105,8 @@ def test_training_job_runs_with_progress_and_registers_the_champion(
     assert job["result"]["aliases"] == ["champion"]
     assert [m["version"] for m in models] == [job["result"]["version"]]
     assert models[0]["metrics"]["deep"]["customers"] > 0
+    assert (rescore["kind"], rescore["status"]) == ("rescore", "succeeded")
+    assert rescore["result"]["customers"] == 600
     assert not run_job(db, model_settings)  # nothing left queued
 
 

@@ -1,0 +1,1 @@
+"""Scores: computed, stored, kept fresh, explained and served."""

@@ -1,0 +1,81 @@
+"""Stored scores: the current one per customer, every change, the customers waiting for a fresh
+one, and the decile boundaries of the latest scoring of everyone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBinary, String
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db.base import Base
+from service.db.types import UTCDateTime
+
+_JSON = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class _ScoreValues:
+    """The numbers of a score, shared by the current row and the history."""
+
+    model_version: Mapped[str] = mapped_column(String(64))
+    horizon_days: Mapped[int] = mapped_column(Integer)
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime())
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    trigger: Mapped[str] = mapped_column(String(16))
+    clv: Mapped[float] = mapped_column(Float)
+    p10: Mapped[float] = mapped_column(Float)
+    p50: Mapped[float] = mapped_column(Float)
+    p90: Mapped[float] = mapped_column(Float)
+    purchase_probability: Mapped[float] = mapped_column(Float)
+    probability_alive: Mapped[float] = mapped_column(Float)
+    expected_orders: Mapped[float] = mapped_column(Float)
+    expected_order_value: Mapped[float] = mapped_column(Float)
+    btyd_clv: Mapped[float] = mapped_column(Float)
+    cold_start: Mapped[bool] = mapped_column(Boolean)
+
+
+class Score(_ScoreValues, Base):
+    """A customer's latest score at the champion's horizon, with its attributions (float32:
+    base value, then one contribution per tabular feature and event channel, then their values;
+    decoded by ``service.scoring.explanations``)."""
+
+    __tablename__ = "scores"
+
+    customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    explanation: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class ScoreHistory(_ScoreValues, Base):
+    """Every stored score, append-only (without attributions: those are kept for the latest)."""
+
+    __tablename__ = "score_history"
+    __table_args__ = (Index("ix_score_history_customer", "customer_id", "computed_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(128))
+
+
+class StaleScore(Base):
+    """A customer whose stored score is older than their events or the champion: the worker
+    rescores them. Written in the transaction that applies the events (or attributes), so none
+    is forgotten."""
+
+    __tablename__ = "stale_scores"
+
+    customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    trigger: Mapped[str] = mapped_column(String(16))  # events, attributes
+
+
+class ScoreDeciles(Base):
+    """Boundaries of the value tiers: the clv deciles of the latest scoring of everyone with a
+    model version at a horizon."""
+
+    __tablename__ = "score_deciles"
+
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    horizon_days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    boundaries: Mapped[list[float]] = mapped_column(_JSON)
+    customers: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,152 @@
+"""The public shapes of scores, their explanations, their history and batches."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+
+from service.schemas import CustomerId
+
+MAX_BATCH_CUSTOMERS = 10_000
+
+Rounded = Annotated[float, AfterValidator(lambda value: round(value, 4))]
+"""Stored as double precision; four decimals are what a score means."""
+
+
+class FeatureContribution(BaseModel):
+    name: str = Field(description="The feature (or event channel) the network read.")
+    group: str = Field(
+        description="Its group, e.g. 'purchase history', 'recent activity sequence'."
+    )
+    description: str = Field(description="What it measures.")
+    unit: str = Field(description="Its unit.")
+    value: float = Field(description="The customer's value of it.")
+    contribution: float = Field(description="Its SHAP value, in the shop currency.")
+
+
+class GroupContribution(BaseModel):
+    group: str = Field(description="A group of features.")
+    contribution: float = Field(description="The sum of its features' contributions.")
+
+
+class ExplanationRead(BaseModel):
+    base_value: float = Field(
+        description="The expected clv of the background customers (the training population, "
+        "summarised) at this horizon: where the contributions start from."
+    )
+    tolerance: float = Field(
+        description="Stated bound: |base_value + sum of contributions - clv| <= tolerance * "
+        "max(clv, 1)."
+    )
+    groups: list[GroupContribution] = Field(description="Contributions by group, largest first.")
+    features: list[FeatureContribution] = Field(
+        description="One contribution per feature, largest magnitude first."
+    )
+
+
+class ClvScoreRead(BaseModel):
+    customer_id: str = Field(description="The customer's id.")
+    as_of: datetime = Field(description="The moment the score describes (events up to it).")
+    horizon_days: int = Field(description="Days after as_of the spend is predicted over.")
+    currency: str = Field(description="The shop currency of the money values.")
+    clv: float = Field(description="Expected spend in the horizon.")
+    p10: float = Field(description="10% quantile of the spend in the horizon.")
+    p50: float = Field(description="Median spend in the horizon.")
+    p90: float = Field(description="90% quantile of the spend in the horizon.")
+    purchase_probability: float = Field(description="Probability of any purchase in the horizon.")
+    probability_alive: float = Field(
+        description="Probability the customer is still active (BTYD; for a customer without "
+        "an order, the purchase probability)."
+    )
+    churn_probability: float = Field(description="1 - probability_alive.")
+    expected_orders: float = Field(description="Expected orders in the horizon.")
+    expected_order_value: float = Field(description="Expected value of one order.")
+    expected_next_order_date: date | None = Field(
+        description="The day by which an order becomes more likely than not; null when that is "
+        "beyond the horizon."
+    )
+    value_tier: int | None = Field(
+        description="Decile of clv among the shop's customers (10 = the most valuable tenth), "
+        "from the latest scoring of everyone by this model at this horizon; null until one."
+    )
+    btyd_clv: float = Field(description="The BTYD baseline's expected spend, for comparison.")
+    cold_start: bool = Field(
+        description="True for a customer without an order by as_of: scored from the population, "
+        "the profile and any browsing."
+    )
+    model_version: str = Field(description="The model version that computed it.")
+    computed_at: datetime = Field(description="When it was computed.")
+    source: Literal["stored", "computed"] = Field(
+        description="stored: the customer's kept-fresh score; computed: for this request (an "
+        "as_of, a horizon other than the model's, or no stored score yet)."
+    )
+    explanation: ExplanationRead | None = Field(
+        default=None, description="SHAP attributions, with explain=true."
+    )
+
+
+class ScoreHistoryEntry(BaseModel):
+    computed_at: datetime = Field(description="When the score was computed.")
+    as_of: datetime = Field(description="The moment it describes.")
+    trigger: str = Field(
+        description="What caused it: events (new events), attributes (a profile change) or "
+        "model (a new champion)."
+    )
+    model_version: str = Field(description="The model version.")
+    horizon_days: int = Field(description="Its horizon.")
+    clv: Rounded = Field(description="Expected spend in the horizon.")
+    p10: Rounded = Field(description="10% quantile.")
+    p50: Rounded = Field(description="Median.")
+    p90: Rounded = Field(description="90% quantile.")
+    purchase_probability: Rounded = Field(description="Probability of any purchase.")
+    probability_alive: Rounded = Field(description="Probability the customer is active.")
+    expected_orders: Rounded = Field(description="Expected orders.")
+    cold_start: bool = Field(description="Scored without an order.")
+
+
+class ScoreHistoryRead(BaseModel):
+    customer_id: str = Field(description="The customer's id.")
+    entries: list[ScoreHistoryEntry] = Field(description="Newest first.")
+    next_before: datetime | None = Field(
+        description="Pass as before= for the next (older) page; null on the last page."
+    )
+
+
+class BatchScoreRequest(BaseModel):
+    customer_ids: list[CustomerId] = Field(
+        min_length=1,
+        description=f"Up to {MAX_BATCH_CUSTOMERS:,} customer ids (more is 413); repeats are "
+        "answered once.",
+    )
+    horizon_days: int | None = Field(
+        default=None, ge=1, le=3650, description="Default: the champion's horizon."
+    )
+    as_of: AwareDatetime | None = Field(default=None, description="Default: now (stored scores).")
+    explain: bool = Field(default=False, description="Include SHAP attributions.")
+
+
+class BatchScoreRead(BaseModel):
+    model_version: str = Field(description="The model version that scored them.")
+    scores: list[ClvScoreRead] = Field(description="One per known customer, in request order.")
+    not_found: list[str] = Field(description="Ids with neither events nor attributes.")
+
+
+class FeatureImportance(BaseModel):
+    name: str = Field(description="The feature.")
+    group: str = Field(description="Its group.")
+    description: str = Field(description="What it measures.")
+    mean_abs_contribution: float = Field(description="Mean |SHAP value| over the sample.")
+
+
+class GroupImportance(BaseModel):
+    group: str = Field(description="A group of features.")
+    mean_abs_contribution: float = Field(description="Mean |sum of its SHAP values|.")
+
+
+class FeatureImportanceRead(BaseModel):
+    model_version: str = Field(description="The champion whose stored attributions were read.")
+    customers: int = Field(description="Customers in the sample.")
+    groups: list[GroupImportance] = Field(description="Largest first.")
+    features: list[FeatureImportance] = Field(description="Largest first.")

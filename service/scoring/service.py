@@ -1,0 +1,411 @@
+"""Scoring: serve a customer's score (stored when fresh, computed otherwise), keep stored scores
+fresh as events, attributes and champions change, and report global feature importance.
+
+A stored score is the customer's latest at the champion's horizon, as of when it was computed,
+with its attributions. It is rewritten whenever something it depends on changes:
+- events: the worker that applies a batch to the portrait marks those customers stale in the
+  same transaction, then rescores stale customers (``refresh_stale``) on its next turn;
+- attributes: a PATCH/PUT marks the customer stale;
+- a new champion: a ``rescore`` job rescores everyone in chunks and then fixes the value-tier
+  deciles; reads keep answering meanwhile (computed on the fly while a customer's stored score
+  is from the previous champion).
+Every stored score is also appended to the history, with its trigger.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import matplotlib
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Quantization, Settings
+from service.customers import repository as customers
+from service.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
+from service.ml.artifacts import device_for
+from service.ml.clv_model import ClvModel
+from service.model_versions.store import AliasFollower
+from service.scoring import engine, explanations, repository
+from service.scoring.models import Score, ScoreDeciles
+from service.scoring.schemas import (
+    MAX_BATCH_CUSTOMERS,
+    BatchScoreRead,
+    BatchScoreRequest,
+    ClvScoreRead,
+    FeatureImportance,
+    FeatureImportanceRead,
+    GroupImportance,
+    ScoreHistoryEntry,
+    ScoreHistoryRead,
+)
+from service.training.scoring import customer_ids as customers_with_events
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
+
+STALE_BATCH = 200
+"""Customers rescored per worker turn: small, so a turn (with attributions) stays well under a
+second and, on SQLite, holds the write lock briefly."""
+RESCORE_CHUNK = 1_000
+
+
+class Scorer:
+    """What a process scores with: the champion, followed across promotions, and the settings.
+
+    With ``CLV_QUANTIZE=int8`` on the CPU, scores asked without explanations are computed by the
+    int8 network (quantized once per version); explained ones, and every stored score, by the
+    float network the attributions are computed on, so they add up to the score they explain.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.follower = AliasFollower(settings.model_dir, device_for(settings.device))
+        self._quantized: tuple[str, ClvModel] | None = None
+
+    def champion(self, session: Session) -> tuple[str, ClvModel]:
+        return self.follower.current(session)
+
+    def for_scores_only(self, version: str, model: ClvModel) -> ClvModel:
+        if self.settings.quantize != Quantization.int8 or model.device != "cpu":
+            return model
+        if self._quantized is None or self._quantized[0] != version:
+            self._quantized = (version, model.quantized())
+        return self._quantized[1]
+
+
+def _servable(model: ClvModel, version: str, horizon_days: int, as_of: datetime | None) -> None:
+    """422 for what the champion cannot answer, saying what it can."""
+    if horizon_days > model.horizon_days:
+        raise InvalidRequestError(
+            f"horizon_days={horizon_days} is beyond what champion {version} serves: "
+            f"1 to {model.horizon_days} days",
+            details={"horizon_days": {"min": 1, "max": model.horizon_days}},
+        )
+    if as_of is None:
+        return
+    trained_to = datetime.fromisoformat(model.info["as_of"])
+    now = datetime.now(UTC)
+    if not trained_to <= as_of <= now:
+        raise InvalidRequestError(
+            f"as_of {as_of.isoformat()} is outside what champion {version} serves: from the end "
+            f"of its training data ({trained_to.isoformat()}; earlier, it would have seen the "
+            "outcome) to now",
+            details={"as_of": {"min": trained_to.isoformat(), "max": now.isoformat()}},
+        )
+
+
+def next_order_date(as_of: datetime, horizon_days: int, purchase_probability: float) -> date | None:
+    """The day by which an order is more likely than not, with the purchase probability spread
+    over the horizon as ``predict`` does (P(t) = 1 - (1 - p)^(t / H)); None beyond the horizon."""
+    if purchase_probability < 0.5:
+        return None
+    if purchase_probability >= 1.0:
+        return as_of.date()
+    days = horizon_days * math.log(0.5) / math.log(1.0 - purchase_probability)
+    return (as_of + timedelta(days=days)).date()
+
+
+def _tier(deciles: ScoreDeciles | None, clv: float) -> int | None:
+    return None if deciles is None else 1 + bisect_right(deciles.boundaries, clv)
+
+
+def _read(
+    customer_id: str,
+    values: Mapping[str, Any],
+    *,
+    currency: str,
+    deciles: ScoreDeciles | None,
+    source: str,
+    explanation: bytes | None,
+    model: ClvModel,
+) -> ClvScoreRead:
+    as_of, horizon = values["as_of"], int(values["horizon_days"])
+    number = {name: round(float(values[name]), 4) for name in repository.NUMBERS}
+    return ClvScoreRead(
+        customer_id=customer_id,
+        as_of=as_of,
+        horizon_days=horizon,
+        currency=currency,
+        **number,
+        churn_probability=round(1.0 - number["probability_alive"], 4),
+        expected_next_order_date=next_order_date(as_of, horizon, number["purchase_probability"]),
+        value_tier=_tier(deciles, number["clv"]),
+        cold_start=bool(values["cold_start"]),
+        model_version=values["model_version"],
+        computed_at=values["computed_at"],
+        source=source,
+        explanation=explanations.unpack(explanation, model) if explanation else None,
+    )
+
+
+def _computed_rows(
+    computed: engine.Computed,
+    version: str,
+    horizon_days: int,
+    as_of: datetime,
+    triggers: Mapping[str, str] | str,
+) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    rows = []
+    for customer, row in computed.scores.iterrows():
+        rows.append(
+            {
+                "customer_id": customer,
+                "model_version": version,
+                "horizon_days": horizon_days,
+                "as_of": as_of,
+                "computed_at": now,
+                "trigger": triggers if isinstance(triggers, str) else triggers[str(customer)],
+                **{name: float(row[name]) for name in repository.NUMBERS},
+                "cold_start": bool(row["cold_start"]),
+                "explanation": computed.explanations.get(str(customer)),
+            }
+        )
+    return rows
+
+
+def _score_many(
+    session: Session,
+    scorer: Scorer,
+    customer_ids: Sequence[str],
+    *,
+    horizon_days: int | None,
+    as_of: datetime | None,
+    explain: bool,
+) -> tuple[str, dict[str, ClvScoreRead]]:
+    """Stored scores where they answer the question (no as_of, the champion's horizon, by the
+    champion, with attributions if asked), computed ones for the rest."""
+    version, model = scorer.champion(session)
+    horizon = horizon_days or model.horizon_days
+    _servable(model, version, horizon, as_of)
+    deciles = repository.deciles(session, version, horizon)
+    currency = scorer.settings.currency
+    answers: dict[str, ClvScoreRead] = {}
+    if as_of is None and horizon == model.horizon_days:
+        for customer, stored in repository.current_many(session, customer_ids).items():
+            if stored.model_version == version and (stored.explanation or not explain):
+                answers[customer] = _read(
+                    customer,
+                    _values(stored),
+                    currency=currency,
+                    deciles=deciles,
+                    source="stored",
+                    explanation=stored.explanation if explain else None,
+                    model=model,
+                )
+    missing = [c for c in customer_ids if c not in answers]
+    if missing:
+        moment = as_of or datetime.now(UTC)
+        computed = engine.compute(
+            session,
+            scorer.settings,
+            model if explain else scorer.for_scores_only(version, model),
+            missing,
+            as_of=moment,
+            horizon_days=horizon,
+            explain=explain,
+        )
+        for row in _computed_rows(computed, version, horizon, moment, "request"):
+            customer = row["customer_id"]
+            answers[customer] = _read(
+                customer,
+                row,
+                currency=currency,
+                deciles=deciles,
+                source="computed",
+                explanation=row["explanation"],
+                model=model,
+            )
+    return version, answers
+
+
+def _values(stored: Score) -> dict[str, Any]:
+    return {c: getattr(stored, c) for c in repository.VALUE_COLUMNS}
+
+
+def get_score(
+    session: Session,
+    scorer: Scorer,
+    customer_id: str,
+    *,
+    horizon_days: int | None = None,
+    as_of: datetime | None = None,
+    explain: bool = False,
+) -> ClvScoreRead:
+    _, answers = _score_many(
+        session, scorer, [customer_id], horizon_days=horizon_days, as_of=as_of, explain=explain
+    )
+    if customer_id in answers:
+        return answers[customer_id]
+    if customers.exists_customer(session, customer_id):
+        raise NotFoundError(f"customer {customer_id!r} has no events or attributes by {as_of}")
+    raise NotFoundError(f"no customer {customer_id!r}")
+
+
+def batch(session: Session, scorer: Scorer, request: BatchScoreRequest) -> BatchScoreRead:
+    ids = list(dict.fromkeys(request.customer_ids))
+    if len(ids) > MAX_BATCH_CUSTOMERS:
+        raise PayloadTooLargeError(
+            f"{len(ids):,} customer ids; a batch takes at most {MAX_BATCH_CUSTOMERS:,}"
+        )
+    version, answers = _score_many(
+        session,
+        scorer,
+        ids,
+        horizon_days=request.horizon_days,
+        as_of=request.as_of,
+        explain=request.explain,
+    )
+    return BatchScoreRead(
+        model_version=version,
+        scores=[answers[c] for c in ids if c in answers],
+        not_found=[c for c in ids if c not in answers],
+    )
+
+
+def history(
+    session: Session, customer_id: str, limit: int, before: datetime | None
+) -> ScoreHistoryRead:
+    rows = repository.history(session, customer_id, limit + 1, before)
+    if not rows and before is None and not customers.exists_customer(session, customer_id):
+        raise NotFoundError(f"no customer {customer_id!r}")
+    page = rows[:limit]
+    return ScoreHistoryRead(
+        customer_id=customer_id,
+        entries=[ScoreHistoryEntry.model_validate(row, from_attributes=True) for row in page],
+        next_before=page[-1].computed_at if len(rows) > limit else None,
+    )
+
+
+def refresh_stale(
+    session_factory: sessionmaker[Session], scorer: Scorer, limit: int = STALE_BATCH
+) -> int:
+    """One worker turn: rescore up to ``limit`` stale customers with attributions, in the
+    transaction that takes them off the queue (a failure puts them back). Returns how many."""
+    with session_factory() as session, session.begin():
+        claimed = repository.claim_stale(session, limit)
+        if not claimed:
+            return 0
+        version, model = scorer.champion(session)
+        now = datetime.now(UTC)
+        computed = engine.compute(
+            session,
+            scorer.settings,
+            model,
+            list(claimed),
+            as_of=now,
+            horizon_days=model.horizon_days,
+            explain=True,
+        )
+        repository.save_scores(
+            session, _computed_rows(computed, version, model.horizon_days, now, claimed)
+        )
+    return len(claimed)
+
+
+def rescore_all(
+    session_factory: sessionmaker[Session],
+    scorer: Scorer,
+    progress: Callable[[str, float], None] | None = None,
+) -> dict[str, Any]:
+    """Score every customer with the champion (with attributions), chunk by chunk, each chunk
+    its own transaction; then fix the value-tier deciles from the result."""
+    report = progress or (lambda stage, done: None)
+    started = datetime.now(UTC)
+    with session_factory() as session:
+        version, model = scorer.champion(session)
+        everyone = sorted(
+            set(customers_with_events(session, started))
+            | set(customers.customers_with_attributes(session))
+        )
+    for start in range(0, len(everyone), RESCORE_CHUNK):
+        report(f"scoring customers with {version}", start / max(len(everyone), 1))
+        chunk = everyone[start : start + RESCORE_CHUNK]
+        with session_factory() as session, session.begin():
+            now = datetime.now(UTC)
+            computed = engine.compute(
+                session,
+                scorer.settings,
+                model,
+                chunk,
+                as_of=now,
+                horizon_days=model.horizon_days,
+                explain=True,
+            )
+            repository.save_scores(
+                session, _computed_rows(computed, version, model.horizon_days, now, "model")
+            )
+    with session_factory() as session, session.begin():
+        values = np.asarray(repository.clv_values(session, version, model.horizon_days))
+        boundaries = np.quantile(values, np.arange(1, 10) / 10).tolist() if len(values) else []
+        repository.save_deciles(
+            session,
+            ScoreDeciles(
+                model_version=version,
+                horizon_days=model.horizon_days,
+                boundaries=[round(b, 6) for b in boundaries],
+                customers=len(values),
+                computed_at=datetime.now(UTC),
+            ),
+        )
+    report("done", 1.0)
+    return {"version": version, "customers": len(everyone)}
+
+
+def importance(session: Session, scorer: Scorer, sample: int) -> FeatureImportanceRead:
+    """Mean |SHAP value| per feature over the stored attributions of a random sample of the
+    customers the champion scored."""
+    version, model = scorer.champion(session)
+    blobs = repository.explanations(session, version, sample)
+    if not blobs:
+        raise NotFoundError(f"no stored attributions by {version} yet; its rescoring is running")
+    means, groups = explanations.mean_absolute(blobs, model)
+    tabular, channels = model.definitions
+    features = [
+        FeatureImportance(
+            name=d.name,
+            group=d.group,
+            description=d.description,
+            mean_abs_contribution=round(float(m), 6),
+        )
+        for d, m in zip([*tabular, *channels], means, strict=True)
+    ]
+    features.sort(key=lambda f: -f.mean_abs_contribution)
+    return FeatureImportanceRead(
+        model_version=version,
+        customers=len(blobs),
+        groups=[
+            GroupImportance(group=g, mean_abs_contribution=round(v, 6))
+            for g, v in sorted(groups.items(), key=lambda item: -item[1])
+        ],
+        features=features,
+    )
+
+
+def importance_png(report: FeatureImportanceRead, top: int = 20) -> bytes:
+    """A bar chart of the ``top`` features by mean |SHAP value|, coloured by group."""
+    shown = report.features[:top][::-1]
+    groups = sorted({f.group for f in shown})
+    colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(groups)}
+    figure, axes = plt.subplots(figsize=(9, 0.32 * len(shown) + 1.5))
+    axes.barh(
+        [f.name for f in shown],
+        [f.mean_abs_contribution for f in shown],
+        color=[colours[f.group] for f in shown],
+    )
+    handles = [Patch(color=colour, label=group) for group, colour in colours.items()]
+    axes.legend(handles=handles, loc="lower right", fontsize=8)
+    axes.set_xlabel("mean |SHAP value| (shop currency)")
+    axes.set_title(f"{report.model_version}: what drives the score ({report.customers} customers)")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()

@@ -1,0 +1,75 @@
+"""`clv demo` end to end, as a user runs it: simulate, import, train, score, serve; then the
+three curl commands it prints, run as printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import free_port
+
+
+def _wait_until_ready(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} never answered 200")
+
+
+def test_the_demo_serves_and_its_printed_curl_commands_work(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "CLV_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
+        "CLV_MODEL_DIR": str(tmp_path / "models"),
+        "CLV_LOG_LEVEL": "WARNING",
+        "COLUMNS": "400",  # one curl command per line
+    }
+    command = [sys.executable, "-m", "service.cli", "demo", "--port", str(port)]
+    command += ["--customers", "400", "--shop", str(tmp_path / "shop")]
+    demo = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert demo.stdout is not None
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            line = demo.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if len(curls := [x.strip() for x in lines if x.startswith("curl ")]) == 3:
+                break
+        assert len(curls) == 3, "".join(lines)
+        _wait_until_ready(f"http://127.0.0.1:{port}/readyz")
+        outputs = []
+        for curl in curls:
+            done = subprocess.run(shlex.split(curl), capture_output=True, text=True, check=True)
+            outputs.append(json.loads(done.stdout))
+            time.sleep(1.5)  # the worker rescores the customer after the new order
+    finally:
+        demo.terminate()
+        demo.wait(timeout=60)
+
+    printed = "".join(lines)
+    assert re.search(r"API key \(demo-[\d-]+, all scopes\): clv_\S+", printed)
+    assert f"http://127.0.0.1:{port}/docs" in printed
+    score, ingested, history = outputs
+    assert score["source"] == "stored"
+    assert score["explanation"]["features"]
+    assert score["value_tier"] == 10
+    assert ingested["accepted"] == 1
+    assert [entry["trigger"] for entry in history["entries"]] == ["events", "model"]
