@@ -79,7 +79,10 @@ class ClvModel:
     float_net: torch.nn.Module | None = None  # the float network behind a quantized ``net``
 
     def tabular_tensor(self, tabular: pd.DataFrame) -> torch.Tensor:
-        values = signed_log(tabular[self.feature_names].to_numpy(dtype=np.float64))
+        ordered = (
+            tabular if list(tabular.columns) == self.feature_names else tabular[self.feature_names]
+        )
+        values = signed_log(ordered.to_numpy(dtype=np.float64))
         scaled = (values - self.scaler_mean) / self.scaler_std
         return torch.as_tensor(scaled, dtype=torch.float32)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -103,6 +104,13 @@ class Attributions:
         return total
 
 
+@lru_cache(maxsize=8)
+def _legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [0, 1]."""
+    alphas, weights = np.polynomial.legendre.leggauss(nodes)
+    return (alphas + 1) / 2, weights / 2
+
+
 @contextmanager
 def _gradients_through_rnn(device: str) -> Iterator[None]:
     """cuDNN's recurrent layers refuse a backward pass in eval mode; the native kernels do not."""
@@ -133,24 +141,20 @@ def expected_gradients(
     path = _Path(net, background, log_calibration, fixed_column, device)
     n = len(tabular)
     scale = np.ones(n) if scale is None else scale
-    base, tab_out, seq_out = (
-        np.empty(n),
-        np.empty((n, tabular.shape[1])),
-        np.empty((n, sequences.shape[2])),
-    )
+    base, scores = np.empty(n), np.empty(n)
+    tab_out, seq_out = np.empty((n, tabular.shape[1])), np.empty((n, sequences.shape[2]))
     todo, current = np.arange(n), nodes
     with _gradients_through_rnn(device):
         while len(todo):
             per_chunk = max(1, _PATH_ROWS // (len(background.weights) * current))
             for start in range(0, len(todo), per_chunk):
                 rows = todo[start : start + per_chunk]
-                b, t, q = path.integrate(sequences[rows], tabular[rows], current)
-                base[rows], tab_out[rows], seq_out[rows] = b, t, q
-            scores = path.scores(sequences[todo], tabular[todo])
+                b, f, t, q = path.integrate(sequences[rows], tabular[rows], current)
+                base[rows], scores[rows], tab_out[rows], seq_out[rows] = b, f, t, q
             totals = base[todo] + tab_out[todo].sum(axis=1) + seq_out[todo].sum(axis=1)
             # |error| <= REFINE_ABOVE * max(clv, 1), in the units of the unscaled score
-            allowed = REFINE_ABOVE * np.maximum(scores * scale[todo], 1.0) / scale[todo]
-            missed = np.abs(totals - scores) > allowed
+            allowed = REFINE_ABOVE * np.maximum(scores[todo] * scale[todo], 1.0) / scale[todo]
+            missed = np.abs(totals - scores[todo]) > allowed
             todo, current = todo[missed], current * 4
             if current > MAX_NODES:
                 break
@@ -178,37 +182,33 @@ class _Path:
     def score(self, sequence: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
         return ziln_mean(self.net(sequence, tabular) + self.shift)
 
-    @torch.no_grad()
-    def scores(self, sequences: torch.Tensor, tabular: torch.Tensor) -> np.ndarray:
-        out = [
-            self.score(
-                sequences[i : i + _PATH_ROWS].to(self.device),
-                tabular[i : i + _PATH_ROWS].to(self.device),
-            )
-            for i in range(0, len(tabular), _PATH_ROWS)
-        ]
-        return torch.cat(out).double().cpu().numpy() if out else np.empty(0)
-
     def integrate(
         self, sequences: torch.Tensor, tabular: torch.Tensor, nodes: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(base, tabular contributions, channel contributions) for a chunk of customers."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(base, score, tabular contributions, channel contributions) for a chunk of
+        customers; the references, the jump and the customers' own scores in one pass."""
         x_seq, x_tab = sequences.to(self.device), tabular.to(self.device)
         m, k = len(x_tab), len(self.weights)
-        alphas, quadrature = np.polynomial.legendre.leggauss(nodes)
-        alpha = torch.as_tensor((alphas + 1) / 2, dtype=torch.float32, device=self.device)
+        alphas, quadrature = _legendre(nodes)
+        alpha = torch.as_tensor(alphas, dtype=torch.float32, device=self.device)
         weight = self.weights[:, None] * torch.as_tensor(
-            quadrature / 2, dtype=torch.float32, device=self.device
+            quadrature, dtype=torch.float32, device=self.device
         )  # (K, J)
         # References per customer: (m, K, ...), the fixed column set to the customer's.
         r_tab = self.tab_bg[None].expand(m, -1, -1).clone()
         if self.fixed_column is not None:
             r_tab[..., self.fixed_column] = x_tab[:, None, self.fixed_column]
         r_seq = self.seq_bg[None].expand(m, -1, -1, -1).clone()
+        masked_seq = r_seq.clone()
+        masked_seq[..., 0] = x_seq[:, None, :, 0]  # the customer's event mask: the jump
         with torch.no_grad():
-            plain = self.score(r_seq.flatten(0, 1), r_tab.flatten(0, 1)).view(m, k)
-            r_seq[..., 0] = x_seq[:, None, :, 0]  # the customer's event mask: the jump
-            masked = self.score(r_seq.flatten(0, 1), r_tab.flatten(0, 1)).view(m, k)
+            flat_tab = r_tab.flatten(0, 1)
+            scored = self.score(
+                torch.cat([r_seq.flatten(0, 1), masked_seq.flatten(0, 1), x_seq]),
+                torch.cat([flat_tab, flat_tab, x_tab]),
+            )
+        plain, masked = scored[: m * k].view(m, k), scored[m * k : 2 * m * k].view(m, k)
+        r_seq = masked_seq
         d_seq = (x_seq[:, None] - r_seq)[:, :, None]  # (m, K, 1, L, E)
         d_tab = (x_tab[:, None] - r_tab)[:, :, None]  # (m, K, 1, F)
         path_seq = (r_seq[:, :, None] + alpha[None, None, :, None, None] * d_seq).detach()
@@ -223,6 +223,7 @@ class _Path:
         seq_part[:, 0] += ((masked - plain) * self.weights).sum(dim=1)
         return (
             (plain @ self.weights).cpu().numpy(),
+            scored[2 * m * k :].double().cpu().numpy(),
             tab_part.detach().cpu().numpy(),
             seq_part.detach().cpu().numpy(),
         )

@@ -114,15 +114,17 @@ def load_activity(session: Session, customer_ids: Sequence[str] | None = None) -
 
 
 # Events and their line items as flat rows (see EVENT_COLUMNS / ITEM_COLUMNS), computed in SQL:
-# epoch seconds, and money as integer ten-thousandths (SQLite stores it so already), with the
-# items unnested by the database. No per-event Python work, which for millions of events is
-# what made reading them slow.
+# whole epoch seconds (floored, as SQLite's strftime and Python's int() do: PostgreSQL's CAST
+# rounds, which put an event in the last half second before a cut-off after it), and money as
+# integer ten-thousandths (SQLite stores it so already), with the items unnested by the database.
+# No per-event Python work, which for millions of events is what made reading them slow.
 _FRAME_SQL = {
     "postgresql": {
-        "events": "SELECT seq, customer_id, type, CAST(EXTRACT(EPOCH FROM occurred_at) AS BIGINT), "
+        "events": "SELECT seq, customer_id, type, "
+        "CAST(FLOOR(EXTRACT(EPOCH FROM occurred_at)) AS BIGINT), "
         "CAST(COALESCE(amount, 0) * 10000 AS BIGINT) FROM events e WHERE {where}",
         "items": "SELECT e.seq, e.customer_id, e.type, "
-        "CAST(EXTRACT(EPOCH FROM e.occurred_at) AS BIGINT), "
+        "CAST(FLOOR(EXTRACT(EPOCH FROM e.occurred_at)) AS BIGINT), "
         "i.sku, i.name, i.category, i.quantity FROM events e CROSS JOIN LATERAL "
         "jsonb_to_recordset(CASE WHEN jsonb_typeof(e.items) = 'array' THEN e.items "
         "ELSE '[]'::jsonb END) AS i(sku text, name text, category text, quantity int) "

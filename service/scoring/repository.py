@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlalchemy import Float, Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from service.db.bulk import is_postgresql
+from service.events.models import Event
 from service.model_versions.models import ModelAlias
 from service.scoring.models import Score, ScoreDeciles, ScoreHistory, StaleScore
 
@@ -49,9 +50,14 @@ def current(session: Session, customer_id: str) -> Score | None:
     return session.get(Score, customer_id)
 
 
-def current_many(session: Session, customer_ids: Sequence[str]) -> dict[str, Score]:
-    found = session.scalars(select(Score).where(Score.customer_id.in_(customer_ids)))
-    return {score.customer_id: score for score in found}
+def current_many(
+    session: Session, customer_ids: Sequence[str], *, explanations: bool
+) -> dict[str, Score]:
+    """The stored scores; their attributions (1.2 KB each) only when asked for."""
+    query = select(Score).where(Score.customer_id.in_(customer_ids))
+    if not explanations:
+        query = query.options(defer(Score.explanation, raiseload=True))
+    return {score.customer_id: score for score in session.scalars(query)}
 
 
 def history(
@@ -100,8 +106,10 @@ def claim_stale(session: Session, limit: int) -> dict[str, str]:
     return dict(sorted((row[0], row[1]) for row in claimed))
 
 
-def stale_count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(_STALE)) or 0)
+def latest_event(session: Session, customer_ids: Sequence[str]) -> datetime:
+    """The latest occurred_at among the customers' events (the epoch without any)."""
+    query = select(func.max(Event.occurred_at)).where(Event.customer_id.in_(customer_ids))
+    return session.scalar(query) or datetime.fromtimestamp(0, UTC)
 
 
 def clv_values(session: Session, model_version: str, horizon_days: int) -> list[float]:

@@ -5,7 +5,7 @@ in the history, and erasure takes scores with it."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx2
@@ -90,6 +90,32 @@ def test_attribute_changes_mark_the_customer_stale_and_the_worker_rescores(
 
     assert rescored == 1
     assert [e["trigger"] for e in entries["entries"]] == ["attributes", "model"]
+
+
+def test_an_order_stamped_a_little_ahead_is_in_the_score_it_triggers(
+    scored_shop: ScoredShop, db: Engine, make_key: KeyFactory
+) -> None:
+    headers = bearer(make_key("read", "ingest"))
+    customer = _top_customer(db)
+    factory = make_session_factory(db)
+    ahead = datetime.now(UTC) + timedelta(minutes=2)  # within CLV_MAX_FUTURE_SKEW_SECONDS
+    order = {**_order(customer, "ahead-1"), "occurred_at": ahead.isoformat()}
+    with TestClient(create_app(scored_shop.settings)) as client:
+        before = client.get(f"/v1/customers/{customer}/clv?explain=true", headers=headers).json()
+        assert (
+            client.post("/v1/events", json={"events": [order]}, headers=headers).json()["accepted"]
+            == 1
+        )
+        drain(factory)
+        refresh_stale(factory, Scorer(scored_shop.settings))
+        after = client.get(f"/v1/customers/{customer}/clv?explain=true", headers=headers).json()
+
+    def orders(score: dict[str, Any]) -> float:
+        features = score["explanation"]["features"]
+        return next(f["value"] for f in features if f["name"] == "orders_total")
+
+    assert datetime.fromisoformat(after["as_of"]) >= ahead.replace(microsecond=0)
+    assert orders(after) == orders(before) + 1
 
 
 def test_history_pages_newest_first(

@@ -19,6 +19,11 @@ class ConvergenceError(RuntimeError):
     pass
 
 
+_LOG_BOUNDS = (-12.0, 12.0)
+"""Parameters between e^-12 and e^12: far beyond any shop's, and no overflow on the way."""
+_UNLIKELY = 1e12
+
+
 class BaseFitter:
     param_names: ClassVar[tuple[str, ...]]
     initial: ClassVar[tuple[float, ...]]
@@ -41,12 +46,20 @@ class BaseFitter:
 
         def objective(log_params: np.ndarray) -> float:
             params = np.exp(log_params)
-            likelihood = self.log_likelihood(params, *columns)
-            value = -(weights * likelihood).sum() / weights.sum()
-            return float(value + self.penalizer * (params**2).sum())
+            with np.errstate(all="ignore"):
+                likelihood = self.log_likelihood(params, *columns)
+                value = -(weights * likelihood).sum() / weights.sum()
+            value = float(value + self.penalizer * (params**2).sum())
+            # A step into overflow is a bad step, not the end: L-BFGS-B backs off a large value.
+            return value if np.isfinite(value) else _UNLIKELY
 
-        result = minimize(objective, np.log(self.initial), method="L-BFGS-B")
-        if not np.isfinite(result.fun):
+        result = minimize(
+            objective,
+            np.log(self.initial),
+            method="L-BFGS-B",
+            bounds=[_LOG_BOUNDS] * len(self.initial),
+        )
+        if not np.isfinite(result.fun) or result.fun >= _UNLIKELY:
             raise ConvergenceError(f"{type(self).__name__} did not converge: {result.message}")
         self.params_ = dict(zip(self.param_names, np.exp(result.x).tolist(), strict=True))
         self.mean_log_likelihood_ = -float(result.fun)

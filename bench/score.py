@@ -1,0 +1,310 @@
+"""Scoring: latency over real HTTP, explanation cost against shap's GradientExplainer, batch
+throughput against the BTYD formula, event-to-fresh-score latency, and what int8 changes.
+
+1. Simulates a shop whose history ends yesterday (default 12,000 customers over 540 days),
+   loads it into a scratch PostgreSQL database, trains the champion (`clv train`, 365 days) and
+   runs its rescoring job: every customer's stored score with attributions.
+2. Over HTTP, against `clv serve` (uvicorn, embedded worker), one request at a time on a
+   keep-alive connection, random customers:
+   - a stored score without explanation (target p99 <= 10 ms) and with it (target <= 20 ms);
+   - a score computed for the request with a fresh explanation (another horizon);
+   - event to fresh score: POST an order, poll the score until it describes a moment after the
+     order (target p99 <= 1 s).
+3. In-process, on the same model and customers:
+   - a fresh explanation of one customer, ours against `shap.GradientExplainer` with its
+     default 200 samples over a background of 100 random customers: p50 time, the ratio, and
+     both additivity errors |base + sum - clv| / max(clv, 1);
+   - batch throughput, customers/s: `POST /v1/clv/batch`'s service for 10,000 stored scores;
+     10,000 scores computed as of now (events read, features, network: target >= 20,000/s);
+     the network alone (float and int8) next to the BTYD formula on the same customers.
+4. int8: a backtest at T - 180 days over 180 days, float against int8 on the same customers
+   (run before the HTTP part, whose orders would otherwise land in its outcome window).
+
+    .venv/bin/python bench/score.py [--customers 12000] [--requests 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx2 as httpx
+
+from bench._common import load_shop, percentile, report, running_server, scratch_postgres
+from service.auth import service as auth
+from service.config import Settings
+from service.db.session import make_engine, make_session_factory
+from service.jobs.runner import JobRunner
+from service.ml.clv_model import ClvModel
+from service.ml.examples import EventLog, Examples
+from service.ml.explain import ADDITIVITY_TOLERANCE
+from service.ml.losses import ziln_mean
+from service.portrait import repository as portrait
+from service.scoring import engine as scoring_engine
+from service.scoring import service as scoring
+from service.scoring.schemas import BatchScoreRequest
+from service.simulator.config import ShopConfig
+from service.simulator.files import write_shop
+from service.training import backtest, data
+from service.training.scoring import customer_ids
+
+DAYS = 540
+HORIZON = 365
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = call()
+    return time.perf_counter() - started, result
+
+
+def latencies_ms(client: httpx.Client, paths: list[str]) -> dict[str, float]:
+    times = []
+    for path in paths:
+        started = time.perf_counter()
+        response = client.get(path)
+        times.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+    return {"p50_ms": round(percentile(times, 50), 2), "p99_ms": round(percentile(times, 99), 2)}
+
+
+def event_to_fresh_score(client: httpx.Client, customers: list[str], samples: int) -> list[float]:
+    """Seconds from sending an order to the first read of a score that includes it."""
+    seconds = []
+    for number in range(samples):
+        customer = random.choice(customers)
+        sent = datetime.now(UTC)
+        started = time.perf_counter()
+        order = {
+            "event_id": f"bench-order-{number}-{sent.timestamp()}",
+            "customer_id": customer,
+            "type": "purchase",
+            "occurred_at": sent.isoformat(),
+            "amount": "80.00",
+        }
+        client.post("/v1/events", json={"events": [order]}).raise_for_status()
+        while time.perf_counter() - started < 30:
+            score = client.get(f"/v1/customers/{customer}/clv").json()
+            if score["source"] == "stored" and datetime.fromisoformat(score["as_of"]) >= sent:
+                break
+            time.sleep(0.005)
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def examples_of(
+    session: Any, settings: Settings, model: ClvModel, customers: list[str]
+) -> Examples:
+    now = datetime.now(UTC)
+    frames = list(portrait.event_frames(session, until=now, customer_ids=customers))
+    profiles, sources = data.profiles(session, settings, customers)
+    return model.examples(EventLog.from_frames(frames), profiles, sources, now)
+
+
+def _one(examples: Examples, row: int) -> Examples:
+    customers = examples.customers[row : row + 1]
+    return Examples(
+        customers,
+        examples.tabular.loc[customers],
+        examples.sequences[row : row + 1],
+        examples.portrait.loc[customers],
+    )
+
+
+def compare_explainers(model: ClvModel, examples: Examples, samples: int) -> dict[str, Any]:
+    """Ours (one customer at a time) against shap.GradientExplainer with default samples."""
+    import shap
+
+    class Score(torch.nn.Module):
+        def forward(self, sequence: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
+            shift = torch.tensor([0.0, model.log_calibration, 0.0])
+            return ziln_mean(model.net(sequence, tabular) + shift)[:, None]
+
+    rng = np.random.default_rng(0)
+    sequences = torch.as_tensor(examples.sequences)
+    tabular = model.tabular_tensor(examples.tabular)
+    background = rng.choice(len(tabular), 100, replace=False)
+    plain = shap.GradientExplainer(Score(), [sequences[background], tabular[background]])
+    with torch.no_grad():
+        plain_base = float(Score()(sequences[background], tabular[background]).mean())
+    clv = model.predict(examples)["clv"].to_numpy()
+    ours_s, ours_err, plain_s, plain_err = [], [], [], []
+    for row in rng.choice(len(tabular), samples, replace=False):
+        seconds, attributions = timed(lambda row=row: model.explain(_one(examples, row)))
+        ours_s.append(seconds)
+        ours_err.append(abs(attributions.totals()[0] - clv[row]) / max(clv[row], 1.0))
+        seconds, values = timed(
+            lambda row=row: plain.shap_values([sequences[row : row + 1], tabular[row : row + 1]])
+        )
+        plain_s.append(seconds)
+        total = plain_base + sum(float(np.sum(v)) for v in values)
+        plain_err.append(abs(total - clv[row]) / max(clv[row], 1.0))
+    ours_p50, plain_p50 = percentile(ours_s, 50), percentile(plain_s, 50)
+    return {
+        "explain_ours_p50_ms": round(ours_p50 * 1000, 2),
+        "explain_gradientexplainer_p50_ms": round(plain_p50 * 1000, 2),
+        "explain_speedup": round(plain_p50 / ours_p50, 2),
+        "explain_ours_additivity_error_mean": round(float(np.mean(ours_err)), 4),
+        "explain_ours_additivity_error_max": round(float(np.max(ours_err)), 4),
+        "explain_gradientexplainer_additivity_error_mean": round(float(np.mean(plain_err)), 4),
+        "explain_gradientexplainer_additivity_error_max": round(float(np.max(plain_err)), 4),
+        "explain_stated_tolerance": ADDITIVITY_TOLERANCE,
+    }
+
+
+def throughput(
+    settings: Settings, factory: Any, model: ClvModel, customers: list[str]
+) -> dict[str, Any]:
+    """Customers/s of the batch service (stored scores), of scores computed as of now, and of
+    the network alone (float, int8) next to the BTYD formula, on the same 10,000 customers."""
+    chosen = customers[:10_000]
+    scorer = scoring.Scorer(settings)
+    with factory() as session:
+        scoring.batch(session, scorer, BatchScoreRequest(customer_ids=chosen[:100]))  # warm
+        stored_s, answer = timed(
+            lambda: scoring.batch(session, scorer, BatchScoreRequest(customer_ids=chosen))
+        )
+        assert len(answer.scores) == len(chosen)
+        computed_s, _ = timed(
+            lambda: scoring_engine.compute(
+                session,
+                settings,
+                model,
+                chosen,
+                as_of=datetime.now(UTC),
+                horizon_days=HORIZON,
+                explain=False,
+            )
+        )
+        examples = examples_of(session, settings, model, chosen)
+    quantized = model.quantized()
+    model.logits(examples)  # warm
+    quantized.logits(examples)
+    network_s = min(timed(lambda: model.logits(examples))[0] for _ in range(3))
+    int8_s = min(timed(lambda: quantized.logits(examples))[0] for _ in range(3))
+    btyd_s = min(timed(lambda: model.btyd.predict(examples.portrait, HORIZON))[0] for _ in range(3))
+    n = len(chosen)
+    return {
+        "batch_customers": n,
+        "batch_stored_customers_per_s": round(n / stored_s),
+        "batch_computed_customers_per_s": round(n / computed_s),
+        "network_float_customers_per_s": round(n / network_s),
+        "network_int8_customers_per_s": round(n / int8_s),
+        "int8_network_speedup": round(network_s / int8_s, 2),
+        "btyd_formula_customers_per_s": round(n / btyd_s),
+        "network_vs_btyd_formula_ratio": round(btyd_s / network_s, 2),
+    }
+
+
+def int8_backtest(factory: Any, settings: Settings, end: datetime, out: Path) -> dict[str, Any]:
+    as_of = end - timedelta(days=180)
+    result = backtest.backtest(factory, settings, as_of=as_of, horizon_days=180, out=out)
+    buyers = result["populations"]["customers_with_an_order"]
+    keys = ("normalized_gini", "decile_mape", "aggregate_revenue_error")
+    return {
+        f"backtest_{name}_{key}": round(buyers[name][key], 4)
+        for name in ("deep", "deep_int8", "btyd")
+        for key in keys
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=12_000)
+    parser.add_argument("--requests", type=int, default=2_000)
+    parser.add_argument("--freshness-samples", type=int, default=100)
+    parser.add_argument("--explain-samples", type=int, default=100)
+    parser.add_argument("--device", default="cpu", help="CLV_DEVICE for the model")
+    args = parser.parse_args()
+    random.seed(0)
+    first_day = datetime.now(UTC).date() - timedelta(days=DAYS)
+    config = ShopConfig(customers=args.customers, days=DAYS, horizon_days=HORIZON, start=first_day)
+
+    with tempfile.TemporaryDirectory() as tmp, scratch_postgres() as url:
+        folder = Path(tmp)
+        write_shop(config, folder / "shop")
+        events = load_shop(url, folder / "shop")
+        env = {
+            **os.environ,
+            "CLV_DATABASE_URL": url,
+            "CLV_MODEL_DIR": str(folder / "models"),
+            "CLV_DEVICE": args.device,
+            "CLV_LOG_LEVEL": "WARNING",
+        }
+        clv = [sys.executable, "-m", "service.cli"]
+        train_s, _ = timed(
+            lambda: subprocess.run(
+                [*clv, "train", "--horizon-days", str(HORIZON)], env=env, check=True
+            )
+        )
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None, database_url=url, model_dir=folder / "models", device=args.device
+        )
+        engine = make_engine(settings)
+        factory = make_session_factory(engine)
+        rescore_s, _ = timed(lambda: JobRunner(factory, settings).run_once())
+        with factory() as session, session.begin():
+            customers = customer_ids(session, datetime.now(UTC))
+            _, key = auth.create_key(session, "bench", list(auth.Scope))
+        result: dict[str, Any] = {
+            "customers": len(customers),
+            "events": events,
+            "device": args.device,
+            "train_seconds": round(train_s, 1),
+            "rescore_with_attributions_customers_per_s": round(len(customers) / rescore_s),
+        }
+        # Before the HTTP part, whose orders would land in the backtest's outcome window.
+        result |= int8_backtest(factory, settings, datetime.now(UTC), folder / "backtest")
+        sample = [random.choice(customers) for _ in range(args.requests)]
+        with (
+            running_server(url, extra_env=env) as (base, _),
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client,
+        ):
+            latencies_ms(client, [f"/v1/customers/{c}/clv" for c in sample[:100]])  # warm
+            plain = latencies_ms(client, [f"/v1/customers/{c}/clv" for c in sample])
+            explained = latencies_ms(
+                client,
+                [f"/v1/customers/{c}/clv?explain=true" for c in sample[: args.requests // 2]],
+            )
+            fresh = latencies_ms(
+                client,
+                [f"/v1/customers/{c}/clv?explain=true&horizon_days=180" for c in sample[:200]],
+            )
+            freshness = event_to_fresh_score(client, customers, args.freshness_samples)
+        result |= {
+            "http_stored_score_p50_ms": plain["p50_ms"],
+            "http_stored_score_p99_ms": plain["p99_ms"],
+            "http_stored_explained_p50_ms": explained["p50_ms"],
+            "http_stored_explained_p99_ms": explained["p99_ms"],
+            "http_fresh_explanation_p50_ms": fresh["p50_ms"],
+            "http_fresh_explanation_p99_ms": fresh["p99_ms"],
+            "event_to_fresh_score_p50_s": round(percentile(freshness, 50), 3),
+            "event_to_fresh_score_p99_s": round(percentile(freshness, 99), 3),
+        }
+        scorer = scoring.Scorer(settings)
+        with factory() as session:
+            _, model = scorer.champion(session)
+            chosen = random.sample(customers, min(2_000, len(customers)))
+            examples = examples_of(session, settings, model, chosen)
+        result |= compare_explainers(model, examples, args.explain_samples)
+        result |= throughput(settings, factory, model, customers)
+        engine.dispose()
+    report("score", result)
+
+
+if __name__ == "__main__":
+    main()
