@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/import_csv.py
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/score.py
 
 # Re-pin every dependency after changing pyproject.toml (torch stays at the plain 2.13.0 pin).
 lock: install

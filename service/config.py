@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         default=Quantization.none,
         description="int8: dynamically quantized network for scores without explanations (CPU).",
     )
+    score_max_age_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="A stored score older than this is not served (computed instead) and a "
+        "worker rescores it.",
+    )
     model_dir: Path = Field(default=Path("./models"), description="Trained model versions.")
     pii_secret: SecretStr = Field(
         default=SecretStr(DEV_PII_SECRET),

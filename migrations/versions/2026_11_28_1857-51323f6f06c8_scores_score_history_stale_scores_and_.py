@@ -84,11 +84,18 @@ def upgrade() -> None:
         sa.Column("customer_id", sa.String(length=128), nullable=False),
         sa.Column("since", service.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("trigger", sa.String(length=16), nullable=False),
+        sa.Column("leased_until", service.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_stale_scores")),
     )
+    op.create_index("ix_stale_scores_since", "stale_scores", ["since", "customer_id"])
+    op.create_index("ix_scores_model_version", "scores", ["model_version", "horizon_days"])
+    op.create_index("ix_scores_as_of", "scores", ["as_of"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_scores_as_of", table_name="scores")
+    op.drop_index("ix_scores_model_version", table_name="scores")
+    op.drop_index("ix_stale_scores_since", table_name="stale_scores")
     op.drop_table("stale_scores")
     op.drop_table("scores")
     with op.batch_alter_table("score_history", schema=None) as batch_op:

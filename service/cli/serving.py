@@ -124,7 +124,9 @@ def demo(
 def demo_customer(session: Session) -> str:
     """The stored customer with the highest score: a good first one to look at."""
     best = session.scalars(select(Score.customer_id).order_by(Score.clv.desc()).limit(1)).first()
-    return best or "demo-customer"
+    if best is None:
+        raise typer.BadParameter("the demo database holds no scores; delete it and run again")
+    return best
 
 
 def demo_curl_examples(base: str, token: str, currency: str, customer: str) -> list[str]:

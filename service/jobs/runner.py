@@ -21,7 +21,7 @@ from service.config import Settings
 from service.errors import ServiceError
 from service.jobs import repository
 from service.ml.training import TrainingCancelledError
-from service.scoring.service import Scorer, rescore_all
+from service.scoring.service import RescoreCancelledError, Scorer, rescore_all
 from service.training.runner import train_version
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class JobRunner:
         status, result, error = "succeeded", None, None
         try:
             result = self._execute(kind, params, actor, reporter)
-        except TrainingCancelledError:
+        except (TrainingCancelledError, RescoreCancelledError):
             status = "cancelled"
         except ServiceError as failure:
             status, error = "failed", failure.message
@@ -102,7 +102,13 @@ class JobRunner:
         self, kind: str, params: dict[str, Any], actor: str, reporter: _Reporter
     ) -> dict[str, Any]:
         if kind == "rescore":
-            return rescore_all(self.session_factory, self.scorer, reporter.progress)
+            return rescore_all(
+                self.session_factory,
+                self.scorer,
+                params["version"],
+                reporter.progress,
+                reporter.cancelled,
+            )
         if kind != "train":
             raise ServiceError(f"unknown job kind {kind!r}")
         as_of = datetime.fromisoformat(params["as_of"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,6 +27,9 @@ from service.scoring import repository as scores
 from service.scoring import service as scoring
 
 logger = logging.getLogger(__name__)
+
+UPKEEP_SECONDS = 10.0
+"""How often an idle worker looks for aged scores (``service.scoring.service.upkeep``)."""
 
 
 def process_pending(session_factory: sessionmaker[Session], limit: int) -> int:
@@ -65,6 +69,7 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.batch = batch
         self.scorer = scorer
+        self._next_upkeep = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -83,12 +88,17 @@ class Worker:
                 self._stop.wait(self.poll_seconds)
 
     def _refresh(self) -> int:
-        """Rescore stale customers; a failure here (a champion that cannot be loaded) is logged
-        and must not hold up the portrait."""
+        """Rescore queued customers, or, with none queued, do the scores' upkeep (aged scores,
+        deciles); a failure here (a champion that cannot be loaded) is logged and must not hold
+        up the portrait."""
         if self.scorer is None:
             return 0
         try:
-            return scoring.refresh_stale(self.session_factory, self.scorer)
+            refreshed = scoring.refresh_stale(self.session_factory, self.scorer)
+            if refreshed or time.monotonic() < self._next_upkeep:
+                return refreshed
+            self._next_upkeep = time.monotonic() + UPKEEP_SECONDS
+            return scoring.upkeep(self.session_factory, self.scorer)
         except Exception:
             logger.exception("rescoring stale customers failed; they stay queued")
             return 0

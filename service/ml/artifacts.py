@@ -89,7 +89,10 @@ def load(folder: Path, device: str = "cpu", expected_checksum: str | None = None
     try:
         config = read_config(folder)
         if config.get("format") != FORMAT:
-            raise ArtifactError(f"{folder} has format {config.get('format')}, expected {FORMAT}")
+            raise ArtifactError(
+                f"{folder} has format {config.get('format')}, this service reads {FORMAT}; "
+                "retrain it"
+            )
         pipeline = FeaturePipeline.from_state(config["pipeline"])
         expected = [d.name for d in pipeline.definitions()] + list(EXTRA_FEATURES)
         if config["feature_names"] != expected:

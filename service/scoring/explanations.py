@@ -60,18 +60,19 @@ def unpack(blob: bytes, model: ClvModel) -> ExplanationRead:
     )
 
 
-def mean_absolute(blobs: list[bytes], model: ClvModel) -> tuple[np.ndarray, dict[str, float]]:
-    """Mean |contribution| per feature and mean |group sum| per group over stored blobs."""
+def mean_absolute(blobs: list[bytes], model: ClvModel) -> tuple[int, np.ndarray, dict[str, float]]:
+    """Over the stored blobs that fit the model: how many, the mean |contribution| per feature
+    and the mean |group sum| per group."""
     tabular, channels = model.definitions
     definitions = [*tabular, *channels]
     width = len(definitions)
     rows = [np.frombuffer(b, dtype=np.float32) for b in blobs if len(b) == 4 * (1 + 2 * width)]
     if not rows:
-        return np.zeros(width), {}
+        return 0, np.zeros(width), {}
     contributions = np.stack(rows)[:, 1 : 1 + width].astype(np.float64)
     names = sorted({d.group for d in definitions})
     members = {g: [i for i, d in enumerate(definitions) if d.group == g] for g in names}
     groups = {
         g: float(np.abs(contributions[:, idx].sum(axis=1)).mean()) for g, idx in members.items()
     }
-    return np.abs(contributions).mean(axis=0), groups
+    return len(rows), np.abs(contributions).mean(axis=0), groups

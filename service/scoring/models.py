@@ -41,6 +41,10 @@ class Score(_ScoreValues, Base):
     decoded by ``service.scoring.explanations``)."""
 
     __tablename__ = "scores"
+    __table_args__ = (
+        Index("ix_scores_model_version", "model_version", "horizon_days"),
+        Index("ix_scores_as_of", "as_of"),
+    )
 
     customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     explanation: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -57,15 +61,19 @@ class ScoreHistory(_ScoreValues, Base):
 
 
 class StaleScore(Base):
-    """A customer whose stored score is older than their events or the champion: the worker
-    rescores them. Written in the transaction that applies the events (or attributes), so none
-    is forgotten."""
+    """A customer whose stored score is older than their events, their attributes, the champion
+    or ``CLV_SCORE_MAX_AGE_HOURS``: a worker rescores them. Written in the transaction that
+    applies the events (or attributes), so none is forgotten; a worker leases rows while it
+    computes and deletes them only if no newer reason came meanwhile."""
 
     __tablename__ = "stale_scores"
 
+    __table_args__ = (Index("ix_stale_scores_since", "since", "customer_id"),)
+
     customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    since: Mapped[datetime] = mapped_column(UTCDateTime())
-    trigger: Mapped[str] = mapped_column(String(16))  # events, attributes
+    since: Mapped[datetime] = mapped_column(UTCDateTime())  # the latest reason's time
+    trigger: Mapped[str] = mapped_column(String(16))  # events, attributes, model, age
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # being rescored
 
 
 class ScoreDeciles(Base):

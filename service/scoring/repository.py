@@ -3,11 +3,11 @@ decile boundaries."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, Table, delete, func, select
+from sqlalchemy import Float, Table, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
@@ -28,22 +28,28 @@ def _insert(session: Session, table: Table) -> Any:
     return (postgresql.insert if is_postgresql(session) else sqlite.insert)(table)
 
 
-def save_scores(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+def save_scores(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Store each row as the customer's current score, unless the stored one describes a later
-    moment (a slow rescoring must not overwrite what fresh events produced), and append every
-    row to the history."""
+    moment (a slow rescoring must not overwrite what fresh events produced), and append the rows
+    stored to the history. Returns their customer ids."""
     if not rows:
-        return
+        return set()
     rows = sorted(rows, key=lambda row: row["customer_id"])  # one lock order: no deadlocks
     statement = _insert(session, _SCORES)
     statement = statement.on_conflict_do_update(
         index_elements=["customer_id"],
         set_={name: statement.excluded[name] for name in [*VALUE_COLUMNS, "explanation"]},
         where=_SCORES.c.as_of <= statement.excluded.as_of,
-    )
-    session.execute(statement, list(rows))
-    history = [{k: v for k, v in row.items() if k != "explanation"} for row in rows]
-    session.execute(_HISTORY.insert(), history)
+    ).returning(_SCORES.c.customer_id)
+    stored = set(session.scalars(statement, list(rows)))
+    history = [
+        {k: v for k, v in row.items() if k != "explanation"}
+        for row in rows
+        if row["customer_id"] in stored
+    ]
+    if history:
+        session.execute(_HISTORY.insert(), history)
+    return stored
 
 
 def current(session: Session, customer_id: str) -> Score | None:
@@ -78,32 +84,84 @@ def mark_stale(
     session: Session, customer_ids: Iterable[str], trigger: str, now: datetime | None = None
 ) -> None:
     """Queue the customers for a fresh score, when there is a champion to score them with (a
-    new champion rescores everyone anyway)."""
+    new champion rescores everyone anyway). A customer already queued takes the new reason and
+    time, and loses any lease: a rescoring under way started before this reason."""
     if not has_champion(session):
         return
     now = now or datetime.now(UTC)
-    rows = [{"customer_id": c, "since": now, "trigger": trigger} for c in sorted(set(customer_ids))]
-    if rows:
-        statement = _insert(session, _STALE).on_conflict_do_nothing(index_elements=["customer_id"])
-        session.execute(statement, rows)
+    rows = [
+        {"customer_id": c, "since": now, "trigger": trigger, "leased_until": None}
+        for c in sorted(set(customer_ids))
+    ]
+    for start in range(0, len(rows), 5_000):
+        statement = _insert(session, _STALE)
+        statement = statement.on_conflict_do_update(
+            index_elements=["customer_id"],
+            set_={
+                "since": statement.excluded.since,
+                "trigger": statement.excluded.trigger,
+                "leased_until": None,
+            },
+        )
+        session.execute(statement, rows[start : start + 5_000])
 
 
-def claim_stale(session: Session, limit: int) -> dict[str, str]:
-    """Take up to ``limit`` stale customers, longest waiting first, with what made them stale;
-    others' claims are skipped (``SKIP LOCKED``) and a rolled-back transaction puts them back."""
-    oldest = (
+def lease_stale(
+    session: Session, limit: int, now: datetime, lease: timedelta
+) -> dict[str, tuple[datetime, str]]:
+    """Lease up to ``limit`` queued customers nobody is rescoring (or whose lease ran out: its
+    worker died), longest waiting first: {customer: (since, trigger)}. Rows another worker is
+    leasing right now are skipped (``SKIP LOCKED``)."""
+    free = or_(_STALE.c.leased_until.is_(None), _STALE.c.leased_until < now)
+    chosen = (
         select(_STALE.c.customer_id)
+        .where(free)
         .order_by(_STALE.c.since, _STALE.c.customer_id)
         .limit(limit)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    claimed = session.execute(
-        delete(_STALE)
-        .where(_STALE.c.customer_id.in_(oldest))
-        .returning(_STALE.c.customer_id, _STALE.c.trigger)
+    leased = session.execute(
+        update(_STALE)
+        .where(_STALE.c.customer_id.in_(chosen))
+        .values(leased_until=now + lease)
+        .returning(_STALE.c.customer_id, _STALE.c.since, _STALE.c.trigger)
     )
-    return dict(sorted((row[0], row[1]) for row in claimed))
+    return {row[0]: (row[1], row[2]) for row in leased}
+
+
+def take_stale(session: Session, leased: Mapping[str, tuple[datetime, str]]) -> set[str]:
+    """Remove the leased customers from the queue, except those queued again since the lease
+    (a newer reason: they stay for the next turn). Returns the customers removed."""
+    if not leased:
+        return set()
+    pairs = [(customer, since) for customer, (since, _) in leased.items()]
+    removed = session.scalars(
+        delete(_STALE)
+        .where(tuple_(_STALE.c.customer_id, _STALE.c.since).in_(pairs))
+        .returning(_STALE.c.customer_id)
+    )
+    return set(removed)
+
+
+def queued(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(_STALE)) or 0)
+
+
+def mark_aged(session: Session, before: datetime, limit: int, now: datetime) -> int:
+    """Queue up to ``limit`` customers whose stored score describes a moment before ``before``
+    (oldest first); returns how many."""
+    waiting = select(_STALE.c.customer_id)
+    aged = list(
+        session.scalars(
+            select(Score.customer_id)
+            .where(Score.as_of < before, Score.customer_id.not_in(waiting))
+            .order_by(Score.as_of)
+            .limit(limit)
+        )
+    )
+    mark_stale(session, aged, "age", now)
+    return len(aged)
 
 
 def latest_event(session: Session, customer_ids: Sequence[str]) -> datetime:
@@ -128,11 +186,13 @@ def deciles(session: Session, model_version: str, horizon_days: int) -> ScoreDec
 
 
 def explanations(session: Session, model_version: str, limit: int) -> list[bytes]:
-    """Stored attributions of up to ``limit`` customers scored by the version."""
-    query = (
-        select(Score.explanation)
+    """Stored attributions of up to ``limit`` random customers scored by the version (the
+    sample is drawn over ids, so the database sorts ids, not 1.2 KB blobs)."""
+    sample = (
+        select(Score.customer_id)
         .where(Score.model_version == model_version, Score.explanation.is_not(None))
         .order_by(func.random())
         .limit(limit)
     )
+    query = select(Score.explanation).where(Score.customer_id.in_(sample.scalar_subquery()))
     return [blob for blob in session.scalars(query) if blob is not None]

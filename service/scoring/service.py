@@ -15,7 +15,9 @@ Every stored score is also appended to the history, with its trigger.
 from __future__ import annotations
 
 import io
+import logging
 import math
+import time
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -23,18 +25,20 @@ from typing import Any
 
 import matplotlib
 import numpy as np
+import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.config import Quantization, Settings
+from service.config import Settings
 from service.customers import repository as customers
 from service.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
 from service.ml.artifacts import device_for
-from service.ml.clv_model import ClvModel
+from service.ml.clv_model import SCORE_COLUMNS, ClvModel
 from service.model_versions.store import AliasFollower
 from service.scoring import engine, explanations, repository
 from service.scoring.models import Score, ScoreDeciles
 from service.scoring.schemas import (
     MAX_BATCH_CUSTOMERS,
+    MAX_EXPLAINED_BATCH,
     BatchScoreRead,
     BatchScoreRequest,
     ClvScoreRead,
@@ -45,15 +49,25 @@ from service.scoring.schemas import (
     ScoreHistoryRead,
 )
 from service.training.scoring import customer_ids as customers_with_events
+from service.training.scoring import unexplained_model
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 from matplotlib.patches import Patch
 
+logger = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+"""How long a worker may hold queued customers while it rescores them; after that (it died),
+another worker takes them."""
 STALE_BATCH = 100
 """Customers rescored per worker turn: small, so a turn (with attributions, about 100 customers
 a second) stays under a second and, on SQLite, holds the write lock briefly."""
 RESCORE_CHUNK = 1_000
+
+
+class RescoreCancelledError(RuntimeError):
+    pass
 
 
 class Scorer:
@@ -73,10 +87,9 @@ class Scorer:
         return self.follower.current(session)
 
     def for_scores_only(self, version: str, model: ClvModel) -> ClvModel:
-        if self.settings.quantize != Quantization.int8 or model.device != "cpu":
-            return model
+        """The model for scores without explanations, quantized once per version."""
         if self._quantized is None or self._quantized[0] != version:
-            self._quantized = (version, model.quantized())
+            self._quantized = (version, unexplained_model(model, self.settings))
         return self._quantized[1]
 
 
@@ -190,8 +203,10 @@ def _score_many(
     answers: dict[str, ClvScoreRead] = {}
     if as_of is None and horizon == model.horizon_days:
         stored_scores = repository.current_many(session, customer_ids, explanations=explain)
+        oldest = datetime.now(UTC) - timedelta(hours=scorer.settings.score_max_age_hours)
         for customer, stored in stored_scores.items():
-            if stored.model_version == version and (not explain or stored.explanation):
+            fresh = stored.model_version == version and stored.as_of >= oldest
+            if fresh and (not explain or stored.explanation):
                 answers[customer] = _read(
                     customer,
                     _values(stored),
@@ -253,10 +268,10 @@ def get_score(
 
 def batch(session: Session, scorer: Scorer, request: BatchScoreRequest) -> BatchScoreRead:
     ids = list(dict.fromkeys(request.customer_ids))
-    if len(ids) > MAX_BATCH_CUSTOMERS:
-        raise PayloadTooLargeError(
-            f"{len(ids):,} customer ids; a batch takes at most {MAX_BATCH_CUSTOMERS:,}"
-        )
+    limit = MAX_EXPLAINED_BATCH if request.explain else MAX_BATCH_CUSTOMERS
+    if len(ids) > limit:
+        explained = " with explain=true" if request.explain else ""
+        raise PayloadTooLargeError(f"{len(ids):,} customer ids; a batch{explained} takes {limit:,}")
     version, answers = _score_many(
         session,
         scorer,
@@ -289,78 +304,136 @@ def history(
 def refresh_stale(
     session_factory: sessionmaker[Session], scorer: Scorer, limit: int = STALE_BATCH
 ) -> int:
-    """One worker turn: rescore up to ``limit`` stale customers with attributions, in the
-    transaction that takes them off the queue (a failure puts them back). Returns how many."""
+    """One worker turn: lease up to ``limit`` queued customers, rescore them with attributions
+    (no lock held meanwhile: on SQLite ingestion goes on), then in one short transaction take
+    them off the queue and store their scores; a customer queued again meanwhile stays queued.
+    A customer whose score cannot be computed is logged and dropped from the queue (their next
+    event queues them again) rather than blocking everyone behind. Returns how many."""
+    now = datetime.now(UTC)
     with session_factory() as session, session.begin():
-        claimed = repository.claim_stale(session, limit)
-        if not claimed:
-            return 0
+        leased = repository.lease_stale(session, limit, now, LEASE)
+    if not leased:
+        return 0
+    with session_factory() as session:
         version, model = scorer.champion(session)
         # Up to the latest stored event: one stamped a little ahead (clock skew, accepted by
         # ingestion) must be in the score its arrival triggered.
-        now = max(datetime.now(UTC), repository.latest_event(session, list(claimed)))
-        computed = engine.compute(
+        as_of = max(now, repository.latest_event(session, list(leased)))
+        computed = _compute_each(session, scorer, model, list(leased), as_of)
+    triggers = {customer: trigger for customer, (_, trigger) in leased.items()}
+    with session_factory() as session, session.begin():
+        taken = repository.take_stale(session, leased)
+        rows = _computed_rows(computed, version, model.horizon_days, as_of, triggers)
+        repository.save_scores(session, [row for row in rows if row["customer_id"] in taken])
+    return len(leased)
+
+
+def _compute_each(
+    session: Session, scorer: Scorer, model: ClvModel, customer_ids: list[str], as_of: datetime
+) -> engine.Computed:
+    """All at once; if that fails, one by one, so one customer's failure is only theirs."""
+
+    def one_call(ids: list[str]) -> engine.Computed:
+        return engine.compute(
             session,
             scorer.settings,
             model,
-            list(claimed),
-            as_of=now,
+            ids,
+            as_of=as_of,
             horizon_days=model.horizon_days,
             explain=True,
         )
-        repository.save_scores(
-            session, _computed_rows(computed, version, model.horizon_days, now, claimed)
-        )
-    return len(claimed)
+
+    try:
+        return one_call(customer_ids)
+    except Exception:
+        logger.exception("rescoring %d customers failed; retrying one by one", len(customer_ids))
+    parts = []
+    for customer in customer_ids:
+        try:
+            parts.append(one_call([customer]))
+        except Exception:
+            logger.exception("rescoring customer %r failed; dropped from the queue", customer)
+    if not parts:
+        return engine.Computed(pd.DataFrame(columns=[*SCORE_COLUMNS, "cold_start"]), {})
+    return engine.Computed(
+        pd.concat([p.scores for p in parts]),
+        {k: v for p in parts for k, v in p.explanations.items()},
+    )
+
+
+def upkeep(session_factory: sessionmaker[Session], scorer: Scorer) -> int:
+    """What an idle worker does: queue stored scores older than ``CLV_SCORE_MAX_AGE_HOURS``
+    (a customer who stopped buying must not keep the score of their last order), and fix the
+    champion's value-tier deciles once its rescoring of everyone is done, if the rescoring job
+    did not (it stopped). Returns how many customers it queued."""
+    now = datetime.now(UTC)
+    with session_factory() as session, session.begin():
+        if not repository.has_champion(session):
+            return 0
+        version, model = scorer.champion(session)
+        before = now - timedelta(hours=scorer.settings.score_max_age_hours)
+        aged = repository.mark_aged(session, before, STALE_BATCH, now)
+        if (
+            not aged
+            and repository.deciles(session, version, model.horizon_days) is None
+            and repository.queued(session) == 0
+        ):
+            _save_deciles(session, version, model.horizon_days)
+    return aged
 
 
 def rescore_all(
     session_factory: sessionmaker[Session],
     scorer: Scorer,
+    version: str,
     progress: Callable[[str, float], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
-    """Score every customer with the champion (with attributions), chunk by chunk, each chunk
-    its own transaction; then fix the value-tier deciles from the result."""
+    """The ``rescore`` job of a new champion: queue every customer (trigger ``model``), help
+    the workers drain the queue, then fix the value-tier deciles. Reads go on meanwhile (a
+    score by the previous champion is computed afresh). Stopped or cancelled, the queue stays
+    and the workers finish it; they fix the deciles too (``upkeep``)."""
     report = progress or (lambda stage, done: None)
-    started = datetime.now(UTC)
-    with session_factory() as session:
-        version, model = scorer.champion(session)
+    with session_factory() as session, session.begin():
+        champion, model = scorer.champion(session)
+        if champion != version:
+            return {"version": version, "superseded_by": champion}
         everyone = sorted(
-            set(customers_with_events(session, started))
+            set(customers_with_events(session, datetime.now(UTC)))
             | set(customers.customers_with_attributes(session))
         )
-    for start in range(0, len(everyone), RESCORE_CHUNK):
-        report(f"scoring customers with {version}", start / max(len(everyone), 1))
-        chunk = everyone[start : start + RESCORE_CHUNK]
-        with session_factory() as session, session.begin():
-            now = datetime.now(UTC)
-            computed = engine.compute(
-                session,
-                scorer.settings,
-                model,
-                chunk,
-                as_of=now,
-                horizon_days=model.horizon_days,
-                explain=True,
-            )
-            repository.save_scores(
-                session, _computed_rows(computed, version, model.horizon_days, now, "model")
-            )
+        repository.mark_stale(session, everyone, "model")
+    while True:
+        done = refresh_stale(session_factory, scorer, RESCORE_CHUNK)
+        with session_factory() as session:
+            left = repository.queued(session)
+        report(f"scoring customers with {version}", 1 - left / max(len(everyone), 1))
+        if left == 0:
+            break
+        if cancelled is not None and cancelled():
+            raise RescoreCancelledError(f"rescoring with {version} cancelled; workers finish it")
+        if not done:
+            time.sleep(1.0)  # what is left is leased by other workers
     with session_factory() as session, session.begin():
-        values = np.asarray(repository.clv_values(session, version, model.horizon_days))
-        boundaries = np.quantile(values, np.arange(1, 10) / 10).tolist() if len(values) else []
-        repository.save_deciles(
-            session,
-            ScoreDeciles(
-                model_version=version,
-                horizon_days=model.horizon_days,
-                boundaries=[round(b, 6) for b in boundaries],
-                customers=len(values),
-                computed_at=datetime.now(UTC),
-            ),
-        )
+        _save_deciles(session, version, model.horizon_days)
     report("done", 1.0)
     return {"version": version, "customers": len(everyone)}
+
+
+def _save_deciles(session: Session, version: str, horizon_days: int) -> None:
+    values = np.asarray(repository.clv_values(session, version, horizon_days))
+    boundaries = np.quantile(values, np.arange(1, 10) / 10).tolist() if len(values) else []
+    repository.save_deciles(
+        session,
+        ScoreDeciles(
+            model_version=version,
+            horizon_days=horizon_days,
+            boundaries=[round(b, 6) for b in boundaries],
+            customers=len(values),
+            computed_at=datetime.now(UTC),
+        ),
+    )
 
 
 def importance(session: Session, scorer: Scorer, sample: int) -> FeatureImportanceRead:
@@ -370,7 +443,7 @@ def importance(session: Session, scorer: Scorer, sample: int) -> FeatureImportan
     blobs = repository.explanations(session, version, sample)
     if not blobs:
         raise NotFoundError(f"no stored attributions by {version} yet; its rescoring is running")
-    means, groups = explanations.mean_absolute(blobs, model)
+    used, means, groups = explanations.mean_absolute(blobs, model)
     tabular, channels = model.definitions
     features = [
         FeatureImportance(
@@ -384,7 +457,7 @@ def importance(session: Session, scorer: Scorer, sample: int) -> FeatureImportan
     features.sort(key=lambda f: -f.mean_abs_contribution)
     return FeatureImportanceRead(
         model_version=version,
-        customers=len(blobs),
+        customers=used,
         groups=[
             GroupImportance(group=g, mean_abs_contribution=round(v, 6))
             for g, v in sorted(groups.items(), key=lambda item: -item[1])

@@ -18,18 +18,10 @@ from service.privacy import PiiHasher
 
 
 def event_log(
-    session: Session,
-    until: datetime,
-    customer_range: tuple[str, str] | None = None,
-    customer_ids: Sequence[str] | None = None,
+    session: Session, until: datetime, customer_range: tuple[str, str] | None = None
 ) -> EventLog:
-    """Events at or before ``until`` (of customers with ids in [first, last], or of the listed
-    customers, when given)."""
-    frames = list(
-        portrait.event_frames(
-            session, until=until, customer_range=customer_range, customer_ids=customer_ids
-        )
-    )
+    """Events at or before ``until`` (of customers with ids in [first, last] when given)."""
+    frames = list(portrait.event_frames(session, until=until, customer_range=customer_range))
     if not any(len(events) for events, _ in frames):
         raise InvalidRequestError(f"no events at or before {until.isoformat()}")
     return EventLog.from_frames(frames)

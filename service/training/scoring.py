@@ -25,6 +25,14 @@ def customer_ids(session: Session, until: datetime) -> list[str]:
     return sorted(session.scalars(query))
 
 
+def unexplained_model(model: ClvModel, settings: Settings) -> ClvModel:
+    """What scores without explanations are computed with: the int8 network with
+    ``CLV_QUANTIZE=int8`` on the CPU (no gradients, so nothing to explain), else the model."""
+    if settings.quantize == Quantization.int8 and model.device == "cpu":
+        return model.quantized()
+    return model
+
+
 def score_to_csv(
     session_factory: sessionmaker[Session],
     settings: Settings,
@@ -37,9 +45,8 @@ def score_to_csv(
     on_chunk: Callable[[int], None] | None = None,
 ) -> int:
     """Write one row per customer: customer_id, SCORE_COLUMNS, model_version. Returns the count."""
-    model = replace(model, horizon_days=horizon_days)  # carried from its trained horizon if needed
-    if settings.quantize == Quantization.int8 and model.device == "cpu":
-        model = model.quantized()
+    # carried from its trained horizon if needed
+    model = unexplained_model(replace(model, horizon_days=horizon_days), settings)
     with session_factory() as session:
         customers = customer_ids(session, as_of)
         profiles, sources = data.profiles(session, settings)

@@ -12,8 +12,14 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import free_port
+
+
+def _run(curl: str) -> Any:
+    done = subprocess.run(shlex.split(curl), capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
 
 
 def _wait_until_ready(url: str) -> None:
@@ -55,11 +61,12 @@ def test_the_demo_serves_and_its_printed_curl_commands_work(tmp_path: Path) -> N
                 break
         assert len(curls) == 3, "".join(lines)
         _wait_until_ready(f"http://127.0.0.1:{port}/readyz")
-        outputs = []
-        for curl in curls:
-            done = subprocess.run(shlex.split(curl), capture_output=True, text=True, check=True)
-            outputs.append(json.loads(done.stdout))
-            time.sleep(1.5)  # the worker rescores the customer after the new order
+        score, ingested = _run(curls[0]), _run(curls[1])
+        history = _run(curls[2])
+        deadline = time.monotonic() + 30  # the worker rescores the customer after the order
+        while history["entries"][0]["trigger"] != "events" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            history = _run(curls[2])
     finally:
         demo.terminate()
         demo.wait(timeout=60)
@@ -67,7 +74,6 @@ def test_the_demo_serves_and_its_printed_curl_commands_work(tmp_path: Path) -> N
     printed = "".join(lines)
     assert re.search(r"API key \(demo-[\d-]+, all scopes\): clv_\S+", printed)
     assert f"http://127.0.0.1:{port}/docs" in printed
-    score, ingested, history = outputs
     assert score["source"] == "stored"
     assert score["explanation"]["features"]
     assert score["value_tier"] == 10

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from service.config import Settings
 from service.db.session import make_session_factory
@@ -17,6 +17,7 @@ from service.jobs.worker import drain
 from service.ml.clv_model import ClvModel
 from service.ml.training import train
 from service.model_versions import service as registry
+from service.scoring.models import Score
 from tests.conftest import SHOP
 from tests.ml.shop_data import end_of_observation, shop_log
 from tests.model_versions.conftest import FAST
@@ -29,6 +30,12 @@ def shop_model() -> ClvModel:
     return train(
         log, profiles, sources, end_of_observation(SHOP) + timedelta(days=SHOP.horizon_days), FAST
     )
+
+
+def top_customer(db: Engine) -> str:
+    """The customer with the highest stored score."""
+    with make_session_factory(db)() as session:
+        return str(session.scalar(select(Score.customer_id).order_by(Score.clv.desc()).limit(1)))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx2
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, func, select
 
 from service.db.session import make_session_factory
 from service.jobs.models import Job
@@ -19,16 +19,12 @@ from service.jobs.worker import drain
 from service.main import create_app
 from service.ml.clv_model import ClvModel
 from service.model_versions import service as registry
-from service.scoring.models import Score
-from service.scoring.service import Scorer, refresh_stale
+from service.scoring import repository as scores
+from service.scoring.models import Score, ScoreDeciles
+from service.scoring.service import Scorer, refresh_stale, rescore_all, upkeep
 from tests.conftest import KeyFactory, bearer, serve_app
 from tests.customers.test_profiles import count_rows_about
-from tests.scoring.conftest import ScoredShop
-
-
-def _top_customer(db: Engine) -> str:
-    with make_session_factory(db)() as session:
-        return str(session.scalar(select(Score.customer_id).order_by(Score.clv.desc()).limit(1)))
+from tests.scoring.conftest import ScoredShop, top_customer
 
 
 def _order(customer: str, event_id: str, amount: str = "250.00") -> dict[str, Any]:
@@ -48,7 +44,7 @@ def test_new_events_rescore_the_customer_within_seconds_through_the_embedded_wor
         update={"worker": "embedded", "worker_poll_seconds": 0.05}
     )
     headers = bearer(make_key("read", "ingest"))
-    customer = _top_customer(db)
+    customer = top_customer(db)
     with serve_app(settings) as url, httpx2.Client(base_url=url, headers=headers) as client:
         before = client.get(f"/v1/customers/{customer}/clv").json()
         sent = time.monotonic()
@@ -77,7 +73,7 @@ def test_attribute_changes_mark_the_customer_stale_and_the_worker_rescores(
     scored_shop: ScoredShop, db: Engine, make_key: KeyFactory
 ) -> None:
     headers = bearer(make_key("read", "ingest"))
-    customer = _top_customer(db)
+    customer = top_customer(db)
     factory = make_session_factory(db)
     with TestClient(create_app(scored_shop.settings)) as client:
         client.patch(
@@ -96,7 +92,7 @@ def test_an_order_stamped_a_little_ahead_is_in_the_score_it_triggers(
     scored_shop: ScoredShop, db: Engine, make_key: KeyFactory
 ) -> None:
     headers = bearer(make_key("read", "ingest"))
-    customer = _top_customer(db)
+    customer = top_customer(db)
     factory = make_session_factory(db)
     ahead = datetime.now(UTC) + timedelta(minutes=2)  # within CLV_MAX_FUTURE_SKEW_SECONDS
     order = {**_order(customer, "ahead-1"), "occurred_at": ahead.isoformat()}
@@ -122,7 +118,7 @@ def test_history_pages_newest_first(
     scored_shop: ScoredShop, db: Engine, make_key: KeyFactory
 ) -> None:
     headers = bearer(make_key("read", "ingest"))
-    customer = _top_customer(db)
+    customer = top_customer(db)
     factory = make_session_factory(db)
     scorer = Scorer(scored_shop.settings)
     with TestClient(create_app(scored_shop.settings)) as client:
@@ -155,7 +151,7 @@ def test_a_new_champion_rescores_everyone_in_the_background_while_reads_go_on(
     with factory() as session, session.begin():
         second = registry.register(session, settings.model_dir, shop_model, {}, "test").version
     headers = bearer(make_key("read", "admin"))
-    customer = _top_customer(db)
+    customer = top_customer(db)
     with TestClient(create_app(settings)) as client:
         promoted = client.post(f"/v1/models/{second}/promote", json={}, headers=headers)
         during = client.get(f"/v1/customers/{customer}/clv", headers=headers).json()
@@ -173,6 +169,13 @@ def test_a_new_champion_rescores_everyone_in_the_background_while_reads_go_on(
     assert after["model_version"] == second
     assert after["source"] == "stored"
     assert after["value_tier"] is not None
+    with factory() as session:
+        counts = select(Score.model_version, func.count()).group_by(Score.model_version)
+        by_version = {row[0]: row[1] for row in session.execute(counts).all()}
+        deciles = session.get(ScoreDeciles, (second, 90))
+    assert by_version == {second: 600}
+    assert deciles is not None
+    assert deciles.customers == 600
     versions = [(e["trigger"], e["model_version"]) for e in history["entries"]]
     assert versions == [("model", second), ("model", scored_shop.version)]
 
@@ -181,7 +184,7 @@ def test_erasure_takes_the_scores_and_their_history(
     scored_shop: ScoredShop, db: Engine, make_key: KeyFactory
 ) -> None:
     headers = bearer(make_key("read", "admin"))
-    customer = _top_customer(db)
+    customer = top_customer(db)
     with TestClient(create_app(scored_shop.settings)) as client:
         client.patch(
             f"/v1/customers/{customer}",
@@ -198,3 +201,81 @@ def test_erasure_takes_the_scores_and_their_history(
     assert set(count_rows_about(db, customer).values()) == {0}
     assert score.status_code == 404
     assert history.status_code == 404
+
+
+def test_an_older_score_never_replaces_a_newer_one_nor_enters_the_history(
+    scored_shop: ScoredShop, db: Engine
+) -> None:
+    customer = top_customer(db)
+    factory = make_session_factory(db)
+    with factory() as session, session.begin():
+        stored = scores.current(session, customer)
+        assert stored is not None
+        older = {c: getattr(stored, c) for c in scores.VALUE_COLUMNS}
+        older |= {"customer_id": customer, "explanation": None, "clv": 1.0, "trigger": "model"}
+        older["as_of"] = stored.as_of - timedelta(hours=1)
+        written = scores.save_scores(session, [older])
+    with factory() as session:
+        after = scores.current(session, customer)
+        entries = scores.history(session, customer, 10, None)
+
+    assert written == set()
+    assert after is not None
+    assert after.clv == stored.clv
+    assert len(entries) == 1
+
+
+def test_a_customer_queued_again_while_being_rescored_stays_queued(
+    scored_shop: ScoredShop, db: Engine
+) -> None:
+    customer = top_customer(db)
+    factory = make_session_factory(db)
+    now = datetime.now(UTC)
+    with factory() as session, session.begin():
+        scores.mark_stale(session, [customer, "C0000001"], "events", now)
+    with factory() as session, session.begin():
+        leased = scores.lease_stale(session, 10, now, timedelta(minutes=5))
+        again = scores.lease_stale(session, 10, now, timedelta(minutes=5))
+    with factory() as session, session.begin():  # a new event while the lease is held
+        scores.mark_stale(session, [customer], "events", now + timedelta(seconds=1))
+    with factory() as session, session.begin():
+        taken = scores.take_stale(session, leased)
+        left = scores.queued(session)
+        relet = scores.lease_stale(session, 10, now, timedelta(minutes=5))
+
+    assert set(leased) == {customer, "C0000001"}
+    assert again == {}  # leased rows are not handed out twice
+    assert taken == {"C0000001"}
+    assert left == 1
+    assert set(relet) == {customer}  # free to lease at once: the new reason dropped the lease
+
+
+def test_aged_scores_are_computed_on_read_and_requeued_by_an_idle_worker(
+    scored_shop: ScoredShop, db: Engine, make_key: KeyFactory
+) -> None:
+    settings = scored_shop.settings.model_copy(update={"score_max_age_hours": 1 / 3600})
+    headers = bearer(make_key("read"))
+    customer = top_customer(db)
+    factory = make_session_factory(db)
+    scorer = Scorer(settings)
+    time.sleep(1.1)  # every stored score is now older than a second
+    with TestClient(create_app(settings)) as client:
+        read = client.get(f"/v1/customers/{customer}/clv", headers=headers).json()
+        with factory() as session, session.begin():  # the rescoring job's deciles are lost
+            session.execute(delete(ScoreDeciles))
+        queued = upkeep(factory, scorer)
+        rescored = refresh_stale(factory, scorer, limit=1_000)
+        entries = client.get(f"/v1/customers/{customer}/clv/history", headers=headers).json()
+        assert upkeep(factory, Scorer(scored_shop.settings)) == 0  # nothing aged by a day
+        tiered = client.get(f"/v1/customers/{customer}/clv", headers=headers).json()
+
+    assert read["source"] == "computed"
+    assert queued == 100  # STALE_BATCH, oldest first
+    assert rescored == 100
+    assert entries["entries"][0]["trigger"] in {"age", "model"}
+    assert tiered["value_tier"] is not None  # deciles fixed again once the queue was empty
+
+
+def test_a_superseded_rescoring_job_does_nothing(scored_shop: ScoredShop, db: Engine) -> None:
+    result = rescore_all(make_session_factory(db), Scorer(scored_shop.settings), "clv-older")
+    assert result == {"version": "clv-older", "superseded_by": scored_shop.version}

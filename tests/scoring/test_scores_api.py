@@ -15,14 +15,8 @@ from service.db.session import make_session_factory
 from service.events.models import Event
 from service.main import create_app
 from service.ml.explain import ADDITIVITY_TOLERANCE
-from service.scoring.models import Score
 from tests.conftest import KeyFactory, bearer
-from tests.scoring.conftest import ScoredShop
-
-
-def _top_customer(db: Engine) -> str:
-    with make_session_factory(db)() as session:
-        return str(session.scalar(select(Score.customer_id).order_by(Score.clv.desc()).limit(1)))
+from tests.scoring.conftest import ScoredShop, top_customer
 
 
 def _browser_without_orders(db: Engine) -> str:
@@ -47,7 +41,7 @@ def _adds_up(score: dict[str, Any]) -> bool:
 
 def test_a_stored_score_has_every_field(api: Any, scored_shop: ScoredShop, db: Engine) -> None:
     client, headers = api
-    customer = _top_customer(db)
+    customer = top_customer(db)
     response = client.get(f"/v1/customers/{customer}/clv", headers=headers)
 
     assert response.status_code == 200
@@ -85,7 +79,7 @@ def test_a_stored_score_has_every_field(api: Any, scored_shop: ScoredShop, db: E
 
 def test_explanations_add_up_and_name_every_feature(api: Any, db: Engine) -> None:
     client, headers = api
-    customer = _top_customer(db)
+    customer = top_customer(db)
     stored = client.get(f"/v1/customers/{customer}/clv?explain=true", headers=headers).json()
     computed = client.get(
         f"/v1/customers/{customer}/clv?explain=true&horizon_days=30", headers=headers
@@ -117,7 +111,7 @@ def test_other_horizons_and_moments_are_computed_and_what_cannot_be_served_is_42
     api: Any, scored_shop: ScoredShop, db: Engine
 ) -> None:
     client, headers = api
-    customer = _top_customer(db)
+    customer = top_customer(db)
     url = f"/v1/customers/{customer}/clv"
     full = client.get(url, headers=headers).json()
     shorter = client.get(url, params={"horizon_days": 30}, headers=headers).json()
@@ -175,7 +169,7 @@ def test_unknown_customers_404_and_customers_without_orders_get_a_cold_start(
 
 def test_batches_answer_in_order_list_the_unknown_and_have_limits(api: Any, db: Engine) -> None:
     client, headers = api
-    top = _top_customer(db)
+    top = top_customer(db)
     browser = _browser_without_orders(db)
     ids = [top, "ghost", browser, top]
     response = client.post("/v1/clv/batch", json={"customer_ids": ids}, headers=headers)
@@ -219,3 +213,32 @@ def test_global_feature_importance_as_json_and_png(api: Any) -> None:
     assert chart.status_code == 200
     assert chart.headers["content-type"] == "image/png"
     assert chart.content.startswith(b"\x89PNG")
+
+
+def test_int8_serves_unexplained_computed_scores_and_explanations_stay_float(
+    scored_shop: ScoredShop, db: Engine, make_key: KeyFactory
+) -> None:
+    headers = bearer(make_key("read"))
+    customer = top_customer(db)
+    url = f"/v1/customers/{customer}/clv?horizon_days=30"
+    with TestClient(create_app(scored_shop.settings)) as client:
+        float_score = client.get(url, headers=headers).json()
+    int8_settings = scored_shop.settings.model_copy(update={"quantize": "int8"})
+    with TestClient(create_app(int8_settings)) as client:
+        int8_score = client.get(url, headers=headers).json()
+        explained = client.get(url + "&explain=true", headers=headers).json()
+
+    assert int8_score["clv"] != float_score["clv"]  # another network answered
+    assert math.isclose(int8_score["clv"], float_score["clv"], rel_tol=0.1)
+    assert explained["clv"] == float_score["clv"]  # explained: the float network
+    assert _adds_up(explained)
+
+
+def test_explained_batches_are_capped_lower(api: Any) -> None:
+    client, headers = api
+    ids = [f"c-{i}" for i in range(1_001)]
+    response = client.post(
+        "/v1/clv/batch", json={"customer_ids": ids, "explain": True}, headers=headers
+    )
+    assert response.status_code == 413
+    assert "explain=true" in response.json()["message"]
