@@ -7,9 +7,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, Table, delete, func, or_, select, tuple_, update
+from sqlalchemy import (
+    Float,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from service.db.bulk import is_postgresql
 from service.events.models import Event
@@ -58,12 +69,20 @@ def current(session: Session, customer_id: str) -> Score | None:
 
 def current_many(
     session: Session, customer_ids: Sequence[str], *, explanations: bool
-) -> dict[str, Score]:
-    """The stored scores; their attributions (1.2 KB each) only when asked for."""
-    query = select(Score).where(Score.customer_id.in_(customer_ids))
-    if not explanations:
-        query = query.options(defer(Score.explanation, raiseload=True))
-    return {score.customer_id: score for score in session.scalars(query)}
+) -> dict[str, dict[str, Any]]:
+    """The stored scores as plain dicts (``VALUE_COLUMNS``, and ``explanation`` when asked for:
+    1.2 KB each). Plain rows, and the ids as one array on PostgreSQL: a 10,000-customer batch
+    spent most of its time building ORM objects and 10,000 placeholders."""
+    columns = [_SCORES.c.customer_id, *(_SCORES.c[name] for name in VALUE_COLUMNS)]
+    if explanations:
+        columns.append(_SCORES.c.explanation)
+    if is_postgresql(session):
+        ids = bindparam("ids", list(customer_ids), type_=postgresql.ARRAY(String()))
+        condition = _SCORES.c.customer_id == func.any(ids)
+    else:
+        condition = _SCORES.c.customer_id.in_(customer_ids)
+    rows = session.execute(select(*columns).where(condition)).mappings()
+    return {row["customer_id"]: dict(row) for row in rows}
 
 
 def history(

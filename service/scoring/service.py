@@ -35,7 +35,7 @@ from service.ml.artifacts import device_for
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
 from service.model_versions.store import AliasFollower
 from service.scoring import engine, explanations, repository
-from service.scoring.models import Score, ScoreDeciles
+from service.scoring.models import ScoreDeciles
 from service.scoring.schemas import (
     MAX_BATCH_CUSTOMERS,
     MAX_EXPLAINED_BATCH,
@@ -205,15 +205,15 @@ def _score_many(
         stored_scores = repository.current_many(session, customer_ids, explanations=explain)
         oldest = datetime.now(UTC) - timedelta(hours=scorer.settings.score_max_age_hours)
         for customer, stored in stored_scores.items():
-            fresh = stored.model_version == version and stored.as_of >= oldest
-            if fresh and (not explain or stored.explanation):
+            fresh = stored["model_version"] == version and stored["as_of"] >= oldest
+            if fresh and (not explain or stored["explanation"]):
                 answers[customer] = _read(
                     customer,
-                    _values(stored),
+                    stored,
                     currency=currency,
                     deciles=deciles,
                     source="stored",
-                    explanation=stored.explanation if explain else None,
+                    explanation=stored["explanation"] if explain else None,
                     model=model,
                 )
     missing = [c for c in customer_ids if c not in answers]
@@ -240,10 +240,6 @@ def _score_many(
                 model=model,
             )
     return version, answers
-
-
-def _values(stored: Score) -> dict[str, Any]:
-    return {c: getattr(stored, c) for c in repository.VALUE_COLUMNS}
 
 
 def get_score(
