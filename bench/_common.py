@@ -7,10 +7,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +29,8 @@ from service.customers.schemas import CustomerAttributesUpdate
 from service.db import migrations
 from service.db.session import make_engine, make_session_factory
 from service.privacy import PiiHasher
+from service.simulator.config import ShopConfig
+from service.simulator.files import write_shop
 
 POSTGRES_URL = os.environ.get(
     "CLV_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -191,3 +195,28 @@ def load_shop(url: str, folder: Path) -> int:
         customers.replace_many(session, updates, policy)
     engine.dispose()
     return count
+
+
+@dataclass(frozen=True)
+class ShopDatabase:
+    folder: Path  # scratch: the shop under shop/, model versions under models/
+    url: str
+    events: int
+    env: dict[str, str]  # the environment for `clv` commands on this database
+
+
+@contextmanager
+def simulated_shop_in_postgres(config: ShopConfig, device: str = "cpu") -> Iterator[ShopDatabase]:
+    """A simulated shop loaded into a scratch PostgreSQL database, with a scratch model folder;
+    both are removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp, scratch_postgres() as url:
+        folder = Path(tmp)
+        write_shop(config, folder / "shop")
+        events = load_shop(url, folder / "shop")
+        env = {
+            **os.environ,
+            "CLV_DATABASE_URL": url,
+            "CLV_MODEL_DIR": str(folder / "models"),
+            "CLV_DEVICE": device,
+        }
+        yield ShopDatabase(folder, url, events, env)

@@ -26,11 +26,9 @@ throughput against the BTYD formula, event-to-fresh-score latency, and what int8
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -44,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx2 as httpx
 
-from bench._common import load_shop, percentile, report, running_server, scratch_postgres
+from bench._common import percentile, report, running_server, simulated_shop_in_postgres
 from service.auth import service as auth
 from service.config import Settings
 from service.db.session import make_engine, make_session_factory
@@ -58,7 +56,6 @@ from service.scoring import engine as scoring_engine
 from service.scoring import service as scoring
 from service.scoring.schemas import BatchScoreRequest
 from service.simulator.config import ShopConfig
-from service.simulator.files import write_shop
 from service.training import backtest, data
 from service.training.scoring import customer_ids
 
@@ -234,17 +231,9 @@ def main() -> None:
     first_day = datetime.now(UTC).date() - timedelta(days=DAYS)
     config = ShopConfig(customers=args.customers, days=DAYS, horizon_days=HORIZON, start=first_day)
 
-    with tempfile.TemporaryDirectory() as tmp, scratch_postgres() as url:
-        folder = Path(tmp)
-        write_shop(config, folder / "shop")
-        events = load_shop(url, folder / "shop")
-        env = {
-            **os.environ,
-            "CLV_DATABASE_URL": url,
-            "CLV_MODEL_DIR": str(folder / "models"),
-            "CLV_DEVICE": args.device,
-            "CLV_LOG_LEVEL": "WARNING",
-        }
+    with simulated_shop_in_postgres(config, args.device) as shop:
+        folder, url, events = shop.folder, shop.url, shop.events
+        env = {**shop.env, "CLV_LOG_LEVEL": "WARNING"}
         clv = [sys.executable, "-m", "service.cli"]
         train_s, _ = timed(
             lambda: subprocess.run(

@@ -21,7 +21,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import load_shop, report, scratch_postgres
+from bench._common import report, simulated_shop_in_postgres
 from service.config import Settings
 from service.db.session import make_engine, make_session_factory
 from service.ml.activity import day_number
@@ -37,7 +36,6 @@ from service.ml.artifacts import device_for
 from service.ml.features import behaviour_features
 from service.model_versions.store import load_version
 from service.simulator.config import ShopConfig
-from service.simulator.files import write_shop
 from service.training import data
 from service.training.scoring import CHUNK_CUSTOMERS, customer_ids
 
@@ -107,16 +105,8 @@ def main() -> None:
         print(json.dumps(compare(args.compare, as_of, args.horizon_days)))
         return
 
-    with tempfile.TemporaryDirectory() as tmp, scratch_postgres() as url:
-        folder = Path(tmp)
-        write_shop(config, folder / "shop")
-        events = load_shop(url, folder / "shop")
-        env = {
-            **os.environ,
-            "CLV_DATABASE_URL": url,
-            "CLV_MODEL_DIR": str(folder / "models"),
-            "CLV_DEVICE": args.device,
-        }
+    with simulated_shop_in_postgres(config, args.device) as shop:
+        folder, url, events, env = shop.folder, shop.url, shop.events, shop.env
         clv = [sys.executable, "-m", "service.cli"]
         window = ["--horizon-days", str(args.horizon_days), "--as-of", as_of.isoformat()]
         train_s, train_mib, trained = measured([*clv, "train", *window], env)

@@ -27,6 +27,13 @@ class Computed:
     scores: pd.DataFrame  # index: customer ids; SCORE_COLUMNS and cold_start
     explanations: dict[str, bytes]  # by customer id, when asked for
 
+    @classmethod
+    def combine(cls, parts: Sequence[Computed]) -> Computed:
+        if not parts:
+            return cls(pd.DataFrame(columns=[*SCORE_COLUMNS, "cold_start"]), {})
+        blobs = {customer: blob for part in parts for customer, blob in part.explanations.items()}
+        return cls(pd.concat([part.scores for part in parts]), blobs)
+
 
 def compute(
     session: Session,
@@ -48,12 +55,11 @@ def compute(
     attributes_only = pd.Index(sorted(c for c in set(customer_ids) - seen if c in profiles))
     if len(attributes_only):
         parts.append(model.examples_without_events(attributes_only, profiles, sources))
-    scores: list[pd.DataFrame] = []
-    blobs: dict[str, bytes] = {}
+    computed = []
     for examples in parts:
         scored = model.predict(examples)
         scored["cold_start"] = examples.portrait["has_purchased"].to_numpy() <= 0
-        scores.append(scored)
+        blobs: dict[str, bytes] = {}
         if explain:
             values = np.concatenate(
                 [
@@ -63,7 +69,6 @@ def compute(
                 axis=1,
             )
             packed = explanations.pack(model.explain(examples), values)
-            blobs.update(zip(examples.customers, packed, strict=True))
-    if not scores:
-        return Computed(pd.DataFrame(columns=[*SCORE_COLUMNS, "cold_start"]), {})
-    return Computed(pd.concat(scores), blobs)
+            blobs = dict(zip(examples.customers, packed, strict=True))
+        computed.append(Computed(scored, blobs))
+    return Computed.combine(computed)

@@ -20,7 +20,7 @@ from service.main import create_app
 from service.ml.clv_model import ClvModel
 from service.model_versions import service as registry
 from service.scoring import repository as scores
-from service.scoring.models import Score, ScoreDeciles
+from service.scoring.models import Score, ScoreDeciles, ScoreHistory
 from service.scoring.service import Scorer, refresh_stale, rescore_all, upkeep
 from tests.conftest import KeyFactory, bearer, serve_app
 from tests.customers.test_profiles import count_rows_about
@@ -273,6 +273,9 @@ def test_aged_scores_are_computed_on_read_and_requeued_by_an_idle_worker(
     assert queued == 100  # STALE_BATCH, oldest first
     assert rescored == 100
     assert entries["entries"][0]["trigger"] in {"age", "model"}
+    with factory() as session:
+        aged = select(func.count()).where(ScoreHistory.trigger == "age")
+        assert session.scalar(aged) == 100
     assert tiered["value_tier"] is not None  # deciles fixed again once the queue was empty
 
 
