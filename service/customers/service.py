@@ -105,6 +105,7 @@ def replace_many(
         for customer_id, update in updates
     }
     repository.replace_attributes(session, list(rows.values()))
+    scores.mark_stale(session, [customer_id for customer_id, _ in updates], "attributes")
 
 
 def get_customer(

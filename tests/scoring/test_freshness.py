@@ -12,6 +12,8 @@ import httpx2
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, func, select
 
+from service.customers.schemas import CustomerAttributesUpdate
+from service.customers.service import ProfilePolicy, replace_many
 from service.db.session import make_session_factory
 from service.jobs.models import Job
 from service.jobs.runner import JobRunner
@@ -19,6 +21,7 @@ from service.jobs.worker import drain
 from service.main import create_app
 from service.ml.clv_model import ClvModel
 from service.model_versions import service as registry
+from service.privacy import PiiHasher
 from service.scoring import repository as scores
 from service.scoring.models import Score, ScoreDeciles, ScoreHistory
 from service.scoring.service import Scorer, refresh_stale, rescore_all, upkeep
@@ -112,6 +115,22 @@ def test_an_order_stamped_a_little_ahead_is_in_the_score_it_triggers(
 
     assert datetime.fromisoformat(after["as_of"]) >= ahead.replace(microsecond=0)
     assert orders(after) == orders(before) + 1
+
+
+def test_bulk_attribute_imports_queue_their_customers_too(
+    scored_shop: ScoredShop, db: Engine
+) -> None:
+    factory = make_session_factory(db)
+    policy = ProfilePolicy.from_settings(
+        scored_shop.settings, PiiHasher.from_settings(scored_shop.settings)
+    )
+    update = CustomerAttributesUpdate(source="crm", attributes={"region": "north"})
+    with factory() as session, session.begin():
+        replace_many(session, [("C0000001", update), ("C0000002", update)], policy)
+    with factory() as session:
+        queued = scores.queued(session)
+
+    assert queued == 2
 
 
 def test_history_pages_newest_first(
