@@ -8,7 +8,7 @@ EXTRAS ?= dev
 SPEC := $(if $(EXTRAS),.[$(EXTRAS)],.)
 INSTALLED := $(VENV)/.installed$(if $(EXTRAS),-$(EXTRAS))
 
-.PHONY: install demo serve test lint typecheck pytest openapi bench lock clean
+.PHONY: install demo serve test lint typecheck pytest openapi bench lock clean browser
 
 install: $(INSTALLED)
 
@@ -46,6 +46,17 @@ bench: install
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/score.py
+	$(BIN)/python bench/soak.py
+
+# Headless Chromium and its driver (Debian packages) for the Swagger UI test in tests/ui, which
+# skips without them. Installs only when missing; sudo only when not root.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$sudo apt-get update -qq \
+		&& $$sudo env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+	fi
 
 # Re-pin every dependency after changing pyproject.toml (torch stays at the plain 2.13.0 pin).
 lock: install

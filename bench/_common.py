@@ -23,14 +23,17 @@ import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from service.auth import service as auth
 from service.config import Settings
 from service.customers import service as customers
 from service.customers.schemas import CustomerAttributesUpdate
 from service.db import migrations
 from service.db.session import make_engine, make_session_factory
+from service.jobs.runner import JobRunner
 from service.privacy import PiiHasher
 from service.simulator.config import ShopConfig
 from service.simulator.files import write_shop
+from service.training.scoring import customer_ids
 
 POSTGRES_URL = os.environ.get(
     "CLV_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -107,6 +110,15 @@ def running_server(
 
 def peak_rss_mib(pid: int) -> float:
     """Peak resident memory (VmHWM) of a process and its children, in MiB."""
+    return _memory_mib(pid, "VmHWM:")
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory now (VmRSS) of a process and its children, in MiB."""
+    return _memory_mib(pid, "VmRSS:")
+
+
+def _memory_mib(pid: int, field: str) -> float:
     total_kib = 0
     for candidate in [pid, *_children(pid)]:
         try:
@@ -114,7 +126,7 @@ def peak_rss_mib(pid: int) -> float:
         except FileNotFoundError:
             continue
         for line in status.splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 total_kib += int(line.split()[1])
     return total_kib / 1024
 
@@ -220,3 +232,40 @@ def simulated_shop_in_postgres(config: ShopConfig, device: str = "cpu") -> Itera
             "CLV_DEVICE": device,
         }
         yield ShopDatabase(folder, url, events, env)
+
+
+@dataclass(frozen=True)
+class ScoredShop:
+    """A shop database with a trained champion and every customer's stored score."""
+
+    settings: Settings  # its database and model folder
+    customers: list[str]  # every customer with an event
+    key: str  # an API key with every scope
+    train_seconds: float
+    rescore_seconds: float
+
+
+def scored_shop(shop: ShopDatabase, horizon_days: int, epochs: int | None = None) -> ScoredShop:
+    """Train the champion (`clv train` in its own process, as an operator would), run its
+    rescoring job here (every customer's stored score with attributions) and create a key."""
+    train = [sys.executable, "-m", "service.cli", "train", "--horizon-days", str(horizon_days)]
+    train += ["--epochs", str(epochs)] if epochs else []
+    started = time.perf_counter()
+    subprocess.run(train, env={**shop.env, "CLV_LOG_LEVEL": "WARNING"}, check=True)
+    train_seconds = time.perf_counter() - started
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=shop.url,
+        model_dir=shop.folder / "models",
+        device=shop.env["CLV_DEVICE"],
+    )
+    engine = make_engine(settings)
+    factory = make_session_factory(engine)
+    started = time.perf_counter()
+    JobRunner(factory, settings).run_once()
+    rescore_seconds = time.perf_counter() - started
+    with factory() as session, session.begin():
+        customers = customer_ids(session, datetime.now(UTC))
+        _, key = auth.create_key(session, "bench", list(auth.Scope))
+    engine.dispose()
+    return ScoredShop(settings, customers, key, train_seconds, rescore_seconds)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -42,11 +41,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx2 as httpx
 
-from bench._common import percentile, report, running_server, simulated_shop_in_postgres
-from service.auth import service as auth
+from bench._common import (
+    percentile,
+    report,
+    running_server,
+    scored_shop,
+    simulated_shop_in_postgres,
+)
 from service.config import Settings
 from service.db.session import make_engine, make_session_factory
-from service.jobs.runner import JobRunner
 from service.ml.clv_model import ClvModel
 from service.ml.examples import EventLog, Examples
 from service.ml.explain import ADDITIVITY_TOLERANCE
@@ -57,7 +60,6 @@ from service.scoring import service as scoring
 from service.scoring.schemas import BatchScoreRequest
 from service.simulator.config import ShopConfig
 from service.training import backtest, data
-from service.training.scoring import customer_ids
 
 DAYS = 540
 HORIZON = 365
@@ -185,6 +187,7 @@ def throughput(
                 as_of=datetime.now(UTC),
                 horizon_days=HORIZON,
                 explain=False,
+                purpose="request",
             )
         )
         examples = examples_of(session, settings, model, chosen)
@@ -232,35 +235,25 @@ def main() -> None:
     config = ShopConfig(customers=args.customers, days=DAYS, horizon_days=HORIZON, start=first_day)
 
     with simulated_shop_in_postgres(config, args.device) as shop:
-        folder, url, events = shop.folder, shop.url, shop.events
-        env = {**shop.env, "CLV_LOG_LEVEL": "WARNING"}
-        clv = [sys.executable, "-m", "service.cli"]
-        train_s, _ = timed(
-            lambda: subprocess.run(
-                [*clv, "train", "--horizon-days", str(HORIZON)], env=env, check=True
-            )
-        )
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None, database_url=url, model_dir=folder / "models", device=args.device
-        )
+        scored = scored_shop(shop, HORIZON)
+        quiet = {**shop.env, "CLV_LOG_LEVEL": "WARNING"}
+        settings, customers, key = scored.settings, scored.customers, scored.key
         engine = make_engine(settings)
         factory = make_session_factory(engine)
-        rescore_s, _ = timed(lambda: JobRunner(factory, settings).run_once())
-        with factory() as session, session.begin():
-            customers = customer_ids(session, datetime.now(UTC))
-            _, key = auth.create_key(session, "bench", list(auth.Scope))
         result: dict[str, Any] = {
             "customers": len(customers),
-            "events": events,
+            "events": shop.events,
             "device": args.device,
-            "train_seconds": round(train_s, 1),
-            "rescore_with_attributions_customers_per_s": round(len(customers) / rescore_s),
+            "train_seconds": round(scored.train_seconds, 1),
+            "rescore_with_attributions_customers_per_s": round(
+                len(customers) / scored.rescore_seconds
+            ),
         }
         # Before the HTTP part, whose orders would land in the backtest's outcome window.
-        result |= int8_backtest(factory, settings, datetime.now(UTC), folder / "backtest")
+        result |= int8_backtest(factory, settings, datetime.now(UTC), shop.folder / "backtest")
         sample = [random.choice(customers) for _ in range(args.requests)]
         with (
-            running_server(url, extra_env=env) as (base, _),
+            running_server(shop.url, extra_env=quiet) as (base, _),
             httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client,
         ):
             latencies_ms(client, [f"/v1/customers/{c}/clv" for c in sample[:100]])  # warm

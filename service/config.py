@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     device: DevicePreference = Field(
         default=DevicePreference.auto, description="Where models run: auto, cpu or cuda."
     )
+    torch_threads: int = Field(
+        default=1,
+        ge=1,
+        description="Threads each model operation may use in API and worker processes. They "
+        "already score in parallel threads (requests, the worker, jobs); more threads per "
+        "operation oversubscribe the cores.",
+    )
     quantize: Quantization = Field(
         default=Quantization.none,
         description="int8: dynamically quantized network for scores without explanations (CPU).",
@@ -100,13 +107,36 @@ class Settings(BaseSettings):
         default=0.2, gt=0, le=10, description="How often an idle worker looks for new events."
     )
     worker_batch: int = Field(default=20_000, ge=1, description="Events a worker applies at once.")
+    job_heartbeat_seconds: float = Field(
+        default=5.0, gt=0, description="How often a running job's worker stamps it as alive."
+    )
+    job_abandoned_after_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="A running job with no heartbeat for this long is marked failed (its worker "
+        "died); keep it several heartbeats long.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=0,
+        ge=0,
+        description="Requests a minute each API key may send to each API process (429 with "
+        "Retry-After beyond it); 0 turns the limit off.",
+    )
+    rate_limit_burst: int = Field(
+        default=20, ge=1, description="Requests a key may send at once before the rate applies."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Browser origins allowed to call the API (CORS), comma-separated, e.g. "
+        "https://admin.example.com; empty (the default) allows none.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
 
     @model_validator(mode="before")
     @classmethod
     def _split_lists(cls, data: object) -> object:
         if isinstance(data, dict):
-            for key in ("pii_attributes", "source_precedence"):
+            for key in ("pii_attributes", "source_precedence", "cors_origins"):
                 if key in data:
                     data[key] = _split_csv(data[key])
         return data

@@ -14,8 +14,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from service.schemas import error_message
 
@@ -76,7 +77,12 @@ class DatabaseUnavailableError(ServiceError):
     status_code = 503
     code = "database_unavailable"
 
-    def __init__(self, message: str = "The database is unreachable; retry shortly.") -> None:
+    def __init__(
+        self,
+        message: str = "The database is unreachable; retry after Retry-After seconds. API keys, "
+        "events and scores live in it, so nothing that needs them (every /v1 call, scores "
+        "included, though the model stays loaded) can be answered until it is back.",
+    ) -> None:
         super().__init__(message, headers={"Retry-After": "5"})
 
 
@@ -112,15 +118,30 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     return _respond(request, exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
 
+_MESSAGE_ERRORS = 5
+"""Errors the message names (``details`` has them all): enough for each member of a union such as
+an attribute value (bool, int, float or text), where the first member's error alone ("should be a
+valid boolean") would not say why a text was refused."""
+
+
+def _describe(detail: Mapping[str, Any]) -> str:
+    where = ".".join(str(part) for part in detail["loc"])
+    return f"{where}: {detail['msg']}" if where else str(detail["msg"])
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [
         {"loc": list(err["loc"]), "msg": error_message(err), "type": err["type"]}
         for err in exc.errors()
     ]
-    first = details[0] if details else {"loc": [], "msg": "invalid request"}
-    where = ".".join(str(part) for part in first["loc"])
-    message = f"Invalid request: {where}: {first['msg']}" if where else str(first["msg"])
+    message = "; ".join(_describe(detail) for detail in details[:_MESSAGE_ERRORS])
+    if len(details) > _MESSAGE_ERRORS:
+        message += f"; {len(details) - _MESSAGE_ERRORS} more in details"
+    if not details:
+        message = "invalid request"
+    elif details[0]["loc"]:
+        message = f"Invalid request: {message}"
     return _respond(request, 422, InvalidRequestError.code, message, details)
 
 
@@ -134,16 +155,37 @@ _HTTP_CODES = {
 }
 
 
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path. Starlette's 405 names only the
+    methods of the first route whose path matched (``Allow: PATCH`` for a customer, which also
+    has GET, PUT and DELETE); RFC 9110 asks for all of the resource's methods."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    )
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return _respond(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return _respond(request, exc.status_code, code, str(exc.detail), headers=headers)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """OperationalError is the DBAPI's "not the statement's fault" class: connection refused or
-    dropped, server shutting down, SQLite busy. The client can retry, so it is 503, not 500."""
-    assert isinstance(exc, OperationalError)
+    dropped, server shutting down, SQLite busy; InterfaceError, a connection found closed. The
+    client can retry, so it is 503, not 500."""
+    assert isinstance(exc, OperationalError | InterfaceError)
     # The driver's first line only: the full text quotes the SQL and its parameters (event data).
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
     logger.warning("database unavailable: %s", reason)
@@ -156,3 +198,4 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)

@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import torch
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from service import __version__
+from service.api.docs import install_docs
 from service.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from service.api.router import include_routers
+from service.auth.rate_limit import RateLimiter
 from service.config import Settings, WorkerMode
 from service.customers.service import ProfilePolicy
 from service.db.migrations import ensure_schema_current
@@ -23,6 +27,7 @@ from service.errors import install_exception_handlers
 from service.events.service import IngestRules
 from service.jobs.runner import JobRunner
 from service.jobs.worker import Worker
+from service.ops import metrics
 from service.privacy import PiiHasher
 from service.scoring.service import Scorer
 
@@ -41,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
+        torch.set_num_threads(settings.torch_threads)
         try:
             ensure_schema_current(engine)
             pii = PiiHasher.from_settings(settings)
@@ -50,6 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.ingest_rules = IngestRules.from_settings(settings, pii)
             app.state.profile_policy = ProfilePolicy.from_settings(settings, pii)
             app.state.scorer = Scorer(settings)
+            app.state.rate_limiter = (
+                RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+                if settings.rate_limit_per_minute
+                else None
+            )
             worker = Worker(
                 app.state.session_factory,
                 poll_seconds=settings.worker_poll_seconds,
@@ -67,16 +78,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 job_runner.stop()
         finally:
             engine.dispose()
+            metrics.process_exiting()
 
     app = FastAPI(
         title="clv-service",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
     )
+    install_docs(app)
     install_exception_handlers(app)
     include_routers(app)
     # Added last = outermost: the request id and metrics also cover the size limit's 413s.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
+    if settings.cors_origins:
+        # Outermost, so preflights are answered before authentication and every response,
+        # errors included, carries the headers a browser needs to read it.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
     return app

@@ -8,29 +8,38 @@ schema-based fuzzers) all read the same way.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field, StrictBool, StrictInt
+from pydantic import AfterValidator, AwareDatetime, Field, StrictBool, StrictInt
 from pydantic_core import ErrorDetails
 
 from service.db.types import MONEY_SCALE
 
 _INVISIBLE = r"\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
 PRINTABLE = rf"^[^{_INVISIBLE}]+$"
-PRINTABLE_NO_SLASH = rf"^[^{_INVISIBLE}/]+$"
+_SEGMENT = rf"[^{_INVISIBLE}/]"
+_NOT_DOT = rf"[^{_INVISIBLE}/.]"
+PATH_SEGMENT = rf"^(?:{_NOT_DOT}|\.{_NOT_DOT}|\.\.{_SEGMENT}){_SEGMENT}*$"
+"""Printable, no '/', and not '.' or '..': clients resolve those as dot segments (RFC 3986), so
+a customer with such an id could never be read, changed or erased by its URL. Written without
+look-arounds, which the Rust and JavaScript engines do not share."""
+NO_NUL = r"^[^\x00]*$"
+"""Free text may hold any character but NUL, which PostgreSQL cannot store in text or JSON."""
 
 _PATTERN_MESSAGES = {
     PRINTABLE: "must contain only printable characters (no control or invisible characters)",
-    PRINTABLE_NO_SLASH: "must contain only printable characters and no '/' "
-    "(it could not be used in a URL path)",
+    PATH_SEGMENT: "must contain only printable characters and no '/' "
+    "(it could not be used in a URL path), and must not be '.' or '..' (for the same reason)",
+    NO_NUL: "must not contain the NUL character (\\x00)",
 }
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=PRINTABLE)]
 """Client-chosen ids (event, sku): 1-128 printable characters, kept verbatim."""
 
-CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=PRINTABLE_NO_SLASH)]
-"""A customer id also appears in URL paths (``/v1/customers/{customer_id}``), so no ``/``."""
+CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=PATH_SEGMENT)]
+"""A customer id also appears in URL paths (``/v1/customers/{customer_id}``): one segment."""
 
 MoneyAmount = Annotated[
     Decimal,
@@ -38,13 +47,28 @@ MoneyAmount = Annotated[
 ]
 """Exact, non-negative money with up to 4 decimal places."""
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-ShortText = Annotated[str, Field(max_length=1024)]
+FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+"""Strict: a string is never read as a number, so a numeric string too long for ``ShortText``
+is refused rather than silently stored as a float (strict still takes the parser's Decimals)."""
+ShortText = Annotated[str, Field(max_length=1024, pattern=NO_NUL)]
 ScalarValue = StrictBool | StrictInt | FiniteFloat | ShortText | None
 """A JSON scalar of bounded size: the value type of properties and customer attributes."""
 
 Key = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 """Names of properties and attributes: short, no spaces, safe in logs and column names."""
+
+
+def _has_utc_equivalent(moment: datetime) -> datetime:
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is out of the supported range") from None
+    return moment
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_has_utc_equivalent)]
+"""An aware datetime that exists in UTC: 0001-01-01T00:00:00+01:00 does not, and would fail
+where it is compared or stored (a 500) rather than here (a 422)."""
 
 
 def error_message(error: ErrorDetails) -> str:

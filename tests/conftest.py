@@ -14,13 +14,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth import service as auth
 from service.config import Settings
@@ -29,16 +32,24 @@ from service.db import migrations
 from service.db.base import Base
 from service.db.session import make_engine, make_session_factory
 from service.events.service import IngestRules
+from service.jobs.runner import JobRunner
 from service.jobs.worker import drain
 from service.main import create_app
+from service.ml.clv_model import ClvModel
+from service.ml.training import TrainConfig, train
+from service.model_versions import service as registry
 from service.privacy import PiiHasher
+from service.scoring.models import Score
 from service.shop_files import ShopFiles, load_folder
 from service.simulator.config import ShopConfig
 from service.simulator.files import write_shop
+from tests.ml.shop_data import end_of_observation, shop_log
 
 BACKENDS = [b for b in os.environ.get("CLV_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 SHOP = ShopConfig(customers=600, days=400, horizon_days=200, seed=9, start=ShopConfig().start)
 """The shop ``shop_in_database`` stores."""
+FAST = TrainConfig(horizon_days=90, epochs=4, hidden=8, cutoffs=2, sequence_length=8)
+"""A small, quick training configuration for tests that need a real model, not a good one."""
 POSTGRES_URL = os.environ.get(
     "CLV_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -236,11 +247,57 @@ def shop_in_database(
 ) -> Path:
     """The shop's observed and future events, profiles and catalogue, stored."""
     folder = tmp_path_factory.mktemp("shop")
+    store_shop(settings, make_session_factory(db), folder)
+    return folder
+
+
+def store_shop(settings: Settings, factory: sessionmaker[Session], folder: Path) -> None:
+    """Write ``SHOP`` to ``folder`` and import it, its future events included."""
     write_shop(SHOP, folder, with_future=True)
     pii = PiiHasher.from_settings(settings)
     rules = IngestRules.from_settings(settings, pii)
     policy = ProfilePolicy.from_settings(settings, pii)
-    factory = make_session_factory(db)
     load_folder(ShopFiles.at(folder), factory, rules, policy)
     load_folder(ShopFiles(folder / "future.jsonl"), factory, rules, policy)
-    return folder
+
+
+def score_everyone(settings: Settings, factory: sessionmaker[Session], model: ClvModel) -> str:
+    """Apply the stored events, register ``model`` as the first champion and run the jobs that
+    queues (its rescoring of everyone), as a worker would; the version."""
+    drain(factory)
+    with factory() as session, session.begin():
+        version = registry.register(session, settings.model_dir, model, {}, "test")
+    runner = JobRunner(factory, settings)
+    while runner.run_once():
+        pass
+    return version.version
+
+
+@pytest.fixture(scope="session")
+def shop_model() -> ClvModel:
+    """Trained on the whole shop (observed and future events), as a service trains today."""
+    log, profiles, sources = shop_log(SHOP)
+    return train(
+        log, profiles, sources, end_of_observation(SHOP) + timedelta(days=SHOP.horizon_days), FAST
+    )
+
+
+def top_customer(db: Engine) -> str:
+    """The customer with the highest stored score."""
+    with make_session_factory(db)() as session:
+        return str(session.scalar(select(Score.customer_id).order_by(Score.clv.desc()).limit(1)))
+
+
+@dataclass(frozen=True)
+class ScoredShop:
+    settings: Settings
+    version: str
+    folder: Path
+
+
+@pytest.fixture
+def scored_shop(
+    model_settings: Settings, db: Engine, shop_in_database: Path, shop_model: ClvModel
+) -> ScoredShop:
+    version = score_everyone(model_settings, make_session_factory(db), shop_model)
+    return ScoredShop(model_settings, version, shop_in_database)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.auth import service as auth
 from service.auth.models import ApiKey
+from service.auth.rate_limit import RateLimiter
 from service.config import Settings
 from service.customers.service import ProfilePolicy
 from service.errors import AuthenticationError, PermissionDeniedError
@@ -69,6 +70,9 @@ def _api_key(
     if key is None:
         raise AuthenticationError("Unknown or revoked API key")
     request.state.api_key_name = key.name
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is not None:
+        limiter.check(key.name)
     return key
 
 

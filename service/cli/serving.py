@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import logging.config
+import os
+import shutil
+import tempfile
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 import uvicorn
 from sqlalchemy import select
@@ -22,6 +26,7 @@ from service.db import migrations
 from service.jobs.runner import JobRunner
 from service.jobs.worker import Worker
 from service.logs import logging_config
+from service.ops import metrics
 from service.scoring import repository as scores
 from service.scoring.models import Score
 from service.scoring.service import Scorer
@@ -36,20 +41,32 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
 ) -> None:
-    """Start the HTTP API (uvicorn). The database must be migrated (clv db upgrade)."""
+    """Start the HTTP API (uvicorn). The database must be migrated (clv db upgrade). On
+    SIGTERM or Ctrl-C it stops accepting connections and finishes the requests in flight
+    (up to 30 s) before exiting."""
     settings = load_settings()
     with session_factory(settings):
         pass  # refuses an un-migrated database with the command to run
-    uvicorn.run(
-        "service.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,  # RequestContextMiddleware logs each request, with its request id
-        log_config=logging_config(settings.log_level),
-        timeout_graceful_shutdown=30,
-    )
+    shared_metrics = None
+    if workers > 1 and not os.environ.get(metrics.MULTIPROCESS_DIR):
+        # Before the workers start (they import the metrics library afresh and read it then):
+        # every process writes its samples there and a scrape of any one sums them all.
+        shared_metrics = tempfile.mkdtemp(prefix="clv-metrics-")
+        os.environ[metrics.MULTIPROCESS_DIR] = shared_metrics
+    try:
+        uvicorn.run(
+            "service.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,  # RequestContextMiddleware logs each request, with its request id
+            log_config=logging_config(settings.log_level),
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        if shared_metrics is not None:
+            shutil.rmtree(shared_metrics, ignore_errors=True)
 
 
 @app.command()
@@ -59,6 +76,7 @@ def worker() -> None:
     CLV_WORKER=off; several workers may share a PostgreSQL database."""
     settings = load_settings()
     logging.config.dictConfig(logging_config(settings.log_level))
+    torch.set_num_threads(settings.torch_threads)
     with session_factory(settings) as factory:
         scorer = Scorer(settings)
         loop = Worker(

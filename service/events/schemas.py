@@ -25,6 +25,7 @@ from typing_extensions import TypedDict  # pydantic refuses typing.TypedDict bef
 
 from service.events.models import EventType
 from service.schemas import (
+    NO_NUL,
     CustomerId,
     Identifier,
     Key,
@@ -43,9 +44,14 @@ class ItemCreate(TypedDict):
 
     sku: Annotated[Identifier, Field(description="Product id (SKU) in the shop's catalogue.")]
     category: NotRequired[
-        Annotated[str | None, Field(max_length=128, description="Category, e.g. 'shoes/running'.")]
+        Annotated[
+            str | None,
+            Field(max_length=128, pattern=NO_NUL, description="Category, e.g. 'shoes/running'."),
+        ]
     ]
-    name: NotRequired[Annotated[str | None, Field(max_length=256, description="Product name.")]]
+    name: NotRequired[
+        Annotated[str | None, Field(max_length=256, pattern=NO_NUL, description="Product name.")]
+    ]
     quantity: NotRequired[
         Annotated[int, Field(ge=1, le=100_000, description="Units of the product; 1 if absent.")]
     ]
@@ -105,7 +111,11 @@ class EventCreate(BaseModel):
         default=None, max_length=MAX_ITEMS, description="Line items of the order or cart action."
     )
     source: str | None = Field(
-        default=None, min_length=1, max_length=64, description="Channel, e.g. web, app, pos."
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=NO_NUL,
+        description="Channel, e.g. web, app, pos.",
     )
     properties: dict[Key, ScalarValue] | None = Field(
         default=None,
@@ -131,12 +141,24 @@ def describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _quotable_id(value: Any) -> str | None:
+    """The id of an invalid event, to quote in the answer when it is text UTF-8 can carry: JSON's
+    ``"\\ud800"`` (a lone surrogate) parses to a str that cannot be encoded back."""
+    raw_id = value.get("event_id") if isinstance(value, dict) else None
+    if not isinstance(raw_id, str):
+        return None
+    try:
+        raw_id.encode()
+    except UnicodeEncodeError:
+        return None
+    return raw_id
+
+
 def _keep_invalid(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
     try:
         return handler(value)
     except ValidationError as error:
-        raw_id = value.get("event_id") if isinstance(value, dict) else None
-        return InvalidEvent(raw_id if isinstance(raw_id, str) else None, describe(error))
+        return InvalidEvent(_quotable_id(value), describe(error))
 
 
 EventCandidate = EventCreate | InvalidEvent

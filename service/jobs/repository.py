@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.jobs.models import Job, PendingEvent
 
+ABANDONED = "the worker running it stopped (no heartbeat); submit the job again"
 _PENDING: Table = PendingEvent.__table__  # type: ignore[assignment]
 
 
@@ -31,6 +32,14 @@ def claim_events(session: Session, limit: int) -> list[int]:
 
 def pending_count(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(_PENDING)) or 0)
+
+
+def job_counts(session: Session) -> dict[tuple[str, str], int]:
+    """How many jobs there are of each (kind, status)."""
+    rows = session.execute(
+        select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status)
+    )
+    return {(kind, status): int(count) for kind, status, count in rows.all()}
 
 
 def clear_events(session: Session) -> None:
@@ -70,6 +79,6 @@ def fail_abandoned_jobs(session: Session, heartbeat_before: datetime, now: datet
     result = session.execute(
         update(Job)
         .where(Job.status == "running", Job.heartbeat_at < heartbeat_before)
-        .values(status="failed", error="the worker running it stopped", finished_at=now)
+        .values(status="failed", error=ABANDONED, finished_at=now)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

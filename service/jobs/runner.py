@@ -1,10 +1,14 @@
 """Runs queued jobs (training; rescoring everyone after a new champion) in a worker, one at a
 time, reporting progress as it goes.
 
-Progress and a heartbeat are written in short transactions of their own (at most once a second)
-so the API can show them while the job's work is uncommitted; the same write reads whether a
-cancel was asked for, which the training checks between epochs. A running job whose heartbeat
-stopped for longer than ``abandoned_after`` is marked failed by the next runner that starts.
+Progress is written in short transactions of its own (at most once a second) so the API can show
+it while the job's work is uncommitted; the same write reads whether a cancel was asked for,
+which the training checks between epochs. A heartbeat thread stamps the running job every
+``CLV_JOB_HEARTBEAT_SECONDS`` whatever the job is doing (a long feature build reports no
+progress), so a job whose heartbeat is older than ``CLV_JOB_ABANDONED_AFTER_SECONDS`` belonged
+to a worker that died (killed, out of memory, machine lost): every runner sweeps for such jobs
+when it starts and then periodically, and marks them failed. A killed training never reaches
+registration, so the champion is untouched; the job can simply be submitted again.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.errors import ServiceError
 from service.jobs import repository
+from service.jobs.loop import PollingLoop
 from service.ml.training import TrainingCancelledError
 from service.scoring.service import RescoreCancelledError, Scorer, rescore_all
 from service.training.runner import train_version
@@ -27,24 +34,33 @@ from service.training.runner import train_version
 logger = logging.getLogger(__name__)
 
 
-class _Reporter:
+class JobReporter:
+    """A running job's link to its row: progress, heartbeat and the cancel flag."""
+
     def __init__(self, session_factory: sessionmaker[Session], job_id: int) -> None:
         self.session_factory, self.job_id = session_factory, job_id
         self.cancel_requested, self._last = False, 0.0
+        self._lock = threading.Lock()
 
-    def _write(self, stage: str | None = None, done: float | None = None) -> None:
-        """Heartbeat (and progress, when given) at most once a second; reads the cancel flag."""
-        if time.monotonic() - self._last < 1.0 and done != 1.0:
-            return
-        self._last = time.monotonic()
-        with self.session_factory() as session, session.begin():
-            job = repository.get_job(session, self.job_id)
-            if job is None:
-                return
-            if stage is not None and done is not None:
-                job.progress, job.stage = round(done, 4), stage[:256]
-            job.heartbeat_at = datetime.now(UTC)
-            self.cancel_requested = job.cancel_requested
+    def _write(
+        self, stage: str | None = None, done: float | None = None, *, force: bool = False
+    ) -> None:
+        """Heartbeat (and progress, when given) and read the cancel flag: at most once a second
+        for the job's own calls; ``force`` (the heartbeat thread) always, without using up the
+        job's turn, so progress is never held back by a beat."""
+        with self._lock:
+            if not force:
+                if time.monotonic() - self._last < 1.0 and done != 1.0:
+                    return
+                self._last = time.monotonic()
+            with self.session_factory() as session, session.begin():
+                job = repository.get_job(session, self.job_id)
+                if job is None:
+                    return
+                if stage is not None and done is not None:
+                    job.progress, job.stage = round(done, 4), stage[:256]
+                job.heartbeat_at = datetime.now(UTC)
+                self.cancel_requested = job.cancel_requested
 
     def progress(self, stage: str, done: float) -> None:
         self._write(stage, done)
@@ -53,8 +69,31 @@ class _Reporter:
         self._write()
         return self.cancel_requested
 
+    @contextmanager
+    def heartbeat(self, every: float) -> Iterator[None]:
+        """Beat every ``every`` seconds in a thread while the job runs. A failed beat (the
+        database briefly away) is logged and retried; the job itself decides its own fate."""
+        done = threading.Event()
 
-class JobRunner:
+        def beat() -> None:
+            while not done.wait(every):
+                try:
+                    self._write(force=True)
+                except Exception as error:
+                    logger.warning("heartbeat of job %s failed: %s", self.job_id, error)
+
+        thread = threading.Thread(target=beat, name=f"clv-job-{self.job_id}-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+
+class JobRunner(PollingLoop):
+    name = "clv-jobs"
+
     def __init__(
         self,
         session_factory: sessionmaker[Session],
@@ -62,13 +101,27 @@ class JobRunner:
         *,
         scorer: Scorer | None = None,
         poll_seconds: float = 1.0,
-        abandoned_after: timedelta = timedelta(minutes=10),
     ) -> None:
+        super().__init__(poll_seconds)
         self.session_factory, self.settings = session_factory, settings
         self.scorer = scorer or Scorer(settings)
-        self.poll_seconds, self.abandoned_after = poll_seconds, abandoned_after
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.abandoned_after = timedelta(seconds=settings.job_abandoned_after_seconds)
+        self._next_sweep = 0.0
+
+    def turn(self) -> bool:
+        if time.monotonic() >= self._next_sweep:
+            self.fail_abandoned()
+        return self.run_once()
+
+    def fail_abandoned(self) -> int:
+        """Mark failed the running jobs whose heartbeat stopped; returns how many."""
+        self._next_sweep = time.monotonic() + self.abandoned_after.total_seconds() / 2
+        now = datetime.now(UTC)
+        with self.session_factory() as session, session.begin():
+            failed = repository.fail_abandoned_jobs(session, now - self.abandoned_after, now)
+        if failed:
+            logger.warning("marked %d abandoned job(s) failed (no heartbeat)", failed)
+        return failed
 
     def run_once(self) -> bool:
         """Claim and run one queued job; False when there was none."""
@@ -78,10 +131,11 @@ class JobRunner:
                 return False
             job_id, kind, params = job.id, job.kind, dict(job.params)
             actor = job.created_by
-        reporter = _Reporter(self.session_factory, job_id)
+        reporter = JobReporter(self.session_factory, job_id)
         status, result, error = "succeeded", None, None
         try:
-            result = self._execute(kind, params, actor, reporter)
+            with reporter.heartbeat(self.settings.job_heartbeat_seconds):
+                result = self._execute(kind, params, actor, reporter)
         except (TrainingCancelledError, RescoreCancelledError):
             status = "cancelled"
         except ServiceError as failure:
@@ -99,7 +153,7 @@ class JobRunner:
         return True
 
     def _execute(
-        self, kind: str, params: dict[str, Any], actor: str, reporter: _Reporter
+        self, kind: str, params: dict[str, Any], actor: str, reporter: JobReporter
     ) -> dict[str, Any]:
         if kind == "rescore":
             return rescore_all(
@@ -124,25 +178,3 @@ class JobRunner:
             cancelled=reporter.cancelled,
         )
         return {"version": version.version, "aliases": version.aliases}
-
-    def run(self) -> None:
-        now = datetime.now(UTC)
-        with self.session_factory() as session, session.begin():
-            repository.fail_abandoned_jobs(session, now - self.abandoned_after, now)
-        while not self._stop.is_set():
-            try:
-                ran = self.run_once()
-            except Exception:
-                logger.exception("job runner failed; retrying")
-                ran = False
-            if not ran:
-                self._stop.wait(self.poll_seconds)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="clv-jobs", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)

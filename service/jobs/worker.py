@@ -15,13 +15,14 @@ Run it inside the API process (``CLV_WORKER=embedded``, the default: a thread) o
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.jobs import repository
+from service.jobs.loop import MAX_BACKOFF_SECONDS, PollingLoop
 from service.ml.activity import Activity, aggregate_frames
+from service.ops import metrics
 from service.portrait import repository as portrait
 from service.scoring import repository as scores
 from service.scoring import service as scoring
@@ -42,6 +43,7 @@ def process_pending(session_factory: sessionmaker[Session], limit: int) -> int:
             activity = Activity.combine(parts)
             portrait.add_activity(session, activity)
             scores.mark_stale(session, activity.days["customer_id"].unique().tolist(), "events")
+    metrics.EVENTS_APPLIED.inc(len(seqs))
     return len(seqs)
 
 
@@ -53,9 +55,11 @@ def drain(session_factory: sessionmaker[Session], limit: int = 20_000) -> int:
     return total
 
 
-class Worker:
+class Worker(PollingLoop):
     """The loop: apply events, then rescore stale customers, while there is work; poll when
     there is none; back off and retry when the database is unavailable."""
+
+    name = "clv-worker"
 
     def __init__(
         self,
@@ -65,49 +69,34 @@ class Worker:
         batch: int,
         scorer: scoring.Scorer | None = None,
     ) -> None:
+        super().__init__(poll_seconds)
         self.session_factory = session_factory
-        self.poll_seconds = poll_seconds
         self.batch = batch
         self.scorer = scorer
         self._next_upkeep = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._refresh_after, self._refresh_failures = 0.0, 0
 
-    def run(self) -> None:
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                done = process_pending(self.session_factory, self.batch) + self._refresh()
-                failures = 0
-            except Exception:
-                failures += 1
-                logger.exception("worker batch failed; retrying")
-                self._stop.wait(min(30.0, self.poll_seconds * 2**failures))
-                continue
-            if not done:
-                self._stop.wait(self.poll_seconds)
+    def turn(self) -> bool:
+        return bool(process_pending(self.session_factory, self.batch) + self._refresh())
 
     def _refresh(self) -> int:
         """Rescore queued customers, or, with none queued, do the scores' upkeep (aged scores,
-        deciles); a failure here (a champion that cannot be loaded) is logged and must not hold
-        up the portrait."""
-        if self.scorer is None:
+        deciles). A failure here (a champion that cannot be loaded) must not hold up the
+        portrait: it is logged and rescoring pauses, backing off, while events go on."""
+        if self.scorer is None or time.monotonic() < self._refresh_after:
             return 0
         try:
             refreshed = scoring.refresh_stale(self.session_factory, self.scorer)
-            if refreshed or time.monotonic() < self._next_upkeep:
-                return refreshed
-            self._next_upkeep = time.monotonic() + UPKEEP_SECONDS
-            return scoring.upkeep(self.session_factory, self.scorer)
+            if not refreshed and time.monotonic() >= self._next_upkeep:
+                self._next_upkeep = time.monotonic() + UPKEEP_SECONDS
+                refreshed = scoring.upkeep(self.session_factory, self.scorer)
         except Exception:
-            logger.exception("rescoring stale customers failed; they stay queued")
+            self._refresh_failures += 1
+            pause = min(MAX_BACKOFF_SECONDS, 2.0**self._refresh_failures)
+            self._refresh_after = time.monotonic() + pause
+            logger.exception(
+                "rescoring stale customers failed; they stay queued (next try in %.0f s)", pause
+            )
             return 0
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="clv-worker", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._refresh_failures = 0
+        return refreshed

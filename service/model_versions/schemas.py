@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.schemas import UtcDatetime
 
 Alias = Literal["champion", "challenger"]
 
@@ -49,7 +51,7 @@ class RollbackRequest(BaseModel):
 
 class TrainRequest(BaseModel):
     horizon_days: int = Field(ge=1, le=1825, description="The horizon to predict spend over.")
-    as_of: AwareDatetime | None = Field(
+    as_of: UtcDatetime | None = Field(
         default=None, description="Train on events up to this time (default: now)."
     )
     architecture: str = Field(default="gru_ziln", description="A registered architecture.")

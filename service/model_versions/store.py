@@ -13,6 +13,7 @@ from service.ml import artifacts
 from service.ml.clv_model import ClvModel
 from service.model_versions import repository
 from service.model_versions.service import ArtifactRefusedError, get_version
+from service.ops import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class AliasFollower:
     def __init__(self, model_dir: Path, device: str, alias: str = "champion") -> None:
         self.model_dir, self.device, self.alias = model_dir, device, alias
         self._loaded: tuple[str, ClvModel] | None = None
-        self._refused: set[str] = set()
+        self._refused: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def current(self, session: Session) -> tuple[str, ClvModel]:
@@ -62,17 +63,20 @@ class AliasFollower:
             raise NotFoundError(f"no version is {self.alias}; train one with clv train")
         if loaded is not None and (
             wanted is None or wanted == loaded[0] or wanted in self._refused
-        ):
+        ):  # a refused version is not retried while another serves
             return loaded
         with self._lock:
             if self._loaded is not None and self._loaded[0] == wanted:
                 return self._loaded
+            previous = self._loaded[0] if self._loaded is not None else None
             try:
                 self._loaded = load_version(session, self.model_dir, str(wanted), self.device)
             except ArtifactRefusedError as error:
+                metrics.MODEL_REFUSED.labels(self.alias).inc()
+                self._refused[str(wanted)] = error.message
                 if self._loaded is None:
+                    logger.error("%s %s refused; nothing to serve: %s", self.alias, wanted, error)
                     raise
-                self._refused.add(str(wanted))
                 logger.error(
                     "%s %s refused; %s keeps serving: %s",
                     self.alias,
@@ -80,4 +84,12 @@ class AliasFollower:
                     self._loaded[0],
                     error,
                 )
+                return self._loaded
+            metrics.model_loaded(self.alias, self._loaded[0], previous)
             return self._loaded
+
+    def state(self) -> tuple[str | None, dict[str, str]]:
+        """The version this process serves (None before the first load) and the versions it
+        refused, with the reasons."""
+        loaded = self._loaded
+        return (loaded[0] if loaded is not None else None), dict(self._refused)

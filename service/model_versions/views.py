@@ -25,8 +25,10 @@ from service.openapi_docs import error_responses
 
 router = domain_router(prefix="/v1", tags=["models"])
 
-VersionPath = Annotated[str, Path(max_length=64, description="A version id.")]
-JobPath = Annotated[int, Path(ge=1, description="A job id.")]
+VersionPath = Annotated[
+    str, Path(max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="A version id.")
+]
+JobPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="A job id.")]
 
 
 @router.post(

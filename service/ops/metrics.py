@@ -1,8 +1,39 @@
-"""Prometheus metrics. Defined once per process (the client library keeps a global registry)."""
+"""Prometheus metrics.
+
+Defined once per process (the client library keeps a global registry). With several API worker
+processes (``clv serve --workers N``) each process writes its samples to files under
+``PROMETHEUS_MULTIPROC_DIR``, which ``clv serve`` points at a fresh directory before the workers
+start, and a scrape of any process sums them: counters and histograms are totals over the
+processes, and ``clv_model_loaded`` keeps one series per live process (``pid``), so a promotion
+can be seen reaching each of them.
+
+Queue depths and job states are not counted by any one process: they are read from the database
+at scrape time, so every process reports the same numbers.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+"""The environment variable the client library reads, at import, to switch to shared files."""
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_COMPUTE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 HTTP_REQUESTS = Counter(
     "clv_http_requests_total",
@@ -13,12 +44,46 @@ HTTP_LATENCY = Histogram(
     "clv_http_request_duration_seconds",
     "Time from receiving a request to the end of its response, by method and route template.",
     ["method", "route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    buckets=_LATENCY_BUCKETS,
 )
 EVENTS = Counter(
     "clv_events_total",
     "Events received through the API or CSV import, by outcome.",
     ["outcome"],
+)
+EVENTS_APPLIED = Counter(
+    "clv_events_applied_total",
+    "Stored events applied to the customer portrait by a worker in this process.",
+)
+SCORING = Histogram(
+    "clv_scoring_duration_seconds",
+    "Time to compute scores for one call of the scoring engine (events read, features, "
+    "network, attributions when asked), by purpose: request (computed to answer a request) "
+    "or refresh (stored scores kept fresh in the background).",
+    ["purpose"],
+    buckets=_COMPUTE_BUCKETS,
+)
+SCORED = Counter(
+    "clv_customers_scored_total",
+    "Customers scored by the scoring engine, by purpose.",
+    ["purpose"],
+)
+EXPLANATION = Histogram(
+    "clv_explanation_duration_seconds",
+    "Time to compute SHAP attributions for one call of the scoring engine.",
+    buckets=_COMPUTE_BUCKETS,
+)
+EXPLAINED = Counter("clv_customers_explained_total", "Customers given SHAP attributions.")
+MODEL_LOADED = Gauge(
+    "clv_model_loaded",
+    "1 for the model version this process serves for an alias (champion).",
+    ["alias", "version"],
+    multiprocess_mode="liveall",
+)
+MODEL_REFUSED = Counter(
+    "clv_model_refusals_total",
+    "Model artifacts refused at load (corrupt, truncated or of another schema), by alias.",
+    ["alias"],
 )
 
 
@@ -31,3 +96,78 @@ def record_ingestion(accepted: int, duplicates: int, rejected: int) -> None:
     EVENTS.labels("accepted").inc(accepted)
     EVENTS.labels("duplicate").inc(duplicates)
     EVENTS.labels("rejected").inc(rejected)
+
+
+@contextmanager
+def timed(histogram: Histogram) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        histogram.observe(time.perf_counter() - started)
+
+
+def model_loaded(alias: str, version: str, previous: str | None) -> None:
+    if previous is not None:
+        MODEL_LOADED.labels(alias, previous).set(0)
+    MODEL_LOADED.labels(alias, version).set(1)
+
+
+def process_exiting() -> None:
+    """Drop this process's live gauges (its loaded model) from the shared files."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def _process_registry() -> CollectorRegistry:
+    if os.environ.get(MULTIPROCESS_DIR):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return REGISTRY
+
+
+class _Snapshot:
+    """A collector for values read once, at scrape time."""
+
+    def __init__(self, metrics: Iterable[Metric]) -> None:
+        self.metrics = list(metrics)
+
+    def collect(self) -> list[Metric]:
+        return self.metrics
+
+
+def database_gauges(
+    jobs: Mapping[tuple[str, str], int], pending_events: int, stale_scores: int
+) -> list[Metric]:
+    by_state = GaugeMetricFamily(
+        "clv_jobs", "Jobs in the database, by kind and status.", labels=["kind", "status"]
+    )
+    for (kind, status), count in sorted(jobs.items()):
+        by_state.add_metric([kind, status], count)
+    return [
+        by_state,
+        GaugeMetricFamily(
+            "clv_pending_events",
+            "Stored events not yet applied to the portrait (the worker's backlog).",
+            value=pending_events,
+        ),
+        GaugeMetricFamily(
+            "clv_stale_scores",
+            "Customers queued for a fresh score (the rescoring backlog).",
+            value=stale_scores,
+        ),
+    ]
+
+
+def exposition(database: list[Metric] | None) -> bytes:
+    """Every metric in the Prometheus text format: this process's (or all processes'),
+    then the database's, or ``clv_database_up 0`` when it could not be read."""
+    up = GaugeMetricFamily(
+        "clv_database_up",
+        "1 when the database answered this scrape.",
+        value=int(database is not None),
+    )
+    snapshot = CollectorRegistry(auto_describe=False)
+    snapshot.register(_Snapshot([up, *(database or [])]))
+    return generate_latest(_process_registry()) + generate_latest(snapshot)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from service.errors import error_body
+from service.jobs import repository as jobs
+from service.ops import metrics
+from service.scoring import repository as scores
 
 router = APIRouter(tags=["operations"])
 
@@ -42,7 +46,27 @@ def readyz(request: Request) -> Response:
     return JSONResponse(HealthRead(status="ok").model_dump())
 
 
-@router.get("/metrics", operation_id="metrics", summary="Prometheus metrics")
-async def prometheus_metrics() -> Response:
-    """Metrics in the Prometheus text format."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {}},
+            "description": "The Prometheus text exposition format.",
+        }
+    },
+)
+def prometheus_metrics(request: Request) -> Response:
+    """Metrics in the Prometheus text format: requests, ingestion, scoring and explanation
+    latency, the model loaded per process, and, read from the database, job states and the
+    queues' depths (``clv_database_up 0`` when it is unreachable: the rest still answers)."""
+    try:
+        with request.app.state.session_factory() as session:
+            database = metrics.database_gauges(
+                jobs.job_counts(session), jobs.pending_count(session), scores.queued(session)
+            )
+    except OperationalError:
+        database = None
+    return Response(metrics.exposition(database), media_type=CONTENT_TYPE_LATEST)

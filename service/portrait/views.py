@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import AwareDatetime
 
 from service.api.deps import ReadKey, SessionDep
 from service.api.routing import domain_router
@@ -17,6 +16,7 @@ from service.ml.features import BEHAVIOUR_FEATURES
 from service.openapi_docs import error_responses
 from service.portrait import service
 from service.portrait.schemas import FeatureCatalogueRead, FeatureDefinitionRead, PortraitRead
+from service.schemas import UtcDatetime
 
 router = domain_router(prefix="/v1", tags=["features"])
 
@@ -32,7 +32,7 @@ def get_customer_features(
     session: SessionDep,
     _key: ReadKey,
     as_of: Annotated[
-        AwareDatetime | None,
+        UtcDatetime | None,
         Query(description="A past time (ISO 8601 with a time zone); default: now."),
     ] = None,
 ) -> PortraitRead:

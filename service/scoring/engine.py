@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -17,9 +18,12 @@ from service.config import Settings
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
 from service.ml.examples import EventLog, Examples
 from service.ml.sequences import channel_values
+from service.ops import metrics
 from service.portrait import repository as portrait
 from service.scoring import explanations
 from service.training import data
+
+Purpose = Literal["request", "refresh"]
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,26 @@ def compute(
     as_of: datetime,
     horizon_days: int,
     explain: bool,
+    purpose: Purpose,
 ) -> Computed:
+    """``purpose`` labels the time taken in the metrics: computed to answer a request, or to
+    refresh stored scores in the background."""
     model = replace(model, horizon_days=horizon_days)
+    with metrics.timed(metrics.SCORING.labels(purpose)):
+        parts = _examples(session, settings, model, customer_ids, as_of)
+        computed = Computed.combine([_score(model, examples, explain) for examples in parts])
+    metrics.SCORED.labels(purpose).inc(len(computed.scores))
+    return computed
+
+
+def _examples(
+    session: Session,
+    settings: Settings,
+    model: ClvModel,
+    customer_ids: Sequence[str],
+    as_of: datetime,
+) -> list[Examples]:
+    """From events where the customer has some; from the profile alone (cold start) where not."""
     frames = list(portrait.event_frames(session, until=as_of, customer_ids=customer_ids))
     profiles, sources = data.profiles(session, settings, customer_ids)
     parts: list[Examples] = []
@@ -55,20 +77,23 @@ def compute(
     attributes_only = pd.Index(sorted(c for c in set(customer_ids) - seen if c in profiles))
     if len(attributes_only):
         parts.append(model.examples_without_events(attributes_only, profiles, sources))
-    computed = []
-    for examples in parts:
-        scored = model.predict(examples)
-        scored["cold_start"] = examples.portrait["has_purchased"].to_numpy() <= 0
-        blobs: dict[str, bytes] = {}
-        if explain:
-            values = np.concatenate(
-                [
-                    examples.tabular[model.feature_names].to_numpy(np.float64),
-                    channel_values(examples.sequences),
-                ],
-                axis=1,
-            )
-            packed = explanations.pack(model.explain(examples), values)
-            blobs = dict(zip(examples.customers, packed, strict=True))
-        computed.append(Computed(scored, blobs))
-    return Computed.combine(computed)
+    return parts
+
+
+def _score(model: ClvModel, examples: Examples, explain: bool) -> Computed:
+    scored = model.predict(examples)
+    scored["cold_start"] = examples.portrait["has_purchased"].to_numpy() <= 0
+    if not explain:
+        return Computed(scored, {})
+    values = np.concatenate(
+        [
+            examples.tabular[model.feature_names].to_numpy(np.float64),
+            channel_values(examples.sequences),
+        ],
+        axis=1,
+    )
+    with metrics.timed(metrics.EXPLANATION):
+        attributions = model.explain(examples)
+    metrics.EXPLAINED.inc(len(examples.customers))
+    packed = explanations.pack(attributions, values)
+    return Computed(scored, dict(zip(examples.customers, packed, strict=True)))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from service.schemas import CustomerId
+from service.schemas import CustomerId, UtcDatetime
 
 MAX_BATCH_CUSTOMERS = 10_000
 MAX_EXPLAINED_BATCH = 1_000
@@ -126,7 +126,7 @@ class BatchScoreRequest(BaseModel):
     horizon_days: int | None = Field(
         default=None, ge=1, le=3650, description="Default: the champion's horizon."
     )
-    as_of: AwareDatetime | None = Field(default=None, description="Default: now (stored scores).")
+    as_of: UtcDatetime | None = Field(default=None, description="Default: now (stored scores).")
     explain: bool = Field(default=False, description="Include SHAP attributions.")
 
 
@@ -153,3 +153,23 @@ class FeatureImportanceRead(BaseModel):
     customers: int = Field(description="Customers in the sample.")
     groups: list[GroupImportance] = Field(description="Largest first.")
     features: list[FeatureImportance] = Field(description="Largest first.")
+
+
+class RefusedVersion(BaseModel):
+    version: str = Field(description="A version the alias named whose artifact was refused.")
+    reason: str = Field(description="Why: corrupt, truncated, missing or of another schema.")
+
+
+class ServingRead(BaseModel):
+    alias: str = Field(description="The alias scores come from (champion).")
+    registered: str | None = Field(
+        description="The version the alias names in the registry; null before the first model."
+    )
+    serving: str | None = Field(
+        description="The version this process has loaded and answers with. It differs from "
+        "registered when that version's artifact was refused: the earlier one keeps serving."
+    )
+    refused: list[RefusedVersion] = Field(
+        description="Versions this process refused to load, with the reasons."
+    )
+    pid: int = Field(description="The answering process (one of several with --workers).")

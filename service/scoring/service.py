@@ -14,9 +14,11 @@ Every stored score is also appended to the history, with its trigger.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
+import os
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +34,8 @@ from service.customers import repository as customers
 from service.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
 from service.ml.artifacts import device_for
 from service.ml.clv_model import ClvModel
+from service.model_versions import repository as model_repository
+from service.model_versions.service import ArtifactRefusedError
 from service.model_versions.store import AliasFollower
 from service.scoring import engine, explanations, repository
 from service.scoring.models import ScoreDeciles
@@ -44,8 +48,10 @@ from service.scoring.schemas import (
     FeatureImportance,
     FeatureImportanceRead,
     GroupImportance,
+    RefusedVersion,
     ScoreHistoryEntry,
     ScoreHistoryRead,
+    ServingRead,
 )
 from service.training.scoring import customer_ids as customers_with_events
 from service.training.scoring import unexplained_model
@@ -226,6 +232,7 @@ def _score_many(
             as_of=moment,
             horizon_days=horizon,
             explain=explain,
+            purpose="request",
         )
         for row in _computed_rows(computed, version, horizon, moment, "request"):
             customer = row["customer_id"]
@@ -279,6 +286,23 @@ def batch(session: Session, scorer: Scorer, request: BatchScoreRequest) -> Batch
         model_version=version,
         scores=[answers[c] for c in ids if c in answers],
         not_found=[c for c in ids if c not in answers],
+    )
+
+
+def serving(session: Session, scorer: Scorer) -> ServingRead:
+    """What this process serves: the champion is loaded (or refused) now if it was not yet,
+    so a refusal shows here with its reason, not only in the logs."""
+    registered = model_repository.aliases(session).get(scorer.follower.alias)
+    if registered is not None:
+        with contextlib.suppress(ArtifactRefusedError):  # the refusal is in the state below
+            scorer.champion(session)
+    loaded, refused = scorer.follower.state()
+    return ServingRead(
+        alias=scorer.follower.alias,
+        registered=registered,
+        serving=loaded,
+        refused=[RefusedVersion(version=v, reason=r) for v, r in refused.items()],
+        pid=os.getpid(),
     )
 
 
@@ -337,6 +361,7 @@ def _compute_each(
             as_of=as_of,
             horizon_days=model.horizon_days,
             explain=True,
+            purpose="refresh",
         )
 
     try:

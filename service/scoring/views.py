@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request, Response
-from pydantic import AwareDatetime
 
 from service.api.deps import ReadKey, SessionDep
 from service.api.routing import domain_router
 from service.openapi_docs import error_responses
-from service.schemas import CustomerId
+from service.schemas import CustomerId, UtcDatetime
 from service.scoring import service
 from service.scoring.schemas import (
     BatchScoreRead,
@@ -19,6 +18,7 @@ from service.scoring.schemas import (
     ClvScoreRead,
     FeatureImportanceRead,
     ScoreHistoryRead,
+    ServingRead,
 )
 
 router = domain_router(prefix="/v1", tags=["scores"])
@@ -51,7 +51,7 @@ def get_clv(
         Query(ge=1, le=3650, description="Days to predict over; default: the champion's."),
     ] = None,
     as_of: Annotated[
-        AwareDatetime | None,
+        UtcDatetime | None,
         Query(description="Score as of this moment (events up to it); default: now."),
     ] = None,
     explain: Annotated[bool, Query(description="Include SHAP attributions.")] = False,
@@ -78,7 +78,7 @@ def get_clv_history(
     _key: ReadKey,
     limit: Annotated[int, Query(ge=1, le=1000, description="Entries per page.")] = 100,
     before: Annotated[
-        AwareDatetime | None, Query(description="Only entries computed before this (paging).")
+        UtcDatetime | None, Query(description="Only entries computed before this (paging).")
     ] = None,
 ) -> ScoreHistoryRead:
     """Every stored score of the customer, newest first, with the model version and what
@@ -90,13 +90,13 @@ def get_clv_history(
     "/clv/batch",
     operation_id="score_batch",
     summary="Scores of many customers",
-    responses=error_responses(401, 403, 413, 422),
+    responses=error_responses(401, 403, 404, 413, 422),
 )
 def score_batch(
     request: BatchScoreRequest, session: SessionDep, scorer: ScorerDep, _key: ReadKey
 ) -> BatchScoreRead:
     """Up to 10,000 customers at once, answered as the single-customer endpoint would; ids
-    that are unknown are listed in `not_found`."""
+    that are unknown are listed in `not_found`; 404 while no model is champion."""
     return service.batch(session, scorer, request)
 
 
@@ -134,3 +134,17 @@ def feature_importance_chart(
     """The top features of `GET /v1/reports/feature-importance` as a PNG bar chart."""
     chart = service.importance_png(service.importance(session, scorer, sample), top)
     return Response(chart, media_type="image/png")
+
+
+@router.get(
+    "/serving",
+    operation_id="get_serving",
+    summary="The model this process serves",
+    responses=error_responses(401, 403),
+)
+def get_serving(session: SessionDep, scorer: ScorerDep, _key: ReadKey) -> ServingRead:
+    """The champion's version in the registry, the version this process has loaded and answers
+    with, and any version it refused to load (corrupt, truncated, another schema) with the
+    reason. After a refused promotion or a damaged artifact the earlier model keeps serving and
+    this says so."""
+    return service.serving(session, scorer)

@@ -35,6 +35,7 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("POST", "/v1/models/v-1/promote", {"alias": "champion"}, "admin"),
     ("POST", "/v1/models/rollback", {"alias": "champion"}, "admin"),
     ("GET", "/v1/promotions", None, "read"),
+    ("GET", "/v1/serving", None, "read"),
     ("GET", "/v1/jobs/1", None, "admin"),
     ("POST", "/v1/jobs/1/cancel", None, "admin"),
 ]
@@ -122,13 +123,29 @@ def test_a_tampered_secret_with_a_real_prefix_is_401(
     assert client.get("/v1/customers/c-1", headers=bearer(tampered)).status_code == 401
 
 
-def test_a_revoked_key_is_401(client: TestClient, make_key: KeyFactory, db: Engine) -> None:
+@pytest.mark.parametrize(("method", "path", "body", "needed"), ROUTES)
+def test_a_revoked_key_is_401(
+    client: TestClient,
+    make_key: KeyFactory,
+    db: Engine,
+    method: str,
+    path: str,
+    body: Any,
+    needed: str,
+) -> None:
     token = make_key("admin", name="to-revoke")
     assert client.get("/v1/customers/c-1", headers=bearer(token)).status_code == 404
     with make_session_factory(db)() as session, session.begin():
         auth.revoke(session, "to-revoke")
 
-    assert client.get("/v1/customers/c-1", headers=bearer(token)).status_code == 401
+    response = call(client, method, path, body, bearer(token))
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "code": "unauthenticated",
+        "message": "Unknown or revoked API key",
+        "request_id": response.headers["x-request-id"],
+    }
 
 
 def test_keys_are_stored_only_as_hashes(make_key: KeyFactory, db: Engine) -> None:

@@ -5,12 +5,9 @@ from __future__ import annotations
 import pytest
 
 from service.ml.clv_model import ClvModel
-from service.ml.training import TrainConfig, train
-from service.simulator.config import ShopConfig
+from service.ml.training import train
+from tests.conftest import FAST
 from tests.ml.shop_data import end_of_observation, shop_log
-
-SHOP = ShopConfig(customers=600, days=400, horizon_days=200, seed=9, start=ShopConfig().start)
-FAST = TrainConfig(horizon_days=90, epochs=4, hidden=8, cutoffs=2, sequence_length=8)
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,13 @@ the promotion log; training as a job with progress, result and cancellation."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -15,12 +17,13 @@ from service.config import Settings
 from service.db.session import make_session_factory
 from service.jobs import repository as jobs_repository
 from service.jobs.models import Job
-from service.jobs.runner import JobRunner
+from service.jobs.runner import JobReporter, JobRunner
 from service.main import create_app
 from service.ml import artifacts
 from service.ml.clv_model import ClvModel
 from service.model_versions import service as registry
 from tests.conftest import KeyFactory, bearer
+from tests.prometheus import sample
 
 
 def register(db: Engine, settings: Settings, model: ClvModel, note: str) -> str:
@@ -62,13 +65,42 @@ def test_versions_aliases_promotion_log_and_rollback(
     assert missing.status_code == 404
 
 
-def test_a_corrupt_artifact_is_refused_and_the_champion_stays(
-    model_settings: Settings, db: Engine, small_model: ClvModel, make_key: KeyFactory
+def damage(db: Engine, settings: Settings, version: str, how: str) -> None:
+    """Break a registered artifact as disks, copies and upgrades do: flipped bytes, a file cut
+    short, or intact files of a feature schema this service no longer computes."""
+    folder = Path(settings.model_dir) / version
+    weights = folder / artifacts.WEIGHTS
+    if how == "corrupt":
+        data = bytearray(weights.read_bytes())
+        data[-10:] = b"\x00" * 10
+        weights.write_bytes(bytes(data))
+    elif how == "truncated":
+        weights.write_bytes(weights.read_bytes()[:100])
+    else:
+        config = json.loads((folder / artifacts.CONFIG).read_text())
+        config["feature_names"] = [*config["feature_names"][:-1], "a_feature_we_do_not_compute"]
+        (folder / artifacts.CONFIG).write_text(json.dumps(config))
+        checksum = artifacts._digest(folder)
+        (folder / artifacts.CHECKSUM).write_text(checksum)
+        with make_session_factory(db)() as session, session.begin():
+            registry.get_version(session, version).sha256 = checksum
+
+
+DAMAGES = {"corrupt": "corrupt", "truncated": "corrupt", "mismatched": "different feature schema"}
+
+
+@pytest.mark.parametrize(("how", "reason"), DAMAGES.items())
+def test_a_damaged_artifact_is_refused_at_promotion_and_the_champion_stays(
+    model_settings: Settings,
+    db: Engine,
+    small_model: ClvModel,
+    make_key: KeyFactory,
+    how: str,
+    reason: str,
 ) -> None:
     champion = register(db, model_settings, small_model, "good")
     broken = register(db, model_settings, small_model, "broken")
-    weights = Path(model_settings.model_dir) / broken / artifacts.WEIGHTS
-    weights.write_bytes(weights.read_bytes()[:100])
+    damage(db, model_settings, broken, how)
     admin = bearer(make_key("admin"))
 
     with TestClient(create_app(model_settings)) as client:
@@ -77,8 +109,38 @@ def test_a_corrupt_artifact_is_refused_and_the_champion_stays(
 
     assert refused.status_code == 409
     assert refused.json()["code"] == "artifact_refused"
-    assert "corrupt" in refused.json()["message"]
+    assert reason in refused.json()["message"]
     assert versions[champion]["aliases"] == ["champion"]
+
+
+@pytest.mark.parametrize(("how", "reason"), DAMAGES.items())
+def test_a_champion_damaged_after_promotion_is_refused_visibly_and_the_loaded_one_serves(
+    model_settings: Settings,
+    db: Engine,
+    small_model: ClvModel,
+    make_key: KeyFactory,
+    caplog: pytest.LogCaptureFixture,
+    how: str,
+    reason: str,
+) -> None:
+    first = register(db, model_settings, small_model, "first")
+    second = register(db, model_settings, small_model, "second")
+    admin = bearer(make_key("admin"))
+
+    with TestClient(create_app(model_settings)) as client:
+        before = client.get("/v1/serving", headers=admin).json()
+        client.post(f"/v1/models/{second}/promote", json={}, headers=admin).raise_for_status()
+        damage(db, model_settings, second, how)
+        after = client.get("/v1/serving", headers=admin).json()
+        scraped = client.get("/metrics").text
+
+    assert (before["registered"], before["serving"], before["refused"]) == (first, first, [])
+    assert (after["registered"], after["serving"]) == (second, first)
+    assert [r["version"] for r in after["refused"]] == [second]
+    assert reason in after["refused"][0]["reason"]
+    assert sample(scraped, "clv_model_loaded", alias="champion", version=first) == 1
+    assert sample(scraped, "clv_model_refusals_total", alias="champion") >= 1
+    assert any(second in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
 
 
 def run_job(db: Engine, settings: Settings) -> bool:
@@ -159,7 +221,8 @@ def test_jobs_can_be_cancelled_queued_or_running(
     assert stopped["cancel_requested"] is True
 
 
-def test_a_job_whose_worker_died_is_marked_failed(model_settings: Settings, db: Engine) -> None:
+def running_job(db: Engine, stage: str) -> int:
+    """A job row as a worker leaves it running, last stamped an hour ago; its id."""
     long_ago = datetime.now(UTC) - timedelta(hours=1)
     with make_session_factory(db)() as session, session.begin():
         job = Job(
@@ -167,15 +230,18 @@ def test_a_job_whose_worker_died_is_marked_failed(model_settings: Settings, db: 
             params={},
             status="running",
             progress=0.3,
-            stage="epoch 3",
+            stage=stage,
             cancel_requested=False,
             created_by="test",
             created_at=long_ago,
             started_at=long_ago,
             heartbeat_at=long_ago,
         )
-        jobs_repository.add_job(session, job)
-        job_id = job.id
+        return jobs_repository.add_job(session, job).id
+
+
+def test_a_job_whose_worker_died_is_marked_failed(model_settings: Settings, db: Engine) -> None:
+    job_id = running_job(db, "epoch 3")
     runner = JobRunner(make_session_factory(db), model_settings, poll_seconds=0.01)
     stopper = threading.Timer(0.3, runner.stop)
     stopper.start()
@@ -184,4 +250,22 @@ def test_a_job_whose_worker_died_is_marked_failed(model_settings: Settings, db: 
     with make_session_factory(db)() as session:
         died = jobs_repository.get_job(session, job_id)
     assert died is not None
-    assert (died.status, died.error) == ("failed", "the worker running it stopped")
+    assert (died.status, died.error) == ("failed", jobs_repository.ABANDONED)
+
+
+def test_a_running_job_beats_so_no_runner_fails_it_until_its_worker_stops(
+    model_settings: Settings, db: Engine
+) -> None:
+    factory = make_session_factory(db)
+    job_id = running_job(db, "building examples")  # a long stage that reports no progress
+    sweeper = JobRunner(
+        factory, model_settings.model_copy(update={"job_abandoned_after_seconds": 0.5})
+    )
+
+    with JobReporter(factory, job_id).heartbeat(every=0.1):
+        time.sleep(0.3)
+        assert sweeper.fail_abandoned() == 0
+        time.sleep(0.6)
+        assert sweeper.fail_abandoned() == 0
+    time.sleep(0.6)  # the worker is gone: no more beats
+    assert sweeper.fail_abandoned() == 1

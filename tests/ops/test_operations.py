@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
+import httpx2 as httpx
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from service.auth import service as auth
 from service.config import Settings
 from service.db.session import make_engine, make_session_factory
-from service.main import create_app
-from tests.conftest import POSTGRES_URL, KeyFactory, bearer
+from service.events.models import Event
+from service.portrait.models import CustomerDay
+from tests.conftest import POSTGRES_URL, KeyFactory, bearer, serve_app
 from tests.factories import batch, event
+from tests.prometheus import sample
 
 
 def test_liveness_and_readiness(client: TestClient) -> None:
@@ -46,30 +53,24 @@ def test_unknown_routes_and_methods_answer_json_errors(client: TestClient) -> No
 def test_metrics_count_requests_per_route_and_event_outcomes(
     client: TestClient, make_key: KeyFactory
 ) -> None:
-    def sample(name: str, labels: str) -> float:
-        for line in client.get("/metrics").text.splitlines():
-            if line.startswith(f"{name}{{{labels}}}"):
-                return float(line.rsplit(" ", 1)[1])
-        return 0.0
-
-    route = 'method="POST",route="/v1/events",status="200"'
-    before = {
-        "requests": sample("clv_http_requests_total", route),
-        "accepted": sample("clv_events_total", 'outcome="accepted"'),
-        "duplicate": sample("clv_events_total", 'outcome="duplicate"'),
-        "rejected": sample("clv_events_total", 'outcome="rejected"'),
-    }
+    route = {"method": "POST", "route": "/v1/events", "status": "200"}
+    outcomes = ("accepted", "duplicate", "rejected")
+    scrape = client.get("/metrics").text
+    requests_before = sample(scrape, "clv_http_requests_total", **route)
+    before = {o: sample(scrape, "clv_events_total", outcome=o) for o in outcomes}
     body = batch(event(event_id="m1"), event(event_id="m1"), event(event_id="m2", amount="-1"))
     client.post("/v1/events", json=body, headers=bearer(make_key("ingest")))
+    scrape = client.get("/metrics").text
 
-    assert sample("clv_http_requests_total", route) == before["requests"] + 1
-    assert sample("clv_events_total", 'outcome="accepted"') == before["accepted"] + 1
-    assert sample("clv_events_total", 'outcome="duplicate"') == before["duplicate"] + 1
-    assert sample("clv_events_total", 'outcome="rejected"') == before["rejected"] + 1
-    assert (
-        'clv_http_request_duration_seconds_bucket{le="0.1",method="POST",route="/v1/events"}'
-        in (client.get("/metrics").text)
-    )
+    assert sample(scrape, "clv_http_requests_total", **route) == requests_before + 1
+    for outcome in outcomes:
+        assert sample(scrape, "clv_events_total", outcome=outcome) == before[outcome] + 1
+    latency = {"method": "POST", "route": "/v1/events", "le": "0.1"}
+    assert sample(scrape, "clv_http_request_duration_seconds_bucket", **latency) >= 1
+    # Read from the database at scrape time: one queued event, no jobs yet.
+    assert sample(scrape, "clv_pending_events") == 1
+    assert sample(scrape, "clv_stale_scores") == 0
+    assert sample(scrape, "clv_database_up") == 1
 
 
 @contextmanager
@@ -94,29 +95,87 @@ def connections_refused(database_url: str) -> Iterator[None]:
         admin.dispose()
 
 
-def test_database_outage_gives_503_with_retry_after_and_recovers_without_restart(
+@dataclass
+class Load:
+    """Clients sending event batches and reading a score until stopped, noting every answer."""
+
+    url: str
+    headers: dict[str, str]
+    statuses: Counter[int] = field(default_factory=Counter)
+    bad_errors: list[str] = field(default_factory=list)
+    acknowledged: set[str] = field(default_factory=set)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self, number: int) -> None:
+        with httpx.Client(base_url=self.url, headers=self.headers, timeout=10) as http:
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                ids = [f"load{number}-{n}-{i}" for i in range(5)]
+                body = batch(*(event(event_id=i, customer_id=f"c-{number}") for i in ids))
+                self.note(http.post("/v1/events", json=body), ids)
+                self.note(http.get(f"/v1/customers/c-{number}/clv"), [])
+                time.sleep(0.01)
+
+    def note(self, response: httpx.Response, ids: list[str]) -> None:
+        self.statuses[response.status_code] += 1
+        if response.status_code == 200 and ids:
+            self.acknowledged.update(ids)
+        elif response.status_code == 503:
+            body = response.json()
+            if body["code"] != "database_unavailable" or response.headers["retry-after"] != "5":
+                self.bad_errors.append(response.text)
+        elif response.status_code != 404:  # 404: no champion to score with, that is all
+            self.bad_errors.append(f"{response.status_code} {response.text}")
+
+
+def test_database_outage_under_load_gives_503_with_retry_after_and_recovers_without_restart(
     postgres_settings: Settings,
 ) -> None:
-    settings = postgres_settings
+    settings = postgres_settings.model_copy(update={"worker": "embedded"})
     engine = make_engine(settings)
     with make_session_factory(engine)() as session, session.begin():
-        _, token = auth.create_key(session, "outage", [auth.Scope.ingest])
-    engine.dispose()
-    headers = bearer(token)
+        _, token = auth.create_key(session, "outage", [auth.Scope.admin])
 
-    with TestClient(create_app(settings)) as client:
-        assert client.post("/v1/events", json=batch(event()), headers=headers).status_code == 200
+    with serve_app(settings) as url:
+        load = Load(url, bearer(token))
+        clients = [threading.Thread(target=load.run, args=(n,)) for n in range(4)]
+        for client in clients:
+            client.start()
+        time.sleep(1.0)
         with connections_refused(settings.database_url):
-            ready = client.get("/readyz")
-            alive = client.get("/healthz")
-            ingest = client.post("/v1/events", json=batch(event()), headers=headers)
-        ready_again = client.get("/readyz")
-        ingest_again = client.post("/v1/events", json=batch(event()), headers=headers)
+            time.sleep(0.5)
+            during = load.statuses.copy()
+            ready = httpx.get(f"{url}/readyz")
+            alive = httpx.get(f"{url}/healthz")
+            scrape = httpx.get(f"{url}/metrics")
+            score = httpx.get(f"{url}/v1/customers/c-0/clv", headers=load.headers)
+            time.sleep(1.5)
+        time.sleep(1.5)  # service returns by itself: no restart
+        load.stop.set()
+        for client in clients:
+            client.join()
+        ready_again = httpx.get(f"{url}/readyz")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the embedded worker catches up after its backoff
+            with engine.connect() as connection:
+                stored = set(connection.scalars(select(Event.event_id)))
+                applied = connection.scalar(select(func.sum(CustomerDay.events)))
+            if applied == len(load.acknowledged):
+                break
+            time.sleep(0.2)
+    engine.dispose()
 
+    assert load.bad_errors == []
+    assert load.statuses[500] == 0
+    assert load.statuses[503] > 0
+    assert load.statuses[200] > during[200] > 0  # before the outage and after it
     assert (ready.status_code, ready.json()["code"]) == (503, "not_ready")
     assert alive.status_code == 200
-    assert ingest.status_code == 503
-    assert ingest.json()["code"] == "database_unavailable"
-    assert ingest.headers["retry-after"] == "5"
+    assert scrape.status_code == 200
+    assert "clv_database_up 0.0" in scrape.text
+    assert score.status_code == 503
+    assert "scores" in score.json()["message"]
     assert ready_again.status_code == 200
-    assert ingest_again.status_code == 200
+    assert load.acknowledged <= stored
+    assert applied == len(load.acknowledged)

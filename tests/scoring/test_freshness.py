@@ -25,9 +25,8 @@ from service.privacy import PiiHasher
 from service.scoring import repository as scores
 from service.scoring.models import Score, ScoreDeciles, ScoreHistory
 from service.scoring.service import Scorer, refresh_stale, rescore_all, upkeep
-from tests.conftest import KeyFactory, bearer, serve_app
+from tests.conftest import KeyFactory, ScoredShop, bearer, serve_app, top_customer
 from tests.customers.test_profiles import count_rows_about
-from tests.scoring.conftest import ScoredShop, top_customer
 
 
 def _order(customer: str, event_id: str, amount: str = "250.00") -> dict[str, Any]:

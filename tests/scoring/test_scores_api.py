@@ -15,8 +15,8 @@ from service.db.session import make_session_factory
 from service.events.models import Event
 from service.main import create_app
 from service.ml.explain import ADDITIVITY_TOLERANCE
-from tests.conftest import KeyFactory, bearer
-from tests.scoring.conftest import ScoredShop, top_customer
+from tests.conftest import KeyFactory, ScoredShop, bearer, top_customer
+from tests.prometheus import sample
 
 
 def _browser_without_orders(db: Engine) -> str:
@@ -242,3 +242,22 @@ def test_explained_batches_are_capped_lower(api: Any) -> None:
     )
     assert response.status_code == 413
     assert "explain=true" in response.json()["message"]
+
+
+def test_metrics_time_scoring_and_explanations_and_count_jobs(api: Any, db: Engine) -> None:
+    client, headers = api
+    customer = top_customer(db)
+    before = client.get("/metrics").text
+    client.get(f"/v1/customers/{customer}/clv?explain=true&horizon_days=30", headers=headers)
+    client.get(f"/v1/customers/{customer}/clv", headers=headers)  # stored: nothing computed
+    after = client.get("/metrics").text
+
+    def grew(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert grew("clv_scoring_duration_seconds_count", purpose="request") == 1
+    assert grew("clv_customers_scored_total", purpose="request") == 1
+    assert grew("clv_explanation_duration_seconds_count") == 1
+    assert grew("clv_customers_explained_total") == 1
+    # The scored shop's set-up ran the first champion's rescoring job.
+    assert sample(after, "clv_jobs", kind="rescore", status="succeeded") == 1

@@ -1,0 +1,82 @@
+"""A training job whose server is killed outright (SIGKILL) mid-way: the restarted server marks
+it failed, saying why, and the champion is untouched and keeps serving."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from sqlalchemy import Engine, select, update
+
+from service.config import Settings
+from service.db.session import make_session_factory
+from service.events.models import Event
+from service.jobs import repository as jobs_repository
+from service.jobs.models import Job
+from service.ml.clv_model import ClvModel
+from service.model_versions import service as registry
+from tests.conftest import KeyFactory, bearer, free_port
+from tests.processes import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for_job(
+    http: httpx.Client, job_id: int, done: Any, timeout: float = 120
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = http.get(f"/v1/jobs/{job_id}").json()
+        if done(job):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never got there: {job}")
+
+
+def test_a_training_killed_mid_way_is_marked_failed_and_the_champion_stays(
+    model_settings: Settings,
+    db: Engine,
+    shop_in_database: Path,
+    small_model: ClvModel,
+    make_key: KeyFactory,
+    tmp_path: Path,
+) -> None:
+    factory = make_session_factory(db)
+    with factory() as session, session.begin():
+        champion = registry.register(session, model_settings.model_dir, small_model, {}, "test")
+        session.execute(update(Job).values(status="cancelled"))  # its rescoring: not needed here
+        customer = session.scalar(select(Event.customer_id).limit(1))
+    env = {
+        "CLV_DATABASE_URL": model_settings.database_url,
+        "CLV_MODEL_DIR": str(model_settings.model_dir),
+        "CLV_JOB_HEARTBEAT_SECONDS": "0.5",
+        "CLV_JOB_ABANDONED_AFTER_SECONDS": "3",
+        "CLV_LOG_LEVEL": "WARNING",
+    }
+    server = ServerProcess(free_port(), env, tmp_path / "server.log").start()
+    with httpx.Client(base_url=server.url, headers=bearer(make_key("admin")), timeout=10) as http:
+        try:
+            submitted = http.post("/v1/models", json={"horizon_days": 90, "epochs": 200})
+            job_id = submitted.json()["id"]
+            running = wait_for_job(
+                http, job_id, lambda j: j["status"] == "running" and j["progress"] > 0
+            )
+            assert server.kill() == -9
+            server.start()
+            failed = wait_for_job(http, job_id, lambda j: j["status"] != "running", timeout=30)
+            versions = http.get("/v1/models").json()
+            serving = http.get("/v1/serving").json()
+            scored = http.get(f"/v1/customers/{customer}/clv")
+        finally:
+            server.kill()
+
+    assert submitted.status_code == 202
+    assert running["finished_at"] is None
+    assert (failed["status"], failed["error"]) == ("failed", jobs_repository.ABANDONED)
+    assert [v["version"] for v in versions] == [champion.version]
+    assert versions[0]["aliases"] == ["champion"]
+    assert (serving["registered"], serving["serving"]) == (champion.version, champion.version)
+    assert scored.json()["model_version"] == champion.version
