@@ -74,8 +74,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
-                worker.stop()
-                job_runner.stop()
+                # Both at once, so together they take at most uvicorn's graceful 30 s: a job
+                # running (training) stops at its next checkpoint and is marked failed.
+                for loop in (worker, job_runner):
+                    loop.request_stop()
+                for loop in (worker, job_runner):
+                    loop.stop(timeout=15.0)
         finally:
             engine.dispose()
             metrics.process_exiting()

@@ -21,11 +21,19 @@ _DESCRIPTIONS = {
     409: "Conflicts with the current state.",
     413: "The body or the batch is too large.",
     422: "The request is malformed.",
+    429: "The API key sent more requests than CLV_RATE_LIMIT_PER_MINUTE allows; retry after "
+    "Retry-After seconds.",
     503: "The database is unreachable; retry after Retry-After seconds.",
 }
+_EVERY_AUTHENTICATED = (429, 503)
+"""What any call with a key can meet: its rate limit, and the database (which holds the keys)
+being away."""
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The documented errors of an operation; one that takes a key (401) also gets 429 and 503."""
+    every = _EVERY_AUTHENTICATED if 401 in statuses else ()
     return {
-        status: {"model": ErrorRead, "description": _DESCRIPTIONS[status]} for status in statuses
+        status: {"model": ErrorRead, "description": _DESCRIPTIONS[status]}
+        for status in sorted({*statuses, *every})
     }

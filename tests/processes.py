@@ -56,6 +56,13 @@ class ServerProcess:
             os.killpg(self.process.pid, sig)
         return self.process.wait(timeout)
 
+    def stop(self) -> int:
+        """SIGTERM, as an orchestrator stops it (clean-up runs); SIGKILL if it hangs."""
+        try:
+            return self.kill(signal.SIGTERM, timeout=45)
+        except subprocess.TimeoutExpired:
+            return self.kill()
+
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
@@ -71,4 +78,4 @@ class ServerProcess:
         return self.start()
 
     def __exit__(self, *_: object) -> None:
-        self.kill()
+        self.stop()

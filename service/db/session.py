@@ -10,12 +10,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+POSTGRES_CONNECT_TIMEOUT_S = 5
+"""A server that does not answer (a network partition, not a refusal) fails a request with 503
+after this long instead of holding it, and the probes, indefinitely."""
 
 
 def make_engine(settings: Settings) -> Engine:
+    """``hide_parameters``: a database error's text quotes the statement's parameters (customer
+    ids, event properties, attribute values); logged or stored as a job's error, it must not."""
     if settings.is_sqlite:
         engine = create_engine(
-            settings.database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            settings.database_url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            hide_parameters=True,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -24,6 +31,8 @@ def make_engine(settings: Settings) -> Engine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
+        hide_parameters=True,
+        connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S},
     )
 
 

@@ -46,8 +46,12 @@ class PollingLoop:
         self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def request_stop(self) -> None:
+        """Ask the loop to end after its current turn, without waiting for it."""
         self._stop.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout)
 

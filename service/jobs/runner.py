@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,12 +33,19 @@ from service.training.runner import train_version
 
 logger = logging.getLogger(__name__)
 
+SHUT_DOWN = "the service shut down while it ran; submit the job again"
+
 
 class JobReporter:
     """A running job's link to its row: progress, heartbeat and the cancel flag."""
 
-    def __init__(self, session_factory: sessionmaker[Session], job_id: int) -> None:
-        self.session_factory, self.job_id = session_factory, job_id
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        job_id: int,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.session_factory, self.job_id, self.stopping = session_factory, job_id, stopping
         self.cancel_requested, self._last = False, 0.0
         self._lock = threading.Lock()
 
@@ -47,7 +54,9 @@ class JobReporter:
     ) -> None:
         """Heartbeat (and progress, when given) and read the cancel flag: at most once a second
         for the job's own calls; ``force`` (the heartbeat thread) always, without using up the
-        job's turn, so progress is never held back by a beat."""
+        job's turn, so progress is never held back by a beat. A job no longer running (a sweep
+        took it for dead while the database was away) is left alone and stops as if cancelled:
+        it was reported failed, so it must not go on to register a model."""
         with self._lock:
             if not force:
                 if time.monotonic() - self._last < 1.0 and done != 1.0:
@@ -55,7 +64,8 @@ class JobReporter:
                 self._last = time.monotonic()
             with self.session_factory() as session, session.begin():
                 job = repository.get_job(session, self.job_id)
-                if job is None:
+                if job is None or job.status != "running":
+                    self.cancel_requested = True
                     return
                 if stage is not None and done is not None:
                     job.progress, job.stage = round(done, 4), stage[:256]
@@ -66,8 +76,9 @@ class JobReporter:
         self._write(stage, done)
 
     def cancelled(self) -> bool:
+        """Asked to stop: by a cancel, or because the service is shutting down."""
         self._write()
-        return self.cancel_requested
+        return self.cancel_requested or self.stopping()
 
     @contextmanager
     def heartbeat(self, every: float) -> Iterator[None]:
@@ -88,7 +99,7 @@ class JobReporter:
             yield
         finally:
             done.set()
-            thread.join()
+            thread.join(timeout=every + 10)
 
 
 class JobRunner(PollingLoop):
@@ -131,13 +142,15 @@ class JobRunner(PollingLoop):
                 return False
             job_id, kind, params = job.id, job.kind, dict(job.params)
             actor = job.created_by
-        reporter = JobReporter(self.session_factory, job_id)
+        reporter = JobReporter(self.session_factory, job_id, lambda: self.stopping)
         status, result, error = "succeeded", None, None
         try:
             with reporter.heartbeat(self.settings.job_heartbeat_seconds):
                 result = self._execute(kind, params, actor, reporter)
         except (TrainingCancelledError, RescoreCancelledError):
             status = "cancelled"
+            if self.stopping and not reporter.cancel_requested:
+                status, error = "failed", SHUT_DOWN
         except ServiceError as failure:
             status, error = "failed", failure.message
         except Exception as failure:
@@ -145,7 +158,16 @@ class JobRunner(PollingLoop):
             status, error = "failed", f"{type(failure).__name__}: {failure}"
         with self.session_factory() as session, session.begin():
             finished = repository.get_job(session, job_id)
-            if finished is not None:
+            if finished is not None and finished.status != "running":
+                logger.warning(
+                    "job %s ended %s but was marked %s meanwhile; left %s (result %s)",
+                    job_id,
+                    status,
+                    finished.status,
+                    finished.status,
+                    result,
+                )
+            elif finished is not None:
                 finished.status, finished.result, finished.error = status, result, error
                 finished.stage, finished.finished_at = status, datetime.now(UTC)
                 if status == "succeeded":

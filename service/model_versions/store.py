@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -47,13 +48,18 @@ class AliasFollower:
     names another version, so a promotion or rollback made by any process reaches every
     process on its next call, without a restart. When the newly aliased artifact cannot be
     loaded (deleted or corrupted after promotion), the model already loaded keeps serving and
-    the failure is logged once per version; with nothing loaded yet, the error is raised.
+    the failure is logged once per version. With nothing loaded yet, the refusal is raised to
+    every caller, and the artifact is tried again (and the refusal logged) at most every
+    ``RETRY_SECONDS``, so a repaired file is picked up without reading a broken one per request.
     """
+
+    RETRY_SECONDS = 30.0
 
     def __init__(self, model_dir: Path, device: str, alias: str = "champion") -> None:
         self.model_dir, self.device, self.alias = model_dir, device, alias
         self._loaded: tuple[str, ClvModel] | None = None
         self._refused: dict[str, str] = {}
+        self._retry_at = 0.0
         self._lock = threading.Lock()
 
     def current(self, session: Session) -> tuple[str, ClvModel]:
@@ -68,12 +74,16 @@ class AliasFollower:
         with self._lock:
             if self._loaded is not None and self._loaded[0] == wanted:
                 return self._loaded
+            waiting = time.monotonic() < self._retry_at
+            if self._loaded is None and wanted in self._refused and waiting:
+                raise ArtifactRefusedError(self._refused[wanted])
             previous = self._loaded[0] if self._loaded is not None else None
             try:
                 self._loaded = load_version(session, self.model_dir, str(wanted), self.device)
             except ArtifactRefusedError as error:
                 metrics.MODEL_REFUSED.labels(self.alias).inc()
                 self._refused[str(wanted)] = error.message
+                self._retry_at = time.monotonic() + self.RETRY_SECONDS
                 if self._loaded is None:
                     logger.error("%s %s refused; nothing to serve: %s", self.alias, wanted, error)
                     raise
@@ -85,6 +95,7 @@ class AliasFollower:
                     error,
                 )
                 return self._loaded
+            self._refused.pop(str(wanted), None)
             metrics.model_loaded(self.alias, self._loaded[0], previous)
             return self._loaded
 

@@ -70,7 +70,8 @@ SCORED = Counter(
 )
 EXPLANATION = Histogram(
     "clv_explanation_duration_seconds",
-    "Time to compute SHAP attributions for one call of the scoring engine.",
+    "Time to compute SHAP attributions for one group of customers (those with events, or "
+    "those scored from their profile alone) in a call of the scoring engine.",
     buckets=_COMPUTE_BUCKETS,
 )
 EXPLAINED = Counter("clv_customers_explained_total", "Customers given SHAP attributions.")

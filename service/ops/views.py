@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from service.errors import error_body
 from service.jobs import repository as jobs
@@ -67,6 +67,6 @@ def prometheus_metrics(request: Request) -> Response:
             database = metrics.database_gauges(
                 jobs.job_counts(session), jobs.pending_count(session), scores.queued(session)
             )
-    except OperationalError:
+    except (OperationalError, InterfaceError):
         database = None
     return Response(metrics.exposition(database), media_type=CONTENT_TYPE_LATEST)

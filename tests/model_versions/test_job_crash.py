@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 def wait_for_job(
     http: httpx.Client, job_id: int, done: Any, timeout: float = 120
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+    deadline, job = time.monotonic() + timeout, {}
     while time.monotonic() < deadline:
         job: dict[str, Any] = http.get(f"/v1/jobs/{job_id}").json()
         if done(job):
@@ -71,7 +71,7 @@ def test_a_training_killed_mid_way_is_marked_failed_and_the_champion_stays(
             serving = http.get("/v1/serving").json()
             scored = http.get(f"/v1/customers/{customer}/clv")
         finally:
-            server.kill()
+            server.stop()
 
     assert submitted.status_code == 202
     assert running["finished_at"] is None

@@ -259,13 +259,13 @@ def test_a_running_job_beats_so_no_runner_fails_it_until_its_worker_stops(
     factory = make_session_factory(db)
     job_id = running_job(db, "building examples")  # a long stage that reports no progress
     sweeper = JobRunner(
-        factory, model_settings.model_copy(update={"job_abandoned_after_seconds": 0.5})
+        factory, model_settings.model_copy(update={"job_abandoned_after_seconds": 2.0})
     )
 
     with JobReporter(factory, job_id).heartbeat(every=0.1):
-        time.sleep(0.3)
+        time.sleep(1.0)
         assert sweeper.fail_abandoned() == 0
-        time.sleep(0.6)
+        time.sleep(2.5)  # longer than the timeout: only the beats keep it alive
         assert sweeper.fail_abandoned() == 0
-    time.sleep(0.6)  # the worker is gone: no more beats
+    time.sleep(2.5)  # the worker is gone: no more beats
     assert sweeper.fail_abandoned() == 1

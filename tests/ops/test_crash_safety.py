@@ -101,9 +101,9 @@ def test_sigkill_mid_stream_loses_no_acknowledged_event_and_retries_store_each_o
         for thread in threads:
             thread.start()
         while sum(len(c.acknowledged) for c in clients) < CLIENTS * BATCHES // 3:
+            assert time.monotonic() < deadline, server.output()[-3000:]
             time.sleep(0.01)
         exit_status = server.kill()  # mid-stream: every client has requests in flight
-        acknowledged_before_kill = {c.number: set(c.acknowledged) for c in clients}
         server.start()
         for thread in threads:
             thread.join()
@@ -111,14 +111,13 @@ def test_sigkill_mid_stream_loses_no_acknowledged_event_and_retries_store_each_o
             time.sleep(0.2)
         events, distinct, pending, orders, applied = stored_counts(db)
     finally:
-        server.kill()
+        server.stop()
         db.dispose()
 
     total = CLIENTS * BATCHES * EVENTS_PER_BATCH
     assert exit_status == -9
     assert all(len(c.acknowledged) == BATCHES for c in clients), server.output()[-3000:]
     assert sum(c.failed_attempts for c in clients) > 0  # the kill did interrupt the stream
-    assert all(acknowledged_before_kill[c.number] <= set(c.acknowledged) for c in clients)
     # Every event stored once: the ones a killed request had committed came back as
     # duplicates when retried, never as a second copy.
     assert (events, distinct) == (total, total)

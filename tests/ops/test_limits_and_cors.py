@@ -14,7 +14,7 @@ from tests.conftest import KeyFactory, bearer
 def test_a_key_over_its_rate_gets_429_with_retry_after_and_others_are_unaffected(
     settings: Settings, make_key: KeyFactory
 ) -> None:
-    limited = settings.model_copy(update={"rate_limit_per_minute": 60, "rate_limit_burst": 3})
+    limited = settings.model_copy(update={"rate_limit_per_minute": 6, "rate_limit_burst": 3})
     busy, quiet = bearer(make_key("read")), bearer(make_key("read"))
     with TestClient(create_app(limited)) as client:
         answers = [client.get("/v1/customers/c-1", headers=busy) for _ in range(4)]
@@ -24,8 +24,8 @@ def test_a_key_over_its_rate_gets_429_with_retry_after_and_others_are_unaffected
     assert [a.status_code for a in answers] == [404, 404, 404, 429]
     refused = answers[-1]
     assert refused.json()["code"] == "rate_limited"
-    assert "60 requests a minute" in refused.json()["message"]
-    assert refused.headers["retry-after"] == "1"
+    assert "6 requests a minute" in refused.json()["message"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 10  # one 10-s interval, less time passed
     assert other.status_code == 404
     assert unauthenticated.status_code == 401
 
