@@ -1,8 +1,9 @@
-"""A training job whose server is killed outright (SIGKILL) mid-way: the restarted server marks
-it failed, saying why, and the champion is untouched and keeps serving."""
+"""A training job whose server is killed outright (SIGKILL) or stopped (SIGTERM) mid-way is
+marked failed, saying why, and the champion is untouched and keeps serving."""
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from service.db.session import make_session_factory
 from service.events.models import Event
 from service.jobs import repository as jobs_repository
 from service.jobs.models import Job
+from service.jobs.runner import SHUT_DOWN
 from service.ml.clv_model import ClvModel
 from service.model_versions import service as registry
 from tests.conftest import KeyFactory, bearer, free_port
@@ -36,14 +38,25 @@ def wait_for_job(
     raise AssertionError(f"job {job_id} never got there: {job}")
 
 
-def test_a_training_killed_mid_way_is_marked_failed_and_the_champion_stays(
+STOPS = {
+    # Killed outright: nothing runs on the way out; the restarted service finds no heartbeat.
+    "sigkill": (signal.SIGKILL, (-signal.SIGKILL,), jobs_repository.ABANDONED),
+    # Stopped as an orchestrator does: the job ends at its next epoch and says why.
+    "sigterm": (signal.SIGTERM, (0, -signal.SIGTERM), SHUT_DOWN),
+}
+
+
+@pytest.mark.parametrize("stop", STOPS)
+def test_a_training_stopped_mid_way_is_marked_failed_and_the_champion_stays(
     model_settings: Settings,
     db: Engine,
     shop_in_database: Path,
     small_model: ClvModel,
     make_key: KeyFactory,
     tmp_path: Path,
+    stop: str,
 ) -> None:
+    sig, exit_statuses, reason = STOPS[stop]
     factory = make_session_factory(db)
     with factory() as session, session.begin():
         champion = registry.register(session, model_settings.model_dir, small_model, {}, "test")
@@ -61,10 +74,10 @@ def test_a_training_killed_mid_way_is_marked_failed_and_the_champion_stays(
         try:
             submitted = http.post("/v1/models", json={"horizon_days": 90, "epochs": 200})
             job_id = submitted.json()["id"]
-            running = wait_for_job(
-                http, job_id, lambda j: j["status"] == "running" and j["progress"] > 0
+            running = wait_for_job(  # in its epochs
+                http, job_id, lambda j: j["status"] == "running" and j["progress"] > 0.3
             )
-            assert server.kill() == -9
+            assert server.kill(sig) in exit_statuses
             server.start()
             failed = wait_for_job(http, job_id, lambda j: j["status"] != "running", timeout=30)
             versions = http.get("/v1/models").json()
@@ -75,7 +88,7 @@ def test_a_training_killed_mid_way_is_marked_failed_and_the_champion_stays(
 
     assert submitted.status_code == 202
     assert running["finished_at"] is None
-    assert (failed["status"], failed["error"]) == ("failed", jobs_repository.ABANDONED)
+    assert (failed["status"], failed["error"]) == ("failed", reason)
     assert [v["version"] for v in versions] == [champion.version]
     assert versions[0]["aliases"] == ["champion"]
     assert (serving["registered"], serving["serving"]) == (champion.version, champion.version)
