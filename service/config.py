@@ -72,8 +72,8 @@ class Settings(BaseSettings):
         default=1,
         ge=1,
         description="Threads each model operation may use in API and worker processes. They "
-        "already score in parallel threads (requests, the worker, jobs); more threads per "
-        "operation oversubscribe the cores.",
+        "already score in parallel threads (requests, the worker, jobs), and with a process per "
+        "core more threads per operation oversubscribe the cores.",
     )
     quantize: Quantization = Field(
         default=Quantization.none,
