@@ -33,12 +33,13 @@ class ArtifactError(ValueError):
     """The folder is not a loadable model; the message says why."""
 
 
-def _digest(folder: Path) -> str:
-    digest = hashlib.sha256()
+def digest(folder: Path) -> str:
+    """The sha256 of an artifact's files, as ``save`` records it and ``load`` checks it."""
+    hasher = hashlib.sha256()
     for name in (WEIGHTS, CONFIG):
-        digest.update(name.encode())
-        digest.update((folder / name).read_bytes())
-    return digest.hexdigest()
+        hasher.update(name.encode())
+        hasher.update((folder / name).read_bytes())
+    return hasher.hexdigest()
 
 
 def save(model: ClvModel, folder: Path, metrics: dict[str, Any] | None = None) -> str:
@@ -66,7 +67,7 @@ def save(model: ClvModel, folder: Path, metrics: dict[str, Any] | None = None) -
         "metrics": metrics or {},
     }
     (folder / CONFIG).write_text(json.dumps(config, indent=1, sort_keys=True, default=str))
-    checksum = _digest(folder)
+    checksum = digest(folder)
     (folder / CHECKSUM).write_text(checksum + "\n")
     return checksum
 
@@ -79,7 +80,7 @@ def read_config(folder: Path) -> dict[str, Any]:
 def load(folder: Path, device: str = "cpu", expected_checksum: str | None = None) -> ClvModel:
     try:
         stored = (folder / CHECKSUM).read_text().strip()
-        actual = _digest(folder)
+        actual = digest(folder)
     except FileNotFoundError as missing:
         raise ArtifactError(
             f"{folder} is incomplete: {Path(missing.filename).name} is missing"

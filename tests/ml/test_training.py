@@ -181,7 +181,7 @@ def test_artifacts_round_trip_and_refuse_corruption(
     config = json.loads((mismatched / artifacts.CONFIG).read_text())
     config["feature_names"] = [*config["feature_names"][:-1], "a_feature_we_do_not_compute"]
     (mismatched / artifacts.CONFIG).write_text(json.dumps(config))
-    (mismatched / artifacts.CHECKSUM).write_text(artifacts._digest(mismatched))
+    (mismatched / artifacts.CHECKSUM).write_text(artifacts.digest(mismatched))
     with pytest.raises(artifacts.ArtifactError, match="different feature schema"):
         artifacts.load(mismatched)
     with pytest.raises(artifacts.ArtifactError, match="corrupt"):

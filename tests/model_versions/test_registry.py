@@ -80,7 +80,7 @@ def damage(db: Engine, settings: Settings, version: str, how: str) -> None:
         config = json.loads((folder / artifacts.CONFIG).read_text())
         config["feature_names"] = [*config["feature_names"][:-1], "a_feature_we_do_not_compute"]
         (folder / artifacts.CONFIG).write_text(json.dumps(config))
-        checksum = artifacts._digest(folder)
+        checksum = artifacts.digest(folder)
         (folder / artifacts.CHECKSUM).write_text(checksum)
         with make_session_factory(db)() as session, session.begin():
             registry.get_version(session, version).sha256 = checksum
