@@ -13,6 +13,11 @@ logger = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 30.0
 
 
+def backoff_seconds(base: float, failures: int) -> float:
+    """How long to wait after ``failures`` failures in a row: doubling from ``base``, capped."""
+    return min(MAX_BACKOFF_SECONDS, base * 2.0**failures)
+
+
 class PollingLoop:
     """Subclasses implement ``turn``; ``run`` loops in the calling thread, ``start`` in a new
     daemon thread, and ``stop`` ends either after the current turn."""
@@ -36,7 +41,7 @@ class PollingLoop:
             except Exception:
                 failures += 1
                 logger.exception("%s turn failed (%d in a row); retrying", self.name, failures)
-                self._stop.wait(min(MAX_BACKOFF_SECONDS, self.poll_seconds * 2**failures))
+                self._stop.wait(backoff_seconds(self.poll_seconds, failures))
                 continue
             failures = 0
             if not busy:

@@ -20,7 +20,7 @@ import time
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.jobs import repository
-from service.jobs.loop import MAX_BACKOFF_SECONDS, PollingLoop
+from service.jobs.loop import PollingLoop, backoff_seconds
 from service.ml.activity import Activity, aggregate_frames
 from service.ops import metrics
 from service.portrait import repository as portrait
@@ -92,7 +92,7 @@ class Worker(PollingLoop):
                 refreshed = scoring.upkeep(self.session_factory, self.scorer)
         except Exception:
             self._refresh_failures += 1
-            pause = min(MAX_BACKOFF_SECONDS, 2.0**self._refresh_failures)
+            pause = backoff_seconds(1.0, self._refresh_failures)
             self._refresh_after = time.monotonic() + pause
             logger.exception(
                 "rescoring stale customers failed; they stay queued (next try in %.0f s)", pause

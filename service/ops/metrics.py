@@ -14,9 +14,7 @@ at scrape time, so every process reports the same numbers.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import (
     REGISTRY,
@@ -97,15 +95,6 @@ def record_ingestion(accepted: int, duplicates: int, rejected: int) -> None:
     EVENTS.labels("accepted").inc(accepted)
     EVENTS.labels("duplicate").inc(duplicates)
     EVENTS.labels("rejected").inc(rejected)
-
-
-@contextmanager
-def timed(histogram: Histogram) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        histogram.observe(time.perf_counter() - started)
 
 
 def model_loaded(alias: str, version: str, previous: str | None) -> None:

@@ -53,7 +53,7 @@ def compute(
     """``purpose`` labels the time taken in the metrics: computed to answer a request, or to
     refresh stored scores in the background."""
     model = replace(model, horizon_days=horizon_days)
-    with metrics.timed(metrics.SCORING.labels(purpose)):
+    with metrics.SCORING.labels(purpose).time():
         parts = _examples(session, settings, model, customer_ids, as_of)
         computed = Computed.combine([_score(model, examples, explain) for examples in parts])
     metrics.SCORED.labels(purpose).inc(len(computed.scores))
@@ -92,7 +92,7 @@ def _score(model: ClvModel, examples: Examples, explain: bool) -> Computed:
         ],
         axis=1,
     )
-    with metrics.timed(metrics.EXPLANATION):
+    with metrics.EXPLANATION.time():
         attributions = model.explain(examples)
     metrics.EXPLAINED.inc(len(examples.customers))
     packed = explanations.pack(attributions, values)

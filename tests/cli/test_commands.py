@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -14,7 +11,8 @@ from typer.testing import CliRunner
 
 from service.cli import app
 from service.config import Settings
-from tests.conftest import bearer
+from tests.conftest import bearer, free_port
+from tests.processes import ServerProcess
 
 runner = CliRunner()
 
@@ -75,44 +73,25 @@ def test_apikey_create_list_revoke(env: Settings) -> None:
     assert listed_after.stdout.count(str(time.gmtime().tm_year)) >= 2  # created and revoked
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def test_clv_serve_runs_the_api(env: Settings) -> None:
+def test_clv_serve_runs_the_api(env: Settings, tmp_path: Path) -> None:
     token = (
         runner.invoke(app, ["apikey", "create", "--name", "serve", "--scopes", "read"])
         .stdout.strip()
         .splitlines()[-1]
     )
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        env={**os.environ, "CLV_DATABASE_URL": env.database_url},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    server = ServerProcess(
+        free_port(), {"CLV_DATABASE_URL": env.database_url}, tmp_path / "serve.log"
     )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.2)
-        customer = httpx.get(f"http://127.0.0.1:{port}/v1/customers/x", headers=bearer(token))
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0].decode()
+    with server:
+        health = httpx.get(f"{server.url}/healthz")
+        customer = httpx.get(f"{server.url}/v1/customers/x", headers=bearer(token))
+    output = server.output()
+    assert server.process is not None
 
     assert health.json() == {"status": "ok"}
     assert customer.status_code == 404
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal as its exit status.
-    assert process.returncode in (0, -15), output
+    assert server.process.returncode in (0, -15), output
     assert "Application shutdown complete" in output
     assert '"route": "/v1/customers/{customer_id}"' in output  # JSON access log line
     assert token not in output
