@@ -10,7 +10,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import Field, SecretStr, model_validator
+from croniter import croniter
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_PII_SECRET = "dev-only-pii-secret-change-me"
@@ -30,6 +31,11 @@ class DevicePreference(StrEnum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
+
+
+class LearningMode(StrEnum):
+    warm = "warm"
+    retrain = "retrain"
 
 
 class Quantization(StrEnum):
@@ -130,6 +136,51 @@ class Settings(BaseSettings):
         description="Browser origins allowed to call the API (CORS), comma-separated, e.g. "
         "https://admin.example.com; empty (the default) allows none.",
     )
+    learning_mode: LearningMode = Field(
+        default=LearningMode.warm,
+        description="How the learning job makes a challenger: warm (fine-tune the champion on the "
+        "newest data, starting from its weights) or retrain (train a new model from scratch).",
+    )
+    learning_every_events: int = Field(
+        default=0,
+        ge=0,
+        description="Queue a learning job after this many new events since the last one; 0: off.",
+    )
+    learning_schedule: str = Field(
+        default="",
+        description="Queue a learning job on this cron schedule (UTC), e.g. '0 3 * * 0' for "
+        "Sundays at 03:00; empty: off.",
+    )
+    learning_on_drift: bool = Field(
+        default=False, description="Queue a learning job when a drift check finds drift."
+    )
+    learning_holdout_days: int = Field(
+        default=60,
+        ge=28,
+        le=365,
+        description="The time-later holdout: the challenger is trained on the events up to this "
+        "many days ago and both models are judged on what customers spent since.",
+    )
+    learning_min_gini_gain: float = Field(
+        default=0.005,
+        ge=0,
+        description="How much higher the challenger's normalised Gini on the holdout must be for "
+        "an automatic promotion.",
+    )
+    learning_calibration_tolerance: float = Field(
+        default=0.0,
+        ge=0,
+        description="How much worse the challenger's decile MAPE and absolute aggregate revenue "
+        "error may be than the champion's and still be promoted (0: not worse at all).",
+    )
+    learning_epochs: int = Field(
+        default=10, ge=1, description="Upper bound on the epochs of a learning job's training."
+    )
+    monitor_interval_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often a worker checks drift and the accuracy of matured predictions.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
 
     @model_validator(mode="before")
@@ -140,6 +191,13 @@ class Settings(BaseSettings):
                 if key in data:
                     data[key] = _split_csv(data[key])
         return data
+
+    @field_validator("learning_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if value.strip() and not croniter.is_valid(value.strip()):
+            raise ValueError(f"{value!r} is not a cron expression (minute hour day month weekday)")
+        return value.strip()
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Self:

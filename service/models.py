@@ -4,8 +4,10 @@ from service.auth.models import ApiKey
 from service.customers.models import CustomerAttributes
 from service.events.models import Event
 from service.jobs.models import Job, PendingEvent
+from service.learning.models import LearningDecision, SchedulerMark
 from service.model_versions.models import ModelAlias, ModelVersion, PromotionLog
 from service.portrait.models import CustomerDay, CustomerProduct, Product
+from service.reports.models import Report
 from service.scoring.models import Score, ScoreDeciles, ScoreHistory, StaleScore
 
 __all__ = [
@@ -15,11 +17,14 @@ __all__ = [
     "CustomerProduct",
     "Event",
     "Job",
+    "LearningDecision",
     "ModelAlias",
     "ModelVersion",
     "PendingEvent",
     "Product",
     "PromotionLog",
+    "Report",
+    "SchedulerMark",
     "Score",
     "ScoreDeciles",
     "ScoreHistory",

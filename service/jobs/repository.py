@@ -82,3 +82,14 @@ def fail_abandoned_jobs(session: Session, heartbeat_before: datetime, now: datet
         .values(status="failed", error=ABANDONED, finished_at=now)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def active_job(session: Session, kind: str) -> Job | None:
+    """A queued or running job of ``kind``, if any (the oldest)."""
+    query = (
+        select(Job)
+        .where(Job.kind == kind, Job.status.in_(("queued", "running")))
+        .order_by(Job.id)
+        .limit(1)
+    )
+    return session.scalars(query).first()

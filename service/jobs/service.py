@@ -53,3 +53,11 @@ def _job(session: Session, job_id: int, lock: bool = False) -> Job:
 
 def read(job: Job) -> JobRead:
     return JobRead.model_validate(job)
+
+
+def submit_once(session: Session, kind: str, params: dict[str, Any], actor: str) -> JobRead:
+    """Queue a job of ``kind`` unless one is already queued or running: that one is returned.
+    For work that only needs doing once however often it is asked for (a drift check, a
+    learning run), so triggers firing together do not pile up duplicate jobs."""
+    active = repository.active_job(session, kind)
+    return read(active) if active is not None else submit(session, kind, params, actor)

@@ -4,6 +4,7 @@ one, and the decile boundaries of the latest scoring of everyone."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBinary, String
 from sqlalchemy.dialects import postgresql
@@ -48,6 +49,9 @@ class Score(_ScoreValues, Base):
 
     customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     explanation: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Anomalies in the customer's recent behaviour when the score was computed
+    # (``service.risk``): [{"flag", "reason", ...}]; null for scores stored before flags existed.
+    risk_flags: Mapped[list[dict[str, Any]] | None] = mapped_column(_JSON)
 
 
 class ScoreHistory(_ScoreValues, Base):

@@ -1,0 +1,43 @@
+"""Saving and reading stored reports (``service.reports.models.Report``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.reports.models import Report
+
+
+def save(
+    session: Session,
+    kind: str,
+    body: dict[str, Any],
+    *,
+    subject: str = "",
+    chart: bytes | None = None,
+    now: datetime | None = None,
+) -> Report:
+    report = Report(
+        kind=kind, subject=subject, created_at=now or datetime.now(UTC), body=body, chart=chart
+    )
+    session.add(report)
+    session.flush()
+    return report
+
+
+def latest(session: Session, kind: str, subject: str | None = None) -> Report | None:
+    """The newest report of ``kind`` (about ``subject`` when given)."""
+    query = select(Report).where(Report.kind == kind)
+    if subject is not None:
+        query = query.where(Report.subject == subject)
+    return session.scalars(query.order_by(Report.id.desc()).limit(1)).first()
+
+
+def latest_per_subject(session: Session, kind: str) -> list[Report]:
+    """The newest report of ``kind`` for each subject, newest first."""
+    newest = select(func.max(Report.id)).where(Report.kind == kind).group_by(Report.subject)
+    query = select(Report).where(Report.id.in_(newest)).order_by(Report.id.desc())
+    return list(session.scalars(query))
