@@ -136,6 +136,90 @@ class Settings(BaseSettings):
         description="Browser origins allowed to call the API (CORS), comma-separated, e.g. "
         "https://admin.example.com; empty (the default) allows none.",
     )
+    fairness_attributes: Annotated[list[str], NoDecode] = Field(
+        default=["gender", "age_band", "region"],
+        description="Protected profile attributes, comma-separated: the fairness report audits "
+        "the model per group of each, and training without protected attributes leaves them out.",
+    )
+    fairness_bootstrap: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="Bootstrap resamples behind the fairness report's disparity intervals.",
+    )
+    risk_window_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="Risk flags compare a customer's last this-many days with their own earlier "
+        "history.",
+    )
+    risk_history_days: int = Field(
+        default=365,
+        ge=30,
+        le=3650,
+        description="How far back before the recent window a customer's usual behaviour is read.",
+    )
+    risk_min_history_days: int = Field(
+        default=90,
+        ge=0,
+        description="spend_spike needs the customer's first order at least this many days before "
+        "the recent window: a new customer's first baskets are not anomalous for them.",
+    )
+    risk_spend_spike_ratio: float = Field(
+        default=5.0,
+        gt=1,
+        description="spend_spike when the recent window's spend is at least this many times the "
+        "customer's usual spend per window length.",
+    )
+    risk_min_spend: float = Field(
+        default=500.0,
+        gt=0,
+        description="spend_spike needs at least this much spend in the recent window (shop "
+        "currency), so small amounts are never flagged.",
+    )
+    risk_min_refunds: int = Field(
+        default=2, ge=1, description="refund_spike needs at least this many refunds in the window."
+    )
+    risk_refund_rate_gap: float = Field(
+        default=0.5,
+        gt=0,
+        description="refund_spike when the window's refunds per order exceed the customer's "
+        "earlier refunds per order by at least this much.",
+    )
+    drift_window_days: int = Field(
+        default=90,
+        ge=7,
+        le=365,
+        description="A drift check compares the customers active in this many days before the "
+        "champion's training data end with those active in this many days before the check.",
+    )
+    drift_psi_threshold: float = Field(
+        default=0.2,
+        gt=0,
+        description="A feature (or the predicted spend) drifts when its population stability "
+        "index reaches this and its KS statistic reaches CLV_DRIFT_KS_THRESHOLD.",
+    )
+    drift_ks_threshold: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="The two-sample Kolmogorov-Smirnov statistic (largest gap between the two "
+        "CDFs) a drifting feature must also reach.",
+    )
+    drift_purchase_rate_threshold: float = Field(
+        default=0.3,
+        gt=0,
+        description="The purchase rate (orders per active customer) drifts when it changes by "
+        "this fraction either way; a profile segment's when its change relative to the median "
+        "segment of its attribute does.",
+    )
+    drift_min_segment_customers: int = Field(
+        default=200,
+        ge=1,
+        description="A profile segment's purchase rate is checked when it has this many active "
+        "customers in both windows.",
+    )
     learning_mode: LearningMode = Field(
         default=LearningMode.warm,
         description="How the learning job makes a challenger: warm (fine-tune the champion on the "
@@ -178,8 +262,9 @@ class Settings(BaseSettings):
     )
     monitor_interval_minutes: float = Field(
         default=60.0,
-        gt=0,
-        description="How often a worker checks drift and the accuracy of matured predictions.",
+        ge=0,
+        description="How often a worker checks drift and the accuracy of matured predictions; "
+        "0: never on its own (on demand only).",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
 
@@ -187,7 +272,12 @@ class Settings(BaseSettings):
     @classmethod
     def _split_lists(cls, data: object) -> object:
         if isinstance(data, dict):
-            for key in ("pii_attributes", "source_precedence", "cors_origins"):
+            for key in (
+                "pii_attributes",
+                "source_precedence",
+                "cors_origins",
+                "fairness_attributes",
+            ):
                 if key in data:
                     data[key] = _split_csv(data[key])
         return data

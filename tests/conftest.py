@@ -57,10 +57,13 @@ POSTGRES_URL = os.environ.get(
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests see only the settings they set, never the developer's CLV_* variables."""
+    """Tests see only the settings they set, never the developer's CLV_* variables; and no
+    periodic monitoring jobs (drift, accuracy) that would run beside what a test measures,
+    unless the test turns them on."""
     for name in list(os.environ):
         if name.startswith("CLV_") and not name.startswith("CLV_TEST_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("CLV_MONITOR_INTERVAL_MINUTES", "0")
 
 
 class PostgresServer:
@@ -254,11 +257,17 @@ def shop_in_database(
 def store_shop(settings: Settings, factory: sessionmaker[Session], folder: Path) -> None:
     """Write ``SHOP`` to ``folder`` and import it, its future events included."""
     write_shop(SHOP, folder, with_future=True)
+    import_shop(settings, factory, folder)
+
+
+def import_shop(settings: Settings, factory: sessionmaker[Session], folder: Path) -> None:
+    """Import a shop folder written by ``write_shop`` (its future events too, when written)."""
     pii = PiiHasher.from_settings(settings)
     rules = IngestRules.from_settings(settings, pii)
     policy = ProfilePolicy.from_settings(settings, pii)
     load_folder(ShopFiles.at(folder), factory, rules, policy)
-    load_folder(ShopFiles(folder / "future.jsonl"), factory, rules, policy)
+    if (folder / "future.jsonl").exists():
+        load_folder(ShopFiles(folder / "future.jsonl"), factory, rules, policy)
 
 
 def score_everyone(settings: Settings, factory: sessionmaker[Session], model: ClvModel) -> str:

@@ -48,6 +48,11 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
+        sa.Column(
+            "baseline_metrics",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("job_id", sa.Integer(), nullable=True),
         sa.Column("actor", sa.String(length=64), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),

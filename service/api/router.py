@@ -3,7 +3,10 @@
 from fastapi import FastAPI
 
 from service.customers.views import router as customers_router
+from service.drift.views import router as drift_router
 from service.events.views import router as events_router
+from service.fairness.views import router as fairness_router
+from service.learning.views import router as learning_router
 from service.model_versions.views import router as models_router
 from service.ops.views import router as ops_router
 from service.portrait.views import router as portrait_router
@@ -17,3 +20,6 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(portrait_router)
     app.include_router(scoring_router)
     app.include_router(models_router)
+    app.include_router(learning_router)
+    app.include_router(fairness_router)
+    app.include_router(drift_router)

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import data, docs, models, serving
+from service.cli import data, docs, drift, models, serving
 from service.cli.database import db_app
 from service.cli.docs import openapi_document
 from service.cli.keys import apikey_app
+from service.cli.learning import learning_app
+from service.cli.reports import report_app
 
 app = typer.Typer(
     help="clv-service: customer lifetime value, explained and kept current.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for commands in (serving.app, data.app, models.app, docs.app):
+for commands in (serving.app, data.app, models.app, drift.app, docs.app):
     app.add_typer(commands)  # without a name: its commands join the top level
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(data.portrait_app, name="portrait")
 app.add_typer(models.models_app, name="models")
+app.add_typer(learning_app, name="learning")
+app.add_typer(report_app, name="report")
 
 __all__ = ["app", "openapi_document"]

@@ -75,6 +75,14 @@ def train(
     as_of: AsOf = None,
     architecture: Architecture = "gru_ziln",
     epochs: Epochs = 25,
+    without_protected_attributes: Annotated[
+        bool,
+        typer.Option(
+            "--without-protected-attributes",
+            help="Leave the protected profile attributes (CLV_FAIRNESS_ATTRIBUTES) out of the "
+            "model's features.",
+        ),
+    ] = False,
 ) -> None:
     """Train on the events up to --as-of and register the version (champion if it is the first,
     challenger otherwise)."""
@@ -88,6 +96,7 @@ def train(
             horizon_days=horizon_days,
             architecture=architecture,
             epochs=epochs,
+            without_protected_attributes=without_protected_attributes,
             actor="cli",
             progress=progress,
         )
@@ -205,10 +214,14 @@ def models_promote(
 @models_app.command("rollback")
 def models_rollback(
     alias: Annotated[str, typer.Option(help="champion or challenger.")] = "champion",
+    to: Annotated[
+        str | None, typer.Option(help="Any version the alias had before (default: the last).")
+    ] = None,
 ) -> None:
-    """Point an alias back at the version it had before."""
-    with transaction(load_settings()) as session, _service_errors():
-        change = registry.rollback(session, alias, actor="cli")
+    """Point an alias back at an earlier version (its artifact is verified first)."""
+    settings = load_settings()
+    with transaction(settings) as session, _service_errors():
+        change = registry.rollback(session, settings.model_dir, alias, "cli", to)
     console.print(f"{change.alias}: {change.previous_version} -> {change.version}")
 
 

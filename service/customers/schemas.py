@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.risk.schemas import RiskFlagRead
 from service.schemas import Key, ScalarValue
 from service.scoring.schemas import ScoreHistoryEntry
 
@@ -96,4 +97,9 @@ class CustomerRead(BaseModel):
         default=None,
         description="The stored score (GET /v1/customers/{customer_id}/clv has it in full, with "
         "its tier and explanation); null before the first champion scored the customer.",
+    )
+    risk_flags: list[RiskFlagRead] = Field(
+        default_factory=list,
+        description="Anomalies in the customer's recent behaviour now (a spend or refund spike "
+        "for them), each with its reason; empty when none, and for events not applied yet.",
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -25,6 +25,8 @@ from service.events.models import EventType
 from service.portrait import service as portrait_service
 from service.portrait.schemas import PortraitRead
 from service.privacy import PiiHasher
+from service.risk import service as risk
+from service.risk.flags import RiskRules
 from service.scoring import repository as scores
 from service.scoring.schemas import ScoreHistoryEntry
 
@@ -45,15 +47,19 @@ Source = TypeVar("Source", bound=SourceAttributes)
 
 @dataclass(frozen=True)
 class ProfilePolicy:
-    """How sources are merged and what is personal data; built once from the settings."""
+    """How sources are merged, what is personal data, and which recent behaviour is flagged as
+    a risk; built once from the settings."""
 
     source_precedence: Sequence[str]
     pii: PiiHasher
     currency: str
+    risk: RiskRules = field(default_factory=RiskRules)
 
     @classmethod
     def from_settings(cls, settings: Settings, pii: PiiHasher) -> ProfilePolicy:
-        return cls(settings.source_precedence, pii, settings.currency)
+        return cls(
+            settings.source_precedence, pii, settings.currency, RiskRules.from_settings(settings)
+        )
 
     def order(self, rows: Sequence[Source]) -> list[Source]:
         """Most trusted first: sources in CLV_SOURCE_PRECEDENCE order, then any other source,
@@ -133,6 +139,7 @@ def get_customer(
         segment=_segment(portrait, activity),
         features=portrait.features if portrait else {},
         latest_score=_latest_score(session, customer_id),
+        risk_flags=risk.current_flags(session, customer_id, policy.risk, now),
     )
 
 

@@ -24,9 +24,16 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
+from service.drift import service as drift
 from service.errors import ServiceError
+from service.fairness import service as fairness
 from service.jobs import repository
 from service.jobs.loop import PollingLoop
+from service.learning import matured
+from service.learning import service as learning
+from service.learning.matured import ACCURACY_JOB
+from service.learning.scheduler import Scheduler
+from service.learning.triggers import LEARN_JOB
 from service.ml.training import TrainingCancelledError
 from service.scoring.service import RescoreCancelledError, Scorer, rescore_all
 from service.training.runner import train_version
@@ -117,11 +124,13 @@ class JobRunner(PollingLoop):
         self.session_factory, self.settings = session_factory, settings
         self.scorer = scorer or Scorer(settings)
         self.abandoned_after = timedelta(seconds=settings.job_abandoned_after_seconds)
+        self.scheduler = Scheduler(session_factory, settings)
         self._next_sweep = 0.0
 
     def turn(self) -> bool:
         if time.monotonic() >= self._next_sweep:
             self.fail_abandoned()
+        self.scheduler.maybe_tick()
         return self.run_once()
 
     def fail_abandoned(self) -> int:
@@ -185,6 +194,30 @@ class JobRunner(PollingLoop):
                 reporter.progress,
                 reporter.cancelled,
             )
+        if kind == LEARN_JOB:
+            return learning.run_job(
+                self.session_factory,
+                self.settings,
+                params,
+                actor,
+                reporter.job_id,
+                reporter.progress,
+                reporter.cancelled,
+            )
+        if kind == ACCURACY_JOB:
+            return matured.refresh_accuracy(self.session_factory).model_dump(mode="json")
+        if kind == drift.DRIFT_JOB:
+            return drift.run_job(
+                self.session_factory, self.settings, params, actor, reporter.progress
+            )
+        if kind == fairness.KIND:
+            return fairness.run_job(
+                self.session_factory,
+                self.settings,
+                params,
+                reporter.progress,
+                reporter.cancelled,
+            )
         if kind != "train":
             raise ServiceError(f"unknown job kind {kind!r}")
         as_of = datetime.fromisoformat(params["as_of"])
@@ -195,6 +228,7 @@ class JobRunner(PollingLoop):
             horizon_days=params["horizon_days"],
             architecture=params["architecture"],
             epochs=params["epochs"],
+            without_protected_attributes=params.get("without_protected_attributes", False),
             actor=actor,
             progress=reporter.progress,
             cancelled=reporter.cancelled,

@@ -33,6 +33,9 @@ class LearningDecision(Base):
     holdout_to: Mapped[datetime | None] = mapped_column(UTCDateTime())
     champion_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     challenger_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    baseline_metrics: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONType
+    )  # BTYD, same customers
     job_id: Mapped[int | None] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)

@@ -8,7 +8,7 @@ is encoded too. Keyed hashes (email, phone) and free text with many values are l
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from service.privacy import HASH_PREFIX
 
 GROUP = "profile"
 MAX_LEVELS = 20
+Profiles = Mapping[str, Mapping[str, Any]]
 
 
 def _is_number(value: Any) -> bool:
@@ -104,3 +105,16 @@ class ProfileEncoder:
                 else:
                     matrix[row, index[f"{slug(name)}__missing"]] = 1.0
         return pd.DataFrame(matrix, index=customers, columns=names)
+
+
+def without_attributes(profiles: Profiles, excluded: Iterable[str]) -> Profiles:
+    """``profiles`` without the ``excluded`` attributes: training without protected attributes
+    drops them before the encoder is fitted, so they get no columns and scoring (which encodes
+    only the fitted attributes) never reads them either."""
+    dropped = set(excluded)
+    if not dropped:
+        return profiles
+    return {
+        customer: {name: value for name, value in attributes.items() if name not in dropped}
+        for customer, attributes in profiles.items()
+    }

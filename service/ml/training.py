@@ -12,6 +12,7 @@ they cannot support even ``MIN_HORIZON_DAYS``, ``DataTooShortError`` says what i
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 import zlib
@@ -38,6 +39,7 @@ from service.ml.losses import (
 from service.ml.metrics import evaluate
 from service.ml.nets import create_model, output_layer
 from service.ml.portrait import FeaturePipeline
+from service.ml.profile import without_attributes
 from service.ml.sequences import channel_names
 
 MIN_HORIZON_DAYS = 28
@@ -74,6 +76,7 @@ class TrainConfig:
     text_components: int = 8
     seed: int = 0
     device: str = "cpu"
+    excluded_attributes: tuple[str, ...] = ()  # profile attributes the model never sees
 
 
 def _seed(seed: int) -> None:
@@ -133,14 +136,28 @@ def train(
     config: TrainConfig,
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
+    *,
+    start_from: ClvModel | None = None,
 ) -> ClvModel:
+    """A model trained on the events up to ``as_of``. With ``start_from`` (warm start, the
+    learning loop's fine-tuning) the network starts from that model's weights and keeps its
+    feature pipeline and scaler, so the weights keep meaning what they learnt; only the windows
+    with the newest labels are used (``_newest_windows``), so it learns what is new, and its
+    level is recalibrated on them."""
     report = progress or (lambda stage, done: None)
     _seed(config.seed)
+    profiles = without_attributes(profiles, config.excluded_attributes)
     log = log.until(as_of)
     horizon, windows = plan_windows(log.first_moment, as_of, config)
+    if start_from is not None:
+        windows = _newest_windows(windows, horizon, start_from)
     report("fitting the feature pipeline", 0.02)
     activity = log.activity()
-    pipeline = FeaturePipeline(config.text_components, config.seed).fit(activity, profiles, sources)
+    pipeline = (
+        start_from.pipeline
+        if start_from is not None
+        else FeaturePipeline(config.text_components, config.seed).fit(activity, profiles, sources)
+    )
     sets: list[Examples] = []
     for number, window in enumerate(windows):
         cutoff = window.cutoff
@@ -165,19 +182,25 @@ def train(
     validation = held_out[0]  # the latest full-horizon window: the reported metrics
     _check_enough_customers(validation, training, windows[0].cutoff)
     feature_names = list(validation.tabular.columns)
-    logged = signed_log(np.concatenate([t.tabular.to_numpy(np.float64) for t in training]))
-    mean, std = logged.mean(axis=0), logged.std(axis=0)
-    std[std < 1e-9] = 1.0
-    net_config = {
-        "event_features": len(channel_names(pipeline.categories_)),
-        "tabular_features": len(feature_names),
-        "hidden": config.hidden,
-        "dropout": config.dropout,
-    }
-    net = create_model(config.architecture, **net_config).to(config.device)
+    if start_from is not None:
+        mean, std = start_from.scaler_mean, start_from.scaler_std
+        architecture, net_config = start_from.architecture, dict(start_from.net_config)
+        net = copy.deepcopy(start_from.float_net or start_from.net).to(config.device)
+    else:
+        logged = signed_log(np.concatenate([t.tabular.to_numpy(np.float64) for t in training]))
+        mean, std = logged.mean(axis=0), logged.std(axis=0)
+        std[std < 1e-9] = 1.0
+        architecture = config.architecture
+        net_config = {
+            "event_features": len(channel_names(pipeline.categories_)),
+            "tabular_features": len(feature_names),
+            "hidden": config.hidden,
+            "dropout": config.dropout,
+        }
+        net = create_model(architecture, **net_config).to(config.device)
     model = ClvModel(
         net=net,
-        architecture=config.architecture,
+        architecture=architecture,
         net_config=net_config,
         pipeline=pipeline,
         btyd=_fit_btyd(activity, as_of, config),
@@ -190,7 +213,9 @@ def train(
         shortest_horizon_days=min(w.days for w in windows),
         device=config.device,
     )
-    history = _fit_network(model, training, held_out, config, report, cancelled)
+    history = _fit_network(
+        model, training, held_out, config, report, cancelled, warm=start_from is not None
+    )
     report("calibrating", 0.97)
     levels = [
         (float(ziln_mean(model.logits(held)).sum()), float(np.sum(held.labels)))  # type: ignore[arg-type]
@@ -219,10 +244,26 @@ def train(
         "history": history,
         "calibration_factor": math.exp(model.log_calibration),
         "config": asdict(config),
+        "excluded_attributes": sorted(config.excluded_attributes),
         "validation": validation_metrics,
+        "warm_start": start_from is not None,
     }
     report("done", 1.0)
     return model
+
+
+def _newest_windows(windows: list[Window], horizon: int, start_from: ClvModel) -> list[Window]:
+    """What a warm start learns from: the latest full-horizon window and the fresher partial
+    ones after it, the newest behaviour only (older windows would pull the level back to what
+    the model already knew; after a shift in behaviour that is exactly what must change).
+    Refused when they hold nothing ``start_from`` has not seen."""
+    newest = [w for w in windows if w is windows[0] or w.days < horizon]
+    seen_until = start_from.info.get("as_of")
+    if seen_until is not None:
+        end = datetime.fromisoformat(seen_until)
+        if newest[0].cutoff + timedelta(days=newest[0].days) <= end:
+            raise DataTooShortError(f"there are no events after {end.date()}, its training data")
+    return newest
 
 
 def _log_calibration(levels: list[tuple[float, float]]) -> float:
@@ -308,12 +349,16 @@ def _fit_network(
     config: TrainConfig,
     report: Progress,
     cancelled: Callable[[], bool] | None,
+    warm: bool = False,
 ) -> list[dict[str, float]]:
+    """Minibatch AdamW with early stopping on the held-out customers; a warm start keeps the
+    output layer it was given (re-initialising it would throw away what the weights know)."""
     net, device = model.net, config.device
     train_seq, train_tab, train_y = _tensors(model, training)
     val_seq, val_tab, val_y = _tensors(model, validation)
-    with torch.no_grad():
-        output_layer(net).bias.copy_(ziln_initial_logits(train_y))
+    if not warm:
+        with torch.no_grad():
+            output_layer(net).bias.copy_(ziln_initial_logits(train_y))
     optimizer = torch.optim.AdamW(
         net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )

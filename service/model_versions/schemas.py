@@ -47,6 +47,13 @@ class PromoteRequest(BaseModel):
 
 class RollbackRequest(BaseModel):
     alias: Alias = Field(default="champion", description="The alias to point back.")
+    version: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Any version the alias pointed at before (default: the one before the "
+        "current one).",
+    )
 
 
 class TrainRequest(BaseModel):
@@ -56,6 +63,11 @@ class TrainRequest(BaseModel):
     )
     architecture: str = Field(default="gru_ziln", description="A registered architecture.")
     epochs: int = Field(default=25, ge=1, le=200, description="Upper bound on training epochs.")
+    without_protected_attributes: bool = Field(
+        default=False,
+        description="Train without the protected profile attributes (CLV_FAIRNESS_ATTRIBUTES): "
+        "the model never sees them, neither in training nor when it scores.",
+    )
 
 
 class JobRead(BaseModel):

@@ -92,27 +92,41 @@ def get_version(session: Session, version: str) -> ModelVersion:
 def promote(
     session: Session, model_dir: Path, version: str, alias: str, actor: str
 ) -> PromotionRead:
-    row = get_version(session, version)
-    try:
-        artifacts.load(model_dir / row.version, expected_checksum=row.sha256)
-    except artifacts.ArtifactError as error:
-        raise ArtifactRefusedError(f"version {version} was not promoted: {error}") from None
+    _verify(model_dir, get_version(session, version), "promoted")
     return _point(session, alias, version, "promote", actor, datetime.now(UTC))
 
 
-def rollback(session: Session, alias: str, actor: str) -> PromotionRead:
-    """Point ``alias`` back at the version it pointed at before its current one."""
+def rollback(
+    session: Session, model_dir: Path, alias: str, actor: str, version: str | None = None
+) -> PromotionRead:
+    """Point ``alias`` back at ``version``, any version it pointed at before, or by default the
+    one it pointed at before its current one. The artifact is verified first, as in a
+    promotion."""
     current = repository.aliases(session).get(alias)
     if current is None:
         raise NotFoundError(f"no version is {alias}")
-    earlier = [
-        entry.previous_version
-        for entry in repository.history(session, alias)
-        if entry.version == current and entry.previous_version
-    ]
-    if not earlier:
-        raise ConflictError(f"{alias} {current} has no earlier version to roll back to")
-    return _point(session, alias, earlier[0], "rollback", actor, datetime.now(UTC))
+    entries = repository.history(session, alias)
+    if version is None:
+        earlier = [
+            e.previous_version for e in entries if e.version == current and e.previous_version
+        ]
+        if not earlier:
+            raise ConflictError(f"{alias} {current} has no earlier version to roll back to")
+        version = earlier[0]
+    elif version == current:
+        raise ConflictError(f"{version} is already {alias}")
+    elif version not in {e.version for e in entries}:
+        get_version(session, version)  # 404 when it does not exist at all
+        raise ConflictError(f"{version} was never {alias}: promote it instead")
+    _verify(model_dir, get_version(session, version), "rolled back to")
+    return _point(session, alias, version, "rollback", actor, datetime.now(UTC))
+
+
+def _verify(model_dir: Path, row: ModelVersion, action: str) -> None:
+    try:
+        artifacts.load(model_dir / row.version, expected_checksum=row.sha256)
+    except artifacts.ArtifactError as error:
+        raise ArtifactRefusedError(f"version {row.version} was not {action}: {error}") from None
 
 
 def _point(

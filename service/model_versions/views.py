@@ -115,11 +115,15 @@ def promote_model(
 @router.post(
     "/models/rollback",
     operation_id="rollback_model",
-    summary="Point an alias back at its previous version",
+    summary="Point an alias back at an earlier version",
     responses=error_responses(401, 403, 404, 409, 422),
 )
-def rollback_model(request: RollbackRequest, session: SessionDep, key: AdminKey) -> PromotionRead:
-    return service.rollback(session, request.alias, key.name)
+def rollback_model(
+    request: RollbackRequest, session: SessionDep, settings: SettingsDep, key: AdminKey
+) -> PromotionRead:
+    """Back to `version` (any version the alias pointed at before) or, without it, to the one
+    before the current one. Its artifact is verified first (409 when refused)."""
+    return service.rollback(session, settings.model_dir, request.alias, key.name, request.version)
 
 
 @router.get(

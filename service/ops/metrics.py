@@ -7,14 +7,16 @@ start, and a scrape of any process sums them: counters and histograms are totals
 processes, and ``clv_model_loaded`` keeps one series per live process (``pid``), so a promotion
 can be seen reaching each of them.
 
-Queue depths and job states are not counted by any one process: they are read from the database
-at scrape time, so every process reports the same numbers.
+Queue depths, job states and the latest drift check's figures are not counted by any one process:
+they are read from the database at scrape time, so every process reports the same numbers.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
 
 from prometheus_client import (
     REGISTRY,
@@ -148,6 +150,51 @@ def database_gauges(
             value=stale_scores,
         ),
     ]
+
+
+def drift_gauges(body: Mapping[str, Any] | None, checked_at: datetime | None) -> list[Metric]:
+    """The latest stored drift check's figures (``service.drift``); none before the first."""
+    if body is None or checked_at is None:
+        return []
+    detected = GaugeMetricFamily(
+        "clv_drift_detected",
+        "1 when the latest drift check found drift (see GET /v1/monitoring/drift), else 0.",
+        value=int(body["drifted"]),
+    )
+    checked = GaugeMetricFamily(
+        "clv_drift_check_timestamp_seconds",
+        "When the latest drift check ran (Unix time).",
+        value=checked_at.timestamp(),
+    )
+    score = GaugeMetricFamily(
+        "clv_score_drift_psi",
+        "PSI of the champion's predicted spend, its training population against now.",
+        value=body["score"]["psi"],
+    )
+    features = GaugeMetricFamily(
+        "clv_feature_drift_psi",
+        "PSI of each portrait feature, the champion's training population against now.",
+        labels=["feature"],
+    )
+    for feature in body["features"]:
+        features.add_metric([feature["feature"]], feature["psi"])
+    segments = GaugeMetricFamily(
+        "clv_segment_purchase_rate_change",
+        "Each profile segment's purchase-rate change relative to its attribute's median segment.",
+        labels=["attribute", "level"],
+    )
+    for segment in body["segments"]:
+        segments.add_metric([segment["attribute"], segment["level"]], segment["excess_change"])
+    found: list[Metric] = [detected, checked, score, features, segments]
+    if body["purchase_rate"]["change"] is not None:
+        found.append(
+            GaugeMetricFamily(
+                "clv_purchase_rate_change",
+                "Relative change of orders per active customer, training window against now.",
+                value=body["purchase_rate"]["change"],
+            )
+        )
+    return found
 
 
 def exposition(database: list[Metric] | None) -> bytes:

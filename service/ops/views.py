@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from service.drift.service import latest_report as latest_drift
 from service.errors import error_body
 from service.jobs import repository as jobs
 from service.ops import metrics
@@ -60,12 +61,17 @@ def readyz(request: Request) -> Response:
 )
 def prometheus_metrics(request: Request) -> Response:
     """Metrics in the Prometheus text format: requests, ingestion, scoring and explanation
-    latency, the model loaded per process, and, read from the database, job states and the
-    queues' depths (``clv_database_up 0`` when it is unreachable: the rest still answers)."""
+    latency, the model loaded per process, and, read from the database, job states, the
+    queues' depths and the latest drift check's figures (``clv_database_up 0`` when it is
+    unreachable: the rest still answers)."""
     try:
         with request.app.state.session_factory() as session:
             database = metrics.database_gauges(
                 jobs.job_counts(session), jobs.pending_count(session), scores.queued(session)
+            )
+            drift = latest_drift(session)
+            database += metrics.drift_gauges(
+                drift.body if drift else None, drift.created_at if drift else None
             )
     except (OperationalError, InterfaceError):
         database = None

@@ -6,7 +6,7 @@ neither are left out (the caller says which were not found)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -20,6 +20,7 @@ from service.ml.examples import EventLog, Examples
 from service.ml.sequences import channel_values
 from service.ops import metrics
 from service.portrait import repository as portrait
+from service.risk.flags import RiskFlag, RiskRules, flags_from_events
 from service.scoring import explanations
 from service.training import data
 
@@ -30,13 +31,15 @@ Purpose = Literal["request", "refresh"]
 class Computed:
     scores: pd.DataFrame  # index: customer ids; SCORE_COLUMNS and cold_start
     explanations: dict[str, bytes]  # by customer id, when asked for
+    risk_flags: dict[str, list[RiskFlag]] = field(default_factory=dict)  # flagged customers only
 
     @classmethod
     def combine(cls, parts: Sequence[Computed]) -> Computed:
         if not parts:
             return cls(pd.DataFrame(columns=[*SCORE_COLUMNS, "cold_start"]), {})
         blobs = {customer: blob for part in parts for customer, blob in part.explanations.items()}
-        return cls(pd.concat([part.scores for part in parts]), blobs)
+        flags = {customer: flag for part in parts for customer, flag in part.risk_flags.items()}
+        return cls(pd.concat([part.scores for part in parts]), blobs, flags)
 
 
 def compute(
@@ -51,13 +54,25 @@ def compute(
     purpose: Purpose,
 ) -> Computed:
     """``purpose`` labels the time taken in the metrics: computed to answer a request, or to
-    refresh stored scores in the background."""
+    refresh stored scores in the background. The risk flags come from the same events as the
+    score, those at or before ``as_of``."""
     model = replace(model, horizon_days=horizon_days)
     with metrics.SCORING.labels(purpose).time():
-        parts = _examples(session, settings, model, customer_ids, as_of)
+        frames = list(portrait.event_frames(session, until=as_of, customer_ids=customer_ids))
+        parts = _examples(session, settings, model, customer_ids, as_of, frames)
         computed = Computed.combine([_score(model, examples, explain) for examples in parts])
+        flags = _risk_flags(frames, as_of, RiskRules.from_settings(settings))
     metrics.SCORED.labels(purpose).inc(len(computed.scores))
-    return computed
+    return replace(computed, risk_flags=flags)
+
+
+def _risk_flags(
+    frames: list[tuple[pd.DataFrame, pd.DataFrame]], as_of: datetime, rules: RiskRules
+) -> dict[str, list[RiskFlag]]:
+    events = [event_frame for event_frame, _ in frames if len(event_frame)]
+    if not events:
+        return {}
+    return flags_from_events(pd.concat(events, ignore_index=True), as_of, rules)
 
 
 def _examples(
@@ -66,9 +81,10 @@ def _examples(
     model: ClvModel,
     customer_ids: Sequence[str],
     as_of: datetime,
+    frames: list[tuple[pd.DataFrame, pd.DataFrame]],
 ) -> list[Examples]:
-    """From events where the customer has some; from the profile alone (cold start) where not."""
-    frames = list(portrait.event_frames(session, until=as_of, customer_ids=customer_ids))
+    """From events where the customer has some (``frames``: theirs, at or before ``as_of``);
+    from the profile alone (cold start) where not."""
     profiles, sources = data.profiles(session, settings, customer_ids)
     parts: list[Examples] = []
     if any(len(events) for events, _ in frames):

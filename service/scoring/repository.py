@@ -32,6 +32,8 @@ _HISTORY: Table = ScoreHistory.__table__  # type: ignore[assignment]
 _STALE: Table = StaleScore.__table__  # type: ignore[assignment]
 _DECILES: Table = ScoreDeciles.__table__  # type: ignore[assignment]
 VALUE_COLUMNS = [c.name for c in _HISTORY.c if c.name not in ("id", "customer_id")]
+CURRENT_ONLY = ["explanation", "risk_flags"]
+"""Kept with the current score only, not in the history."""
 NUMBERS = [c.name for c in _HISTORY.c if isinstance(c.type, Float)]
 
 
@@ -49,12 +51,12 @@ def save_scores(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
     statement = _insert(session, _SCORES)
     statement = statement.on_conflict_do_update(
         index_elements=["customer_id"],
-        set_={name: statement.excluded[name] for name in [*VALUE_COLUMNS, "explanation"]},
+        set_={name: statement.excluded[name] for name in [*VALUE_COLUMNS, *CURRENT_ONLY]},
         where=_SCORES.c.as_of <= statement.excluded.as_of,
     ).returning(_SCORES.c.customer_id)
     stored = set(session.scalars(statement, list(rows)))
     history = [
-        {k: v for k, v in row.items() if k != "explanation"}
+        {k: v for k, v in row.items() if k not in CURRENT_ONLY}
         for row in rows
         if row["customer_id"] in stored
     ]
@@ -70,10 +72,11 @@ def current(session: Session, customer_id: str) -> Score | None:
 def current_many(
     session: Session, customer_ids: Sequence[str], *, explanations: bool
 ) -> dict[str, dict[str, Any]]:
-    """The stored scores as plain dicts (``VALUE_COLUMNS``, and ``explanation`` when asked for:
-    1.2 KB each). Plain rows, and the ids as one array on PostgreSQL: a 10,000-customer batch
-    spent most of its time building ORM objects and 10,000 placeholders."""
-    columns = [_SCORES.c.customer_id, *(_SCORES.c[name] for name in VALUE_COLUMNS)]
+    """The stored scores as plain dicts (``VALUE_COLUMNS``, ``risk_flags``, and ``explanation``
+    when asked for: 1.2 KB each). Plain rows, and the ids as one array on PostgreSQL: a
+    10,000-customer batch spent most of its time building ORM objects and 10,000 placeholders."""
+    names = [*VALUE_COLUMNS, "risk_flags"]
+    columns = [_SCORES.c.customer_id, *(_SCORES.c[name] for name in names)]
     if explanations:
         columns.append(_SCORES.c.explanation)
     if is_postgresql(session):

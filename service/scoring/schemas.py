@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from service.risk.schemas import RiskFlagRead
 from service.schemas import CustomerId, UtcDatetime
 
 MAX_BATCH_CUSTOMERS = 10_000
@@ -87,6 +88,11 @@ class ClvScoreRead(BaseModel):
     )
     explanation: ExplanationRead | None = Field(
         default=None, description="SHAP attributions, with explain=true."
+    )
+    risk_flags: list[RiskFlagRead] = Field(
+        default_factory=list,
+        description="Anomalies in the customer's recent behaviour as of as_of (a spend or refund "
+        "spike for them), each with its reason; empty when none.",
     )
 
 

@@ -37,6 +37,7 @@ from service.ml.clv_model import ClvModel
 from service.model_versions import repository as model_repository
 from service.model_versions.service import ArtifactRefusedError
 from service.model_versions.store import AliasFollower
+from service.risk.schemas import RiskFlagRead
 from service.scoring import engine, explanations, repository
 from service.scoring.models import ScoreDeciles
 from service.scoring.schemas import (
@@ -160,6 +161,10 @@ def _read(
         computed_at=values["computed_at"],
         source=source,
         explanation=explanations.unpack(explanation, model) if explanation else None,
+        # null: stored before flags existed. Read as none rather than computed on this fast
+        # path: a stored score is served only while younger than CLV_SCORE_MAX_AGE_HOURS, and
+        # its rescoring writes the flags, so this lasts at most that long after the upgrade
+        risk_flags=[RiskFlagRead.model_validate(flag) for flag in values["risk_flags"] or ()],
     )
 
 
@@ -184,6 +189,7 @@ def _computed_rows(
                 **{name: float(row[name]) for name in repository.NUMBERS},
                 "cold_start": bool(row["cold_start"]),
                 "explanation": computed.explanations.get(str(customer)),
+                "risk_flags": computed.risk_flags.get(str(customer), []),
             }
         )
     return rows

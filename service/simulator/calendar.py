@@ -36,9 +36,12 @@ def _raw(dates: list[date]) -> np.ndarray:
     return multiplier
 
 
-def daily_multipliers(start: date, days: int) -> np.ndarray:
+def daily_multipliers(start: date, days: int, seasons: bool = True) -> np.ndarray:
     """(days,) intensity multiplier of each day from ``start``; its mean over a year is 1, so a
-    purchase rate keeps its meaning as a yearly average."""
+    purchase rate keeps its meaning as a yearly average. Without ``seasons`` every day is 1: a
+    shop where a change in behaviour is not mixed up with the time of year."""
+    if not seasons:
+        return np.ones(days)
     reference_year = [date(start.year, 1, 1) + timedelta(days=i) for i in range(365)]
     dates = [start + timedelta(days=i) for i in range(days)]
     normalised: np.ndarray = _raw(dates) / _raw(reference_year).mean()

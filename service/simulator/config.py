@@ -43,6 +43,7 @@ class ShopConfig:
     third_party_coverage: float = 0.35
     chunk_customers: int = 5_000
     shift: Shift | None = field(default=None)
+    seasons: bool = True  # weekly and yearly cycles and promotion days; False: every day alike
 
     @property
     def total_days(self) -> int:

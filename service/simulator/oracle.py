@@ -34,7 +34,7 @@ def expected_orders(
     ``shifted`` marks the customers of the channel that ``config.shift`` affects."""
     first = math.ceil(start)
     days = np.arange(first, first + horizon_days)
-    multipliers = daily_multipliers(config.start, int(days.max()) + 1)[days]
+    multipliers = daily_multipliers(config.start, int(days.max()) + 1, config.seasons)[days]
     survival = np.exp(-dropout[:, None] * (days[None, :] + 0.5 - start))
     intensity = multipliers[None, :] * survival
     if config.shift is not None:

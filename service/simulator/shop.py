@@ -58,7 +58,7 @@ class Shop:
     def __init__(self, config: ShopConfig) -> None:
         self.config = config
         self.catalogue: Catalogue = build_catalogue(np.random.default_rng([config.seed, 0]))
-        self.multipliers = daily_multipliers(config.start, config.total_days)
+        self.multipliers = daily_multipliers(config.start, config.total_days, config.seasons)
         self.origin = datetime.combine(config.start, time(), tzinfo=UTC)
 
     def chunks(self) -> Iterator[Chunk]:

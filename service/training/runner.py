@@ -25,6 +25,7 @@ def train_version(
     horizon_days: int,
     architecture: str = "gru_ziln",
     epochs: int = 25,
+    without_protected_attributes: bool = False,
     actor: str,
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
@@ -37,6 +38,9 @@ def train_version(
         architecture=architecture,
         epochs=epochs,
         device=device_for(settings.device),
+        excluded_attributes=(
+            tuple(settings.fairness_attributes) if without_protected_attributes else ()
+        ),
     )
     try:
         model = train(log, profiles, sources, as_of, config, progress, cancelled)

@@ -1,0 +1,131 @@
+"""The truth about models in production: each stored score whose horizon has passed, against
+what the customer then spent.
+
+Per model version, a customer's *first* stored score by it counts (as of when that version
+started serving them: in practice the rescoring of everyone when it became champion), so each
+version is judged on one prediction per customer, made before the outcome, like a backtest;
+later rescorings of the same customer would add predictions made with part of the outcome
+already known. Actual spend is what the backtest and training labels use: orders in
+(as_of, as_of + horizon]. The figures are stored (reports of kind ``accuracy``, one per version)
+by the ``accuracy`` job that workers run every ``CLV_MONITOR_INTERVAL_MINUTES``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.events.models import Event, EventType
+from service.learning.schemas import AccuracyRead, VersionAccuracy
+from service.ml.metrics import evaluate
+from service.reports import repository as reports
+from service.scoring.models import ScoreHistory
+
+ACCURACY_REPORT = "accuracy"
+ACCURACY_JOB = "accuracy"
+MIN_MATURED = 20  # fewer customers make deciles and a Gini meaningless
+
+_COLUMNS = (
+    "customer_id",
+    "model_version",
+    "horizon_days",
+    "as_of",
+    "clv",
+    "purchase_probability",
+    "p10",
+    "p90",
+    "btyd_clv",
+)
+
+
+def first_matured_scores(session: Session, now: datetime) -> pd.DataFrame:
+    """Each version's first stored score per customer, of those whose horizon ended by ``now``."""
+    query = (
+        select(*(getattr(ScoreHistory, c) for c in _COLUMNS))
+        .where(ScoreHistory.as_of <= now)
+        .order_by(ScoreHistory.computed_at, ScoreHistory.id)
+    )
+    scores = pd.DataFrame(session.execute(query).all(), columns=list(_COLUMNS))
+    scores = scores.drop_duplicates(["model_version", "customer_id"], keep="first")
+    scores["as_of"] = pd.to_datetime(scores["as_of"], utc=True)
+    ends = scores["as_of"] + pd.to_timedelta(scores["horizon_days"], unit="D")
+    return scores.loc[ends <= pd.Timestamp(now)].reset_index(drop=True)
+
+
+def actual_spend(session: Session, scores: pd.DataFrame) -> np.ndarray:
+    """Orders of each score's customer in (as_of, as_of + horizon], in the shop currency."""
+    if scores.empty:
+        return np.zeros(0)
+    start = scores["as_of"].min().to_pydatetime()
+    end = (scores["as_of"] + pd.to_timedelta(scores["horizon_days"], unit="D")).max()
+    query = select(Event.customer_id, Event.occurred_at, Event.amount).where(
+        Event.type == EventType.purchase.value,
+        Event.occurred_at > start,
+        Event.occurred_at <= end.to_pydatetime(),
+    )
+    orders = pd.DataFrame(session.execute(query).all(), columns=["customer_id", "at", "amount"])
+    orders["at"] = pd.to_datetime(orders["at"], utc=True)
+    orders["amount"] = orders["amount"].astype(float)
+    windows = scores[["customer_id", "as_of", "horizon_days"]].reset_index()
+    joined = windows.merge(orders, on="customer_id")
+    inside = (joined["at"] > joined["as_of"]) & (
+        joined["at"] <= joined["as_of"] + pd.to_timedelta(joined["horizon_days"], unit="D")
+    )
+    spent = joined.loc[inside].groupby("index")["amount"].sum()
+    actual: np.ndarray = spent.reindex(range(len(scores)), fill_value=0.0).to_numpy(dtype=float)
+    return actual
+
+
+def version_accuracy(
+    version: str, scores: pd.DataFrame, actual: np.ndarray, now: datetime
+) -> VersionAccuracy:
+    enough = len(scores) >= MIN_MATURED
+    return VersionAccuracy(
+        version=version,
+        computed_at=now,
+        matured=len(scores),
+        horizon_days=sorted(int(h) for h in scores["horizon_days"].unique()),
+        as_of_from=scores["as_of"].min().to_pydatetime() if len(scores) else None,
+        as_of_to=scores["as_of"].max().to_pydatetime() if len(scores) else None,
+        metrics=evaluate(
+            actual,
+            scores["clv"].to_numpy(),
+            purchase_probability=scores["purchase_probability"].to_numpy(),
+            p10=scores["p10"].to_numpy(),
+            p90=scores["p90"].to_numpy(),
+        )
+        if enough
+        else None,
+        btyd=evaluate(actual, scores["btyd_clv"].to_numpy()) if enough else None,
+    )
+
+
+def refresh_accuracy(
+    session_factory: sessionmaker[Session], now: datetime | None = None
+) -> AccuracyRead:
+    """Compute every version's matured accuracy and store it (one report per version)."""
+    now = now or datetime.now(UTC)
+    with session_factory() as session:
+        scores = first_matured_scores(session, now)
+        actual = actual_spend(session, scores)
+        versions = session.scalars(select(ScoreHistory.model_version).distinct()).all()
+    results = []
+    for version in versions:
+        mine = (scores["model_version"] == version).to_numpy()
+        results.append(version_accuracy(version, scores.loc[mine], actual[mine], now))
+    with session_factory() as session, session.begin():
+        for result in results:
+            body = result.model_dump(mode="json")
+            reports.save(session, ACCURACY_REPORT, body, subject=result.version, now=now)
+    return AccuracyRead(versions=sorted(results, key=lambda r: r.version, reverse=True))
+
+
+def stored_accuracy(session: Session) -> AccuracyRead:
+    """The latest stored figures of every version, newest version first."""
+    stored = reports.latest_per_subject(session, ACCURACY_REPORT)
+    versions = [VersionAccuracy.model_validate(report.body) for report in stored]
+    return AccuracyRead(versions=sorted(versions, key=lambda r: r.version, reverse=True))

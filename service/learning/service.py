@@ -1,0 +1,263 @@
+"""The learning loop: make a challenger from the newest data, judge it against the champion on
+a time-later holdout, promote it only when it proves better, and record every decision.
+
+The holdout is the last ``CLV_LEARNING_HOLDOUT_DAYS`` before ``as_of``: the challenger is
+trained on the events up to its start and both models are judged on what customers spent after
+it. That is only fair when the champion has not seen those days either, so a run whose champion
+was trained later than the holdout's start is skipped (with the date it becomes possible). The
+promoted challenger is exactly the model that was judged (not refitted on the holdout days
+afterwards), so its recorded metrics are the truth about it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import LearningMode, Settings
+from service.errors import NotFoundError
+from service.learning.evaluation import Holdout, holdout_metrics
+from service.learning.models import LearningDecision
+from service.learning.policy import PromotionPolicy
+from service.learning.schemas import LearningDecisionRead
+from service.learning.triggers import Trigger
+from service.ml.artifacts import device_for
+from service.ml.clv_model import ClvModel
+from service.ml.examples import EventLog, Profiles, Sources
+from service.ml.training import DataTooShortError, Progress, TrainConfig, train
+from service.model_versions import service as registry
+from service.model_versions.store import load_version
+from service.training import data
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "learning"
+
+
+class SkippedRunError(Exception):
+    """The run cannot judge fairly (or at all); the message says why, and it is recorded."""
+
+
+def learn(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    *,
+    trigger: Trigger,
+    actor: str,
+    as_of: datetime | None = None,
+    mode: str | None = None,
+    challenger: str | None = None,
+    job_id: int | None = None,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> LearningDecisionRead:
+    """One run of the loop; returns the decision it stored (promoted, kept or skipped)."""
+    report = progress or (lambda stage, done: None)
+    holdout = Holdout.ending(as_of or datetime.now(UTC), settings.learning_holdout_days)
+    mode = "given" if challenger else (mode or settings.learning_mode.value)
+    decision = LearningDecision(
+        decided_at=datetime.now(UTC),
+        trigger=trigger.value,
+        mode=mode,
+        holdout_from=holdout.start,
+        holdout_to=holdout.end,
+        job_id=job_id,
+        actor=actor,
+        promoted=False,
+    )
+    try:
+        _judge(session_factory, settings, decision, holdout, challenger, report, cancelled)
+    except SkippedRunError as skipped:
+        decision.outcome, decision.reasons = "skipped", [str(skipped)]
+        logger.info("learning run skipped: %s", skipped)
+    with session_factory() as session, session.begin():
+        session.add(decision)
+        session.flush()
+        return LearningDecisionRead.model_validate(decision)
+
+
+def _judge(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    decision: LearningDecision,
+    holdout: Holdout,
+    given: str | None,
+    report: Progress,
+    cancelled: Callable[[], bool] | None,
+) -> None:
+    device = device_for(settings.device)
+    with session_factory() as session:
+        champion_version, champion = _champion(session, settings, device)
+        decision.champion_version = champion_version
+        champion_end = _data_to(session, champion_version)
+        _check_unseen(champion_version, champion_end, holdout, settings)
+        if given is not None:
+            challenger_version, challenger = _given(session, settings, given, device, holdout)
+        log = data.event_log(session, holdout.end)
+        profiles, sources = data.profiles(session, settings)
+    if given is None:
+        report(f"training the challenger on the events up to {holdout.start.date()}", 0.0)
+        challenger = _train_challenger(
+            champion, log, profiles, sources, holdout, settings, decision.mode, report, cancelled
+        )
+    report(f"judging both on {holdout.days} days after {holdout.start.date()}", 0.96)
+    metrics = holdout_metrics(
+        {"champion": champion, "challenger": challenger}, log, profiles, sources, holdout
+    )
+    verdict = PromotionPolicy(
+        settings.learning_min_gini_gain, settings.learning_calibration_tolerance
+    ).decide(metrics["champion"], metrics["challenger"])
+    decision.champion_metrics, decision.challenger_metrics = (
+        metrics["champion"],
+        metrics["challenger"],
+    )
+    decision.baseline_metrics, decision.reasons = metrics["btyd"], verdict.reasons
+    with session_factory() as session, session.begin():
+        if given is None:
+            validation = dict(challenger.info.get("validation", {}))
+            row = registry.register(
+                session, settings.model_dir, challenger, validation, ACTOR
+            )  # aliased challenger: a champion exists
+            challenger_version = row.version
+        decision.challenger_version = challenger_version
+        if verdict.promote:
+            registry.promote(session, settings.model_dir, challenger_version, "champion", ACTOR)
+            decision.promoted, decision.outcome = True, "promoted"
+        else:
+            decision.outcome = "kept"
+    logger.info(
+        "learning: challenger %s %s against %s: %s",
+        decision.challenger_version,
+        decision.outcome,
+        decision.champion_version,
+        "; ".join(verdict.reasons),
+    )
+
+
+def _champion(session: Session, settings: Settings, device: str) -> tuple[str, ClvModel]:
+    try:
+        return load_version(session, settings.model_dir, "champion", device)
+    except NotFoundError:
+        raise SkippedRunError(
+            "there is no champion yet: train one first (POST /v1/models)"
+        ) from None
+
+
+def _data_to(session: Session, version: str) -> datetime:
+    return registry.get_version(session, version).data_to
+
+
+def _check_unseen(version: str, data_to: datetime, holdout: Holdout, settings: Settings) -> None:
+    """Refuse a holdout the champion was trained on: it would be judged on what it saw."""
+    if data_to > holdout.start:
+        possible = data_to + timedelta(days=settings.learning_holdout_days)
+        raise SkippedRunError(
+            f"champion {version} was trained on the events up to {data_to.date()}; a fair "
+            f"{settings.learning_holdout_days}-day holdout needs that many days of newer events, "
+            f"so the next run can judge from {possible.date()} on"
+        )
+
+
+def _given(
+    session: Session, settings: Settings, version: str, device: str, holdout: Holdout
+) -> tuple[str, ClvModel]:
+    found, model = load_version(session, settings.model_dir, version, device)
+    data_to = _data_to(session, found)
+    if data_to > holdout.start:
+        raise SkippedRunError(
+            f"challenger {found} was trained on the events up to {data_to.date()}, inside the "
+            f"holdout that starts {holdout.start.date()}: it cannot be judged on it"
+        )
+    return found, model
+
+
+def _train_challenger(
+    champion: ClvModel,
+    log: EventLog,
+    profiles: Profiles,
+    sources: Sources,
+    holdout: Holdout,
+    settings: Settings,
+    mode: str,
+    report: Progress,
+    cancelled: Callable[[], bool] | None,
+) -> ClvModel:
+    """The champion's own training configuration, with the learning job's epoch budget; warm
+    starts from its weights, retrain from scratch."""
+    config = _config_of(champion, settings)
+    try:
+        return train(
+            log,
+            profiles,
+            sources,
+            holdout.start,
+            config,
+            report,
+            cancelled,
+            start_from=champion if mode == LearningMode.warm else None,
+        )
+    except DataTooShortError as error:
+        raise SkippedRunError(
+            f"cannot train a challenger at {holdout.start.date()}: {error}"
+        ) from None
+
+
+def _config_of(champion: ClvModel, settings: Settings) -> TrainConfig:
+    known = {f.name for f in fields(TrainConfig)}
+    stored: dict[str, Any] = {
+        k: v for k, v in champion.info.get("config", {}).items() if k in known
+    }
+    return replace(
+        TrainConfig(**{"horizon_days": champion.horizon_days, **stored}),
+        horizon_days=champion.horizon_days,
+        architecture=champion.architecture,
+        epochs=settings.learning_epochs,
+        device=device_for(settings.device),
+    )
+
+
+def decisions(session: Session, limit: int = 50) -> list[LearningDecisionRead]:
+    query = select(LearningDecision).order_by(LearningDecision.id.desc()).limit(limit)
+    return [LearningDecisionRead.model_validate(row) for row in session.scalars(query)]
+
+
+def decision(session: Session, decision_id: int) -> LearningDecisionRead:
+    row = session.get(LearningDecision, decision_id)
+    if row is None:
+        raise NotFoundError(f"no learning decision {decision_id}")
+    return LearningDecisionRead.model_validate(row)
+
+
+def run_job(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    params: dict[str, Any],
+    actor: str,
+    job_id: int,
+    progress: Progress,
+    cancelled: Callable[[], bool],
+) -> dict[str, Any]:
+    """The ``learn`` job: one run of the loop; its result is the decision in brief."""
+    as_of = params.get("as_of")
+    decided = learn(
+        session_factory,
+        settings,
+        trigger=Trigger(params.get("trigger", Trigger.demand.value)),
+        actor=actor,
+        as_of=datetime.fromisoformat(as_of) if as_of else None,
+        mode=params.get("mode"),
+        challenger=params.get("challenger"),
+        job_id=job_id,
+        progress=progress,
+        cancelled=cancelled,
+    )
+    return decided.model_dump(
+        mode="json",
+        include={"id", "outcome", "promoted", "champion_version", "challenger_version", "reasons"},
+    )

@@ -1,0 +1,112 @@
+"""``/v1/learning`` and ``/v1/monitoring/accuracy``: run the learning loop, read its decisions,
+and the accuracy of matured predictions per model version."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Path, Query, status
+
+from service.api.deps import AdminKey, ReadKey, SessionDep
+from service.api.routing import domain_router
+from service.errors import ConflictError, InvalidRequestError
+from service.jobs import repository as job_rows
+from service.jobs import service as jobs
+from service.learning import matured
+from service.learning import service as learning
+from service.learning.schemas import AccuracyRead, LearningDecisionRead, LearnRequest
+from service.learning.triggers import LEARN_JOB, Trigger
+from service.model_versions import service as registry
+from service.model_versions.schemas import JobRead
+from service.openapi_docs import error_responses
+
+router = domain_router(prefix="/v1", tags=["learning"])
+
+DecisionPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="A decision's id.")]
+
+
+@router.post(
+    "/learning/runs",
+    operation_id="run_learning",
+    summary="Run the learning loop (as a job)",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def run_learning(request: LearnRequest, session: SessionDep, key: AdminKey) -> JobRead:
+    """Train a challenger on the newest data (warm start from the champion, or from scratch),
+    judge both on the time-later holdout, and promote the challenger only when it beats the
+    champion's normalised Gini by `CLV_LEARNING_MIN_GINI_GAIN` with calibration no worse. With
+    `challenger`, judge that registered version instead. The decision, with both models'
+    metrics, appears at `GET /v1/learning/decisions`. 409 while a learning job is queued or
+    running."""
+    as_of = request.as_of or datetime.now(UTC)
+    if as_of > datetime.now(UTC):
+        raise InvalidRequestError(f"as_of {as_of.isoformat()} is in the future")
+    if request.challenger is not None:
+        registry.get_version(session, request.challenger)  # 404 now, not in the job
+    active = job_rows.active_job(session, LEARN_JOB)
+    if active is not None:
+        raise ConflictError(
+            f"learning job {active.id} is already {active.status}; follow it at "
+            f"/v1/jobs/{active.id}"
+        )
+    params = {
+        "trigger": Trigger.demand.value,
+        "as_of": as_of.isoformat(),
+        "mode": request.mode,
+        "challenger": request.challenger,
+    }
+    return jobs.submit(session, LEARN_JOB, params, key.name)
+
+
+@router.get(
+    "/learning/decisions",
+    operation_id="list_learning_decisions",
+    summary="Decisions of the learning loop",
+    responses=error_responses(401, 403, 422),
+)
+def list_decisions(
+    session: SessionDep,
+    _key: ReadKey,
+    limit: Annotated[int, Query(ge=1, le=500, description="How many, newest first.")] = 50,
+) -> list[LearningDecisionRead]:
+    """Every run, newest first: promoted, kept as challenger or skipped, with the reasons and
+    the champion's, the challenger's and the BTYD baseline's metrics on the same holdout."""
+    return learning.decisions(session, limit)
+
+
+@router.get(
+    "/learning/decisions/{decision_id}",
+    operation_id="get_learning_decision",
+    summary="One decision of the learning loop",
+    responses=error_responses(401, 403, 404, 422),
+)
+def get_decision(
+    decision_id: DecisionPath, session: SessionDep, _key: ReadKey
+) -> LearningDecisionRead:
+    return learning.decision(session, decision_id)
+
+
+@router.get(
+    "/monitoring/accuracy",
+    operation_id="get_matured_accuracy",
+    summary="Accuracy of matured predictions per model version",
+    responses=error_responses(401, 403),
+)
+def get_accuracy(session: SessionDep, _key: ReadKey) -> AccuracyRead:
+    """For each model version, its stored scores whose horizon has passed (the first per
+    customer) against what the customers actually spent: the backtest's metrics, in production.
+    Refreshed every `CLV_MONITOR_INTERVAL_MINUTES` by a worker, or on demand with `POST`."""
+    return matured.stored_accuracy(session)
+
+
+@router.post(
+    "/monitoring/accuracy",
+    operation_id="refresh_matured_accuracy",
+    summary="Recompute the accuracy of matured predictions (as a job)",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(401, 403),
+)
+def refresh_accuracy(session: SessionDep, key: AdminKey) -> JobRead:
+    return jobs.submit_once(session, matured.ACCURACY_JOB, {}, key.name)

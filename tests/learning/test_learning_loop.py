@@ -1,0 +1,260 @@
+"""The learning loop on a shop whose behaviour shifts: a champion trained before the shift
+loses accuracy after it; the loop's challenger, fine-tuned on the newest data, recovers it and is
+promoted; a deliberately worse challenger is not; every decision is stored with both models'
+metrics, and the champion can be rolled back to any earlier version.
+
+The shift: from day 380 on, customers acquired through the organic channel (about a third of
+them) buy a quarter as often as before. The champion is trained at day 310; its accuracy is
+measured on the 60 days before the shift and on the last 60 days (the loop's holdout).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from service.cli import app
+from service.config import Settings
+from service.db.session import make_session_factory
+from service.jobs import repository as job_rows
+from service.jobs import service as jobs
+from service.jobs.runner import JobRunner
+from service.learning.evaluation import Holdout, holdout_metrics
+from service.main import create_app
+from service.ml.clv_model import ClvModel
+from service.ml.training import TrainConfig, train
+from service.model_versions import repository as versions
+from service.model_versions import service as registry
+from service.simulator.config import Shift, ShopConfig
+from service.simulator.files import write_shop
+from tests.conftest import import_shop
+from tests.ml.shop_data import shop_log
+
+SHIFT_DAY = 380
+SHIFTED = ShopConfig(
+    customers=3_000,
+    days=540,
+    horizon_days=90,
+    seed=2,
+    shift=Shift(day=SHIFT_DAY, channel="organic", factor=0.25),
+    seasons=False,
+)
+CONFIG = TrainConfig(
+    horizon_days=90, epochs=8, hidden=16, cutoffs=2, sequence_length=16, partial_step_days=30
+)
+START = datetime.combine(SHIFTED.start, time(), UTC)
+END = START + timedelta(days=SHIFTED.days) - timedelta(seconds=1)
+CHAMPION_AT = START + timedelta(days=310)
+KEYS = ("normalized_gini", "decile_mape", "aggregate_revenue_error")
+
+
+@dataclass(frozen=True)
+class Models:
+    champion: ClvModel
+    worse: ClvModel  # one epoch, two hidden units, eight months older data
+    before_shift: dict[str, float]  # the champion on the 60 days before the shift
+
+
+@pytest.fixture(scope="module")
+def shifted_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("shifted")
+    write_shop(SHIFTED, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models() -> Models:
+    log, profiles, sources = shop_log(SHIFTED)
+    champion = train(log, profiles, sources, CHAMPION_AT, CONFIG)
+    worse_at = START + timedelta(days=250)
+    worse = train(
+        log,
+        profiles,
+        sources,
+        worse_at,
+        TrainConfig(horizon_days=90, epochs=1, hidden=2, cutoffs=1, sequence_length=4),
+    )
+    before = Holdout.ending(START + timedelta(days=SHIFT_DAY), 60)
+    metrics = holdout_metrics({"champion": champion}, log, profiles, sources, before)
+    return Models(champion, worse, metrics["champion"])
+
+
+@pytest.fixture
+def shop_settings(settings: Settings, tmp_path: Path) -> Settings:
+    return settings.model_copy(update={"model_dir": tmp_path / "models", "learning_epochs": 10})
+
+
+@pytest.fixture
+def client(shop_settings: Settings) -> Iterator[TestClient]:
+    """The API on the shop's settings (its model folder)."""
+    with TestClient(create_app(shop_settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def shop(
+    shop_settings: Settings, db: Engine, shifted_folder: Path, models: Models
+) -> tuple[Settings, sessionmaker[Session], str]:
+    """The shifted shop stored, the champion registered (its rescoring job cancelled: scores
+    are not what these tests look at)."""
+    settings = shop_settings
+    factory = make_session_factory(db)
+    import_shop(settings, factory, shifted_folder)
+    with factory() as session, session.begin():
+        version = registry.register(
+            session, settings.model_dir, models.champion, models.champion.info["validation"], "t"
+        ).version
+    _cancel_queued(factory)
+    return settings, factory, version
+
+
+def _cancel_queued(factory: sessionmaker[Session]) -> None:
+    with factory() as session, session.begin():
+        for kind in ("rescore",):
+            while (active := job_rows.active_job(session, kind)) is not None:
+                jobs.cancel(session, active.id)
+
+
+def _run_learning(
+    client: TestClient,
+    headers: dict[str, str],
+    settings: Settings,
+    factory: sessionmaker[Session],
+    **body: str,
+) -> dict[str, Any]:
+    job = client.post("/v1/learning/runs", json={"as_of": END.isoformat(), **body}, headers=headers)
+    assert job.status_code == 202, job.text
+    assert JobRunner(factory, settings).run_once()
+    finished = client.get(f"/v1/jobs/{job.json()['id']}", headers=headers).json()
+    assert finished["status"] == "succeeded", finished
+    decisions = client.get("/v1/learning/decisions", headers=headers).json()
+    assert decisions[0]["id"] == finished["result"]["id"]
+    return dict(decisions[0])
+
+
+def test_the_challenger_recovers_after_the_shift_and_is_promoted_a_worse_one_is_not(
+    shop: tuple[Settings, sessionmaker[Session], str],
+    models: Models,
+    client: TestClient,
+    admin_headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings, factory, original = shop
+    decision = _run_learning(client, admin_headers, settings, factory)
+    assert decision["trigger"] == "demand"
+    assert decision["mode"] == "warm"
+    assert decision["holdout_from"].startswith((END - timedelta(days=60)).date().isoformat())
+    champion, challenger = decision["champion_metrics"], decision["challenger_metrics"]
+    assert isinstance(champion, dict)
+    assert isinstance(challenger, dict)
+    before = models.before_shift
+    # the shift cost the champion its calibration: its level is far too high afterwards
+    assert champion["aggregate_revenue_error"] > before["aggregate_revenue_error"] + 0.15
+    assert champion["decile_mape"] > before["decile_mape"] + 0.2
+    # the challenger recovers it, ranks better, and is promoted
+    assert decision["outcome"] == "promoted"
+    assert decision["promoted"] is True
+    assert challenger["normalized_gini"] >= champion["normalized_gini"] + 0.005
+    assert abs(challenger["aggregate_revenue_error"]) < abs(champion["aggregate_revenue_error"])
+    assert challenger["decile_mape"] < champion["decile_mape"] - 0.2
+    assert decision["baseline_metrics"]["customers"] == champion["customers"]
+    promoted = decision["challenger_version"]
+    with factory() as session:
+        assert versions.aliases(session)["champion"] == promoted
+        assert job_rows.active_job(session, "rescore") is not None  # everyone rescored
+        model = client.get(f"/v1/models/{promoted}", headers=admin_headers).json()
+    assert model["data_to"].startswith((END - timedelta(days=60)).date().isoformat())
+
+    # a deliberately worse challenger, judged on the same holdout, is kept as challenger
+    with factory() as session, session.begin():
+        worse = registry.register(session, settings.model_dir, models.worse, {}, "t").version
+    _cancel_queued(factory)
+    refused = _run_learning(client, admin_headers, settings, factory, challenger=worse)
+    assert refused["outcome"] == "kept"
+    assert refused["mode"] == "given"
+    assert refused["champion_version"] == promoted
+    assert any("does not beat" in r for r in refused["reasons"])
+    with factory() as session:
+        aliases = versions.aliases(session)
+    assert aliases == {"champion": promoted, "challenger": worse}
+
+    # rollback to any earlier champion
+    back = client.post(
+        "/v1/models/rollback",
+        json={"alias": "champion", "version": original},
+        headers=admin_headers,
+    )
+    assert back.status_code == 200, back.text
+    assert back.json()["previous_version"] == promoted
+    never = client.post(
+        "/v1/models/rollback", json={"alias": "champion", "version": worse}, headers=admin_headers
+    )
+    assert never.status_code == 409
+    assert "was never champion" in never.json()["message"]
+
+    # the same from the command line
+    monkeypatch.setenv("CLV_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CLV_MODEL_DIR", str(settings.model_dir))
+    rolled = CliRunner().invoke(app, ["models", "rollback", "--to", str(promoted)])
+    assert rolled.exit_code == 0, rolled.output
+    assert f"champion: {original} -> {promoted}" in rolled.output
+    judged = CliRunner().invoke(
+        app, ["learning", "run", "--as-of", END.isoformat(), "--challenger", worse]
+    )
+    assert judged.exit_code == 0, judged.output
+    assert f"kept: challenger {worse} against champion {promoted}" in judged.output
+    listed = CliRunner().invoke(app, ["learning", "decisions"], env={"COLUMNS": "250"})
+    assert listed.exit_code == 0, listed.output
+    rows = [line.split("│") for line in listed.output.splitlines() if "│ " in line]
+    assert [row[4].strip() for row in rows] == ["kept", "kept", "promoted"]
+
+
+def test_a_run_that_cannot_judge_fairly_is_skipped_with_the_reason(
+    shop: tuple[Settings, sessionmaker[Session], str],
+    client: TestClient,
+    admin_headers: dict[str, str],
+) -> None:
+    settings, factory, original = shop
+    early = CHAMPION_AT + timedelta(days=30)  # its holdout starts before the champion's data end
+    decision = _run_learning(
+        client, admin_headers, settings, factory, **{"as_of": early.isoformat()}
+    )
+    assert decision["outcome"] == "skipped"
+    assert decision["challenger_version"] is None
+    assert decision["champion_version"] == original
+    assert "a fair 60-day holdout needs" in decision["reasons"][0]
+    with factory() as session:
+        assert versions.aliases(session) == {"champion": original}
+
+
+def test_learning_requests_are_validated(
+    shop: tuple[Settings, sessionmaker[Session], str],
+    client: TestClient,
+    admin_headers: dict[str, str],
+) -> None:
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    cases = [
+        ({"as_of": future}, 422, "in the future"),
+        ({"mode": "lukewarm"}, 422, "mode"),
+        ({"challenger": "clv-nope"}, 404, "clv-nope"),
+        ({"surprise": 1}, 422, "surprise"),
+    ]
+    for body, code, words in cases:
+        answer = client.post("/v1/learning/runs", json=body, headers=admin_headers)
+        assert answer.status_code == code, (body, answer.text)
+        assert words in answer.json()["message"]
+    first = client.post("/v1/learning/runs", json={}, headers=admin_headers)
+    assert first.status_code == 202
+    again = client.post("/v1/learning/runs", json={}, headers=admin_headers)
+    assert again.status_code == 409
+    assert f"learning job {first.json()['id']} is already queued" in again.json()["message"]
+    assert client.get("/v1/learning/decisions/99", headers=admin_headers).status_code == 404
