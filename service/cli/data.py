@@ -135,6 +135,13 @@ def simulate(
     with_future: Annotated[
         bool, typer.Option(help="Also write the future window's events (future.jsonl).")
     ] = False,
+    seasons: Annotated[
+        bool,
+        typer.Option(
+            help="Weekly and yearly cycles and promotion days; --no-seasons: every day alike, "
+            "so a shift in behaviour is not mixed up with the time of year."
+        ),
+    ] = True,
 ) -> None:
     """Simulate a shop with known future spend: events, profiles, catalogue and ground truth."""
     if shift_day is not None and shift_channel not in CHANNELS:
@@ -151,6 +158,7 @@ def simulate(
         seed=seed,
         currency=load_settings().currency,
         shift=Shift(shift_day, shift_channel, shift_factor) if shift_day is not None else None,
+        seasons=seasons,
     )
     with _progress() as progress:
         task = progress.add_task("simulating customers", total=customers)
