@@ -55,7 +55,6 @@ def upgrade() -> None:
         ),
         sa.Column("job_id", sa.Integer(), nullable=True),
         sa.Column("actor", sa.String(length=64), nullable=False),
-        sa.Column("note", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_learning_decisions")),
     )
     with op.batch_alter_table("learning_decisions", schema=None) as batch_op:

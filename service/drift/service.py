@@ -64,8 +64,15 @@ def submit(session: Session, request: DriftCheckRequest, actor: str) -> JobRead:
     """Queue a check (or return the one already queued or running: checks do not pile up)."""
     if request.as_of is not None and request.as_of > datetime.now(UTC):
         raise InvalidRequestError(f"as_of {request.as_of.isoformat()} is in the future")
-    if "champion" not in versions.aliases(session):
+    champion = versions.aliases(session).get("champion")
+    if champion is None:
         raise NotFoundError(NO_CHAMPION)
+    data_to = get_version(session, champion).data_to
+    if request.as_of is not None and request.as_of < data_to:
+        raise InvalidRequestError(
+            f"as_of {request.as_of.isoformat()} is before the end of champion {champion}'s "
+            f"training data ({data_to.isoformat()}): there is nothing to compare yet"
+        )
     as_of = request.as_of.isoformat() if request.as_of else None
     return jobs.submit_once(session, DRIFT_JOB, {"as_of": as_of}, actor)
 
@@ -155,7 +162,8 @@ def check_drift(
     with session_factory() as session, session.begin():
         learning_job = None
         if result.drifted and settings.learning_on_drift:
-            learning_job = request_learning(session, Trigger.drift, actor).id
+            queued = request_learning(session, Trigger.drift, actor, settings)
+            learning_job = queued.id if queued is not None else None
         body = _body(result, version, excluded, learning_job, time.monotonic() - started)
         stored = read(reports.save(session, KIND, body.model_dump(mode="json"), subject=version))
     step("stored", 1.0)  # after the commit: a job's progress is written in a transaction of its own

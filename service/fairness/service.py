@@ -32,6 +32,7 @@ from service.fairness.schemas import (
 from service.jobs import service as jobs
 from service.ml.artifacts import device_for
 from service.ml.examples import EventLog, Profiles
+from service.ml.metrics import finite
 from service.ml.profile import GROUP
 from service.ml.training import DataTooShortError, Progress, TrainConfig, train
 from service.model_versions.schemas import JobRead
@@ -152,20 +153,8 @@ def compute(
         )
     report("drawing the chart", 0.99)
     body["seconds"] = round(time.monotonic() - started, 1)
-    body = _finite(body)
+    body = finite(body)
     return body, fairness_png(body)
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with NaN and infinities as null: JSON (and PostgreSQL's JSON type) has none,
-    and an undefined metric (a Spearman of a constant, say) must not fail the stored report."""
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def _log_and_cut_off(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.db.bulk import is_postgresql
 from service.errors import ConflictError, NotFoundError
 from service.jobs import repository
 from service.jobs.models import Job
@@ -59,5 +62,15 @@ def submit_once(session: Session, kind: str, params: dict[str, Any], actor: str)
     """Queue a job of ``kind`` unless one is already queued or running: that one is returned.
     For work that only needs doing once however often it is asked for (a drift check, a
     learning run), so triggers firing together do not pile up duplicate jobs."""
-    active = repository.active_job(session, kind)
+    active = active_job(session, kind)
     return read(active) if active is not None else submit(session, kind, params, actor)
+
+
+def active_job(session: Session, kind: str) -> Job | None:
+    """The queued or running job of ``kind``, read under a lock on ``kind`` held to the end of
+    the transaction, so two processes checking at once cannot both go on to queue one. On
+    PostgreSQL a transaction-scoped advisory lock; SQLite serialises its writers itself, and
+    runs one worker process (see the README)."""
+    if is_postgresql(session):
+        session.execute(select(func.pg_advisory_xact_lock(zlib.crc32(f"job:{kind}".encode()))))
+    return repository.active_job(session, kind)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.events.models import Event, EventType
@@ -43,14 +43,18 @@ _COLUMNS = (
 
 
 def first_matured_scores(session: Session, now: datetime) -> pd.DataFrame:
-    """Each version's first stored score per customer, of those whose horizon ended by ``now``."""
+    """Each version's first stored score per customer (the lowest id: rows are appended), of
+    those whose horizon ended by ``now``. The database picks the first rows, so the history of
+    every rescoring never crosses the wire."""
+    first = select(func.min(ScoreHistory.id)).group_by(
+        ScoreHistory.model_version, ScoreHistory.customer_id
+    )
     query = (
         select(*(getattr(ScoreHistory, c) for c in _COLUMNS))
-        .where(ScoreHistory.as_of <= now)
-        .order_by(ScoreHistory.computed_at, ScoreHistory.id)
+        .where(ScoreHistory.id.in_(first), ScoreHistory.as_of <= now)
+        .order_by(ScoreHistory.id)
     )
     scores = pd.DataFrame(session.execute(query).all(), columns=list(_COLUMNS))
-    scores = scores.drop_duplicates(["model_version", "customer_id"], keep="first")
     scores["as_of"] = pd.to_datetime(scores["as_of"], utc=True)
     ends = scores["as_of"] + pd.to_timedelta(scores["horizon_days"], unit="D")
     return scores.loc[ends <= pd.Timestamp(now)].reset_index(drop=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base
@@ -24,7 +24,7 @@ class LearningDecision(Base):
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
     trigger: Mapped[str] = mapped_column(String(16))  # demand, events, schedule, drift
     mode: Mapped[str] = mapped_column(String(16))  # warm, retrain, given
-    outcome: Mapped[str] = mapped_column(String(16))  # promoted, kept, skipped
+    outcome: Mapped[str] = mapped_column(String(16))  # promoted, kept, skipped, failed
     promoted: Mapped[bool] = mapped_column(Boolean)
     reasons: Mapped[list[str]] = mapped_column(JSONType)
     champion_version: Mapped[str | None] = mapped_column(String(64))
@@ -38,7 +38,6 @@ class LearningDecision(Base):
     )  # BTYD, same customers
     job_id: Mapped[int | None] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(64))
-    note: Mapped[str | None] = mapped_column(Text)
 
 
 class SchedulerMark(Base):

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
+from service.drift.service import DRIFT_JOB
 from service.events.models import Event
 from service.jobs import service as jobs
 from service.learning.matured import ACCURACY_JOB
@@ -31,7 +32,6 @@ from service.model_versions import repository as versions
 logger = logging.getLogger(__name__)
 
 ACTOR = "scheduler"
-DRIFT_JOB = "drift"
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -73,16 +73,16 @@ class Scheduler:
         if every:
             mark = _mark(session, "learn_events", now, seq)
             if seq - mark.event_seq >= every:
-                request_learning(session, Trigger.events, ACTOR)
+                if request_learning(session, Trigger.events, ACTOR, self.settings):
+                    fired.append("learn")
                 mark.fired_at, mark.event_seq = now, seq
-                fired.append("learn")
         if self.settings.learning_schedule:
             mark = _mark(session, "learn_cron", now, seq)
             due = croniter(self.settings.learning_schedule, mark.fired_at).get_next(datetime)
             if due <= now:
-                request_learning(session, Trigger.schedule, ACTOR)
+                if request_learning(session, Trigger.schedule, ACTOR, self.settings):
+                    fired.append("learn")
                 mark.fired_at, mark.event_seq = now, seq
-                fired.append("learn")
         interval = self.settings.monitor_interval_minutes
         if interval:
             mark = _mark(session, "monitor", NEVER, seq)
@@ -93,7 +93,7 @@ class Scheduler:
                     jobs.submit_once(session, DRIFT_JOB, {}, ACTOR)
                     fired.append(DRIFT_JOB)
                 mark.fired_at, mark.event_seq = now, seq
-        return fired
+        return list(dict.fromkeys(fired))  # each kind once
 
 
 def _mark(session: Session, task: str, fired_at: datetime, seq: int) -> SchedulerMark:

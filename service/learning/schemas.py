@@ -38,7 +38,9 @@ class LearningDecisionRead(BaseModel):
     decided_at: datetime = Field(description="When it was decided.")
     trigger: str = Field(description="What started the run: demand, events, schedule or drift.")
     mode: str = Field(description="warm (fine-tuned champion), retrain, or given (a version).")
-    outcome: str = Field(description="promoted, kept (as challenger) or skipped (with why).")
+    outcome: str = Field(
+        description="promoted, kept (as challenger), skipped (with why) or failed (the error)."
+    )
     promoted: bool = Field(description="Whether the challenger became the champion.")
     reasons: list[str] = Field(description="Each check with its numbers, or why it was skipped.")
     champion_version: str | None = Field(description="The champion it was judged against.")

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import LearningMode, Settings
-from service.errors import NotFoundError
+from service.errors import ConflictError, InvalidRequestError, NotFoundError, ServiceError
 from service.learning.evaluation import Holdout, holdout_metrics
 from service.learning.models import LearningDecision
 from service.learning.policy import PromotionPolicy
@@ -30,8 +30,17 @@ from service.learning.triggers import Trigger
 from service.ml.artifacts import device_for
 from service.ml.clv_model import ClvModel
 from service.ml.examples import EventLog, Profiles, Sources
-from service.ml.training import DataTooShortError, Progress, TrainConfig, train
+from service.ml.metrics import finite
+from service.ml.training import (
+    DataTooShortError,
+    Progress,
+    TrainConfig,
+    TrainingCancelledError,
+    train,
+)
+from service.model_versions import repository as versions
 from service.model_versions import service as registry
+from service.model_versions.service import ArtifactRefusedError
 from service.model_versions.store import load_version
 from service.training import data
 
@@ -57,12 +66,13 @@ def learn(
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> LearningDecisionRead:
-    """One run of the loop; returns the decision it stored (promoted, kept or skipped)."""
+    """One run of the loop; returns the decision it stored (promoted, kept or skipped). A run
+    that fails (the database, a bug) stores a ``failed`` decision with the error and raises it,
+    so every run leaves its trace."""
     report = progress or (lambda stage, done: None)
     holdout = Holdout.ending(as_of or datetime.now(UTC), settings.learning_holdout_days)
     mode = "given" if challenger else (mode or settings.learning_mode.value)
     decision = LearningDecision(
-        decided_at=datetime.now(UTC),
         trigger=trigger.value,
         mode=mode,
         holdout_from=holdout.start,
@@ -76,6 +86,21 @@ def learn(
     except SkippedRunError as skipped:
         decision.outcome, decision.reasons = "skipped", [str(skipped)]
         logger.info("learning run skipped: %s", skipped)
+    except TrainingCancelledError:
+        raise
+    except Exception as error:
+        decision.outcome, decision.reasons = "failed", [f"{type(error).__name__}: {error}"]
+        _store(session_factory, decision)
+        raise
+    return _store(session_factory, decision)
+
+
+def _store(
+    session_factory: sessionmaker[Session], decision: LearningDecision
+) -> LearningDecisionRead:
+    decision.decided_at = datetime.now(UTC)
+    for name in ("champion_metrics", "challenger_metrics", "baseline_metrics"):
+        setattr(decision, name, finite(getattr(decision, name)))  # no NaN in JSON
     with session_factory() as session, session.begin():
         session.add(decision)
         session.flush()
@@ -98,7 +123,9 @@ def _judge(
         champion_end = _data_to(session, champion_version)
         _check_unseen(champion_version, champion_end, holdout, settings)
         if given is not None:
-            challenger_version, challenger = _given(session, settings, given, device, holdout)
+            challenger_version, challenger = _given(
+                session, settings, given, champion_version, device, holdout
+            )
         log = data.event_log(session, holdout.end)
         profiles, sources = data.profiles(session, settings)
     if given is None:
@@ -118,26 +145,75 @@ def _judge(
         metrics["challenger"],
     )
     decision.baseline_metrics, decision.reasons = metrics["btyd"], verdict.reasons
-    with session_factory() as session, session.begin():
-        if given is None:
+    if given is None:
+        with session_factory() as session, session.begin():  # registered whatever comes next
             validation = dict(challenger.info.get("validation", {}))
-            row = registry.register(
-                session, settings.model_dir, challenger, validation, ACTOR
-            )  # aliased challenger: a champion exists
+            row = registry.register(session, settings.model_dir, challenger, validation, ACTOR)
             challenger_version = row.version
-        decision.challenger_version = challenger_version
-        if verdict.promote:
-            registry.promote(session, settings.model_dir, challenger_version, "champion", ACTOR)
-            decision.promoted, decision.outcome = True, "promoted"
-        else:
-            decision.outcome = "kept"
+    decision.challenger_version = challenger_version
+    decision.outcome = "kept"
+    if verdict.promote:
+        _promote(session_factory, settings, decision)
     logger.info(
         "learning: challenger %s %s against %s: %s",
         decision.challenger_version,
         decision.outcome,
         decision.champion_version,
-        "; ".join(verdict.reasons),
+        "; ".join(decision.reasons),
     )
+
+
+def _promote(
+    session_factory: sessionmaker[Session], settings: Settings, decision: LearningDecision
+) -> None:
+    """Promote, unless the champion changed while the run judged (a person promoted or rolled
+    back meanwhile: the challenger was not compared with the new one) or the artifact is
+    refused; either way the challenger is kept and the reason recorded."""
+    version = str(decision.challenger_version)
+    with session_factory() as session, session.begin():
+        alias = versions.alias_for_update(session, "champion")
+        if alias is None or alias.version != decision.champion_version:
+            now = alias.version if alias is not None else "none"
+            decision.reasons = [
+                *decision.reasons,
+                f"not promoted: the champion changed while the run judged (now {now})",
+            ]
+            return
+        try:
+            registry.promote(session, settings.model_dir, version, "champion", ACTOR)
+        except ServiceError as refused:
+            decision.reasons = [*decision.reasons, f"not promoted: {refused.message}"]
+            return
+    decision.promoted, decision.outcome = True, "promoted"
+
+
+def refuse_unfair(
+    session: Session, settings: Settings, as_of: datetime, challenger: str | None
+) -> None:
+    """What a run as of ``as_of`` would skip, refused when it is asked for (409, 404), so the
+    caller learns at once rather than from a skipped decision: no champion, a champion (or a
+    given challenger) trained on part of the holdout, a challenger that is the champion."""
+    try:
+        holdout = Holdout.ending(as_of, settings.learning_holdout_days)
+    except OverflowError:
+        raise InvalidRequestError(f"as_of {as_of.isoformat()} is before any data") from None
+    champion = versions.aliases(session).get("champion")
+    if champion is None:
+        raise ConflictError("there is no champion yet: train one first (POST /v1/models)")
+    try:
+        _check_unseen(champion, _data_to(session, champion), holdout, settings)
+        if challenger is not None:
+            found = registry.get_version(session, challenger)  # 404 when there is none
+            if found.version == champion:
+                raise SkippedRunError(f"{champion} is the champion: nothing to judge it against")
+            if found.data_to > holdout.start:
+                raise SkippedRunError(
+                    f"challenger {found.version} was trained on the events up to "
+                    f"{found.data_to.date()}, inside the holdout that starts "
+                    f"{holdout.start.date()}: it cannot be judged on it"
+                )
+    except SkippedRunError as unfair:
+        raise ConflictError(str(unfair)) from None
 
 
 def _champion(session: Session, settings: Settings, device: str) -> tuple[str, ClvModel]:
@@ -147,6 +223,8 @@ def _champion(session: Session, settings: Settings, device: str) -> tuple[str, C
         raise SkippedRunError(
             "there is no champion yet: train one first (POST /v1/models)"
         ) from None
+    except ArtifactRefusedError as refused:
+        raise SkippedRunError(f"the champion cannot be loaded: {refused.message}") from None
 
 
 def _data_to(session: Session, version: str) -> datetime:
@@ -165,9 +243,19 @@ def _check_unseen(version: str, data_to: datetime, holdout: Holdout, settings: S
 
 
 def _given(
-    session: Session, settings: Settings, version: str, device: str, holdout: Holdout
+    session: Session,
+    settings: Settings,
+    version: str,
+    champion: str,
+    device: str,
+    holdout: Holdout,
 ) -> tuple[str, ClvModel]:
-    found, model = load_version(session, settings.model_dir, version, device)
+    try:
+        found, model = load_version(session, settings.model_dir, version, device)
+    except (NotFoundError, ArtifactRefusedError) as error:
+        raise SkippedRunError(f"challenger {version} cannot be judged: {error.message}") from None
+    if found == champion:
+        raise SkippedRunError(f"{found} is the champion: there is nothing to judge it against")
     data_to = _data_to(session, found)
     if data_to > holdout.start:
         raise SkippedRunError(

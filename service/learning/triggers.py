@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.config import Settings
 from service.jobs import service as jobs
+from service.learning.models import LearningDecision
 from service.model_versions.schemas import JobRead
 
 LEARN_JOB = "learn"
@@ -19,6 +23,20 @@ class Trigger(StrEnum):
     drift = "drift"
 
 
-def request_learning(session: Session, trigger: Trigger, actor: str) -> JobRead:
-    """Queue a learning job (unless one is queued or running: that one is returned)."""
+def request_learning(
+    session: Session, trigger: Trigger, actor: str, settings: Settings
+) -> JobRead | None:
+    """Queue a learning job (unless one is queued or running: that one is returned). Automatic
+    triggers wait half a holdout (``CLV_LEARNING_HOLDOUT_DAYS`` / 2) after the last run that
+    judged a challenger, so a drift that persists after a challenger was kept, or events that
+    keep streaming in, do not retrain every hour and select on nearly the same holdout again
+    and again: None then. A request on demand always queues."""
+    if trigger is not Trigger.demand:
+        wait = timedelta(days=settings.learning_holdout_days / 2)
+        judged = select(func.max(LearningDecision.decided_at)).where(
+            LearningDecision.outcome.in_(("promoted", "kept"))
+        )
+        last = session.scalar(judged)
+        if last is not None and last > datetime.now(UTC) - wait:
+            return None
     return jobs.submit_once(session, LEARN_JOB, {"trigger": trigger.value}, actor)

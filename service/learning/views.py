@@ -8,16 +8,14 @@ from typing import Annotated
 
 from fastapi import Path, Query, status
 
-from service.api.deps import AdminKey, ReadKey, SessionDep
+from service.api.deps import AdminKey, ReadKey, SessionDep, SettingsDep
 from service.api.routing import domain_router
 from service.errors import ConflictError, InvalidRequestError
-from service.jobs import repository as job_rows
 from service.jobs import service as jobs
 from service.learning import matured
 from service.learning import service as learning
 from service.learning.schemas import AccuracyRead, LearningDecisionRead, LearnRequest
 from service.learning.triggers import LEARN_JOB, Trigger
-from service.model_versions import service as registry
 from service.model_versions.schemas import JobRead
 from service.openapi_docs import error_responses
 
@@ -33,19 +31,21 @@ DecisionPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="A decision's
     status_code=status.HTTP_202_ACCEPTED,
     responses=error_responses(401, 403, 404, 409, 422),
 )
-def run_learning(request: LearnRequest, session: SessionDep, key: AdminKey) -> JobRead:
+def run_learning(
+    request: LearnRequest, session: SessionDep, settings: SettingsDep, key: AdminKey
+) -> JobRead:
     """Train a challenger on the newest data (warm start from the champion, or from scratch),
     judge both on the time-later holdout, and promote the challenger only when it beats the
     champion's normalised Gini by `CLV_LEARNING_MIN_GINI_GAIN` with calibration no worse. With
     `challenger`, judge that registered version instead. The decision, with both models'
     metrics, appears at `GET /v1/learning/decisions`. 409 while a learning job is queued or
-    running."""
+    running, without a champion, or when the champion (or `challenger`) was trained on part of
+    the holdout (it would be judged on what it saw: the message says from when it can run)."""
     as_of = request.as_of or datetime.now(UTC)
     if as_of > datetime.now(UTC):
         raise InvalidRequestError(f"as_of {as_of.isoformat()} is in the future")
-    if request.challenger is not None:
-        registry.get_version(session, request.challenger)  # 404 now, not in the job
-    active = job_rows.active_job(session, LEARN_JOB)
+    learning.refuse_unfair(session, settings, as_of, request.challenger)
+    active = jobs.active_job(session, LEARN_JOB)
     if active is not None:
         raise ConflictError(
             f"learning job {active.id} is already {active.status}; follow it at "

@@ -55,6 +55,19 @@ def top_capture(actual: np.ndarray, predicted: np.ndarray, share: float = 0.1) -
     return float(gain[round(share * (len(gain) - 1))])
 
 
+def finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as null, recursively: JSON (and PostgreSQL's JSON type)
+    has none, and an undefined metric (a Spearman of constants, a decile MAPE with no spend) must
+    not fail what stores it."""
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def evaluate(
     actual: np.ndarray,
     predicted: np.ndarray,

@@ -351,8 +351,9 @@ def _fit_network(
     cancelled: Callable[[], bool] | None,
     warm: bool = False,
 ) -> list[dict[str, float]]:
-    """Minibatch AdamW with early stopping on the held-out customers; a warm start keeps the
-    output layer it was given (re-initialising it would throw away what the weights know)."""
+    """Minibatch AdamW with early stopping on the held-out customers. A warm start keeps the
+    output layer it was given (re-initialising it would throw away what the weights know) and
+    keeps its starting weights unless an epoch beats them on the held-out customers."""
     net, device = model.net, config.device
     train_seq, train_tab, train_y = _tensors(model, training)
     val_seq, val_tab, val_y = _tensors(model, validation)
@@ -364,6 +365,9 @@ def _fit_network(
     )
     generator = torch.Generator().manual_seed(config.seed)
     best, best_state, waited, history = math.inf, None, 0, []
+    if warm:  # the weights it starts from are a candidate too: fine-tuning must beat them
+        best = _loss(net, val_seq, val_tab, val_y, device)
+        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     for epoch in range(config.epochs):
         if cancelled and cancelled():
             raise TrainingCancelledError("training was cancelled")

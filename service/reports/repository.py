@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from service.ml.metrics import finite
 from service.reports.models import Report
 
 
@@ -21,11 +22,37 @@ def save(
     now: datetime | None = None,
 ) -> Report:
     report = Report(
-        kind=kind, subject=subject, created_at=now or datetime.now(UTC), body=body, chart=chart
+        kind=kind,
+        subject=subject,
+        created_at=now or datetime.now(UTC),
+        body=finite(body),
+        chart=chart,
     )
     session.add(report)
     session.flush()
+    _prune(session, kind, subject)
     return report
+
+
+KEEP = 200
+"""Reports kept per kind and subject: hourly checks would otherwise grow the table for ever
+(a drift report is ~20 KB); the newest are what the API, the gauges and people read."""
+
+
+def _prune(session: Session, kind: str, subject: str) -> None:
+    oldest_kept = session.scalar(
+        select(Report.id)
+        .where(Report.kind == kind, Report.subject == subject)
+        .order_by(Report.id.desc())
+        .offset(KEEP - 1)
+        .limit(1)
+    )
+    if oldest_kept is not None:
+        session.execute(
+            delete(Report).where(
+                Report.kind == kind, Report.subject == subject, Report.id < oldest_kept
+            )
+        )
 
 
 def latest(session: Session, kind: str, subject: str | None = None) -> Report | None:

@@ -38,8 +38,23 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/serving", None, "read"),
     ("GET", "/v1/jobs/1", None, "admin"),
     ("POST", "/v1/jobs/1/cancel", None, "admin"),
+    ("POST", "/v1/learning/runs", {}, "admin"),
+    ("GET", "/v1/learning/decisions", None, "read"),
+    ("GET", "/v1/learning/decisions/1", None, "read"),
+    ("GET", "/v1/monitoring/accuracy", None, "read"),
+    ("POST", "/v1/monitoring/accuracy", None, "admin"),
+    ("GET", "/v1/monitoring/drift", None, "read"),
+    ("POST", "/v1/monitoring/drift", {}, "admin"),
+    ("GET", "/v1/reports/fairness", None, "read"),
+    ("POST", "/v1/reports/fairness", {}, "admin"),
+    ("GET", "/v1/reports/fairness.png", None, "read"),
 ]
-PARAMETERS = {"c-1": "{customer_id}", "v-1": "{version}", "/jobs/1": "/jobs/{job_id}"}
+PARAMETERS = {
+    "c-1": "{customer_id}",
+    "v-1": "{version}",
+    "/jobs/1": "/jobs/{job_id}",
+    "/decisions/1": "/decisions/{decision_id}",
+}
 
 
 def template(path: str) -> str:

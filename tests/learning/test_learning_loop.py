@@ -29,6 +29,8 @@ from service.jobs import repository as job_rows
 from service.jobs import service as jobs
 from service.jobs.runner import JobRunner
 from service.learning.evaluation import Holdout, holdout_metrics
+from service.learning.service import learn
+from service.learning.triggers import Trigger
 from service.main import create_app
 from service.ml.clv_model import ClvModel
 from service.ml.training import TrainConfig, train
@@ -218,22 +220,64 @@ def test_the_challenger_recovers_after_the_shift_and_is_promoted_a_worse_one_is_
     assert [row[4].strip() for row in rows] == ["kept", "kept", "promoted"]
 
 
-def test_a_run_that_cannot_judge_fairly_is_skipped_with_the_reason(
+def test_a_run_that_cannot_judge_fairly_is_refused_or_skipped_with_the_reason(
     shop: tuple[Settings, sessionmaker[Session], str],
     client: TestClient,
     admin_headers: dict[str, str],
 ) -> None:
     settings, factory, original = shop
     early = CHAMPION_AT + timedelta(days=30)  # its holdout starts before the champion's data end
-    decision = _run_learning(
-        client, admin_headers, settings, factory, **{"as_of": early.isoformat()}
+    refused = client.post(
+        "/v1/learning/runs", json={"as_of": early.isoformat()}, headers=admin_headers
     )
-    assert decision["outcome"] == "skipped"
-    assert decision["challenger_version"] is None
-    assert decision["champion_version"] == original
-    assert "a fair 60-day holdout needs" in decision["reasons"][0]
+    assert refused.status_code == 409
+    assert "a fair 60-day holdout needs" in refused.json()["message"]
+    # a trigger that fires anyway (here: the job run directly) stores why it did nothing
+    decision = learn(factory, settings, trigger=Trigger.schedule, actor="t", as_of=early)
+    assert decision.outcome == "skipped"
+    assert decision.challenger_version is None
+    assert decision.champion_version == original
+    assert "a fair 60-day holdout needs" in decision.reasons[0]
     with factory() as session:
         assert versions.aliases(session) == {"champion": original}
+
+
+def test_a_champion_changed_during_the_run_is_not_replaced_by_its_challenger(
+    shop: tuple[Settings, sessionmaker[Session], str], models: Models
+) -> None:
+    """The run judges against the champion it started with; if a person promotes another one
+    meanwhile, the challenger was never compared with that one and must not replace it."""
+    settings, factory, original = shop
+    with factory() as session, session.begin():
+        worse = registry.register(session, settings.model_dir, models.worse, {}, "t").version
+        registry.promote(session, settings.model_dir, worse, "champion", "t")
+        again = registry.register(session, settings.model_dir, models.champion, {}, "t").version
+
+    def promote_meanwhile(stage: str, done: float) -> None:
+        if stage.startswith("judging"):
+            with factory() as session, session.begin():
+                registry.promote(session, settings.model_dir, again, "champion", "person")
+
+    lenient = settings.model_copy(update={"learning_calibration_tolerance": 1.0})
+    decision = learn(  # lenient: the only check that matters here is the champion's
+        factory,
+        lenient,
+        trigger=Trigger.demand,
+        actor="t",
+        as_of=END,
+        challenger=original,
+        progress=promote_meanwhile,
+    )
+    assert decision.champion_version == worse
+    assert decision.outcome == "kept"
+    assert decision.reasons[0].startswith(
+        "normalised Gini"
+    )  # it did beat the one it was judged against
+    assert decision.reasons[-1] == (
+        f"not promoted: the champion changed while the run judged (now {again})"
+    )
+    with factory() as session:
+        assert versions.aliases(session)["champion"] == again
 
 
 def test_learning_requests_are_validated(
@@ -242,8 +286,11 @@ def test_learning_requests_are_validated(
     admin_headers: dict[str, str],
 ) -> None:
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    original = shop[2]
     cases = [
         ({"as_of": future}, 422, "in the future"),
+        ({"as_of": "0001-01-01T00:00:00Z"}, 422, "before any data"),
+        ({"challenger": original}, 409, "is the champion"),
         ({"mode": "lukewarm"}, 422, "mode"),
         ({"challenger": "clv-nope"}, 404, "clv-nope"),
         ({"surprise": 1}, 422, "surprise"),
