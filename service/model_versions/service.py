@@ -17,6 +17,7 @@ from service.errors import ConflictError, NotFoundError, ServiceError
 from service.jobs import service as jobs
 from service.ml import artifacts
 from service.ml.clv_model import ClvModel
+from service.ml.metrics import finite
 from service.model_versions import repository
 from service.model_versions.models import ModelAlias, ModelVersion, PromotionLog
 from service.model_versions.schemas import ModelVersionRead, PromotionRead
@@ -41,6 +42,7 @@ def register(
 ) -> ModelVersion:
     """Save the artifact and its row; alias it champion if there is none, else challenger."""
     now = now or datetime.now(UTC)
+    metrics = finite(metrics)  # an undefined metric (no spend at all) is null, not NaN
     version_id = new_version_id(now)
     checksum = artifacts.save(model, model_dir / version_id, metrics)
     version = ModelVersion(

@@ -269,3 +269,17 @@ def test_a_running_job_beats_so_no_runner_fails_it_until_its_worker_stops(
         assert sweeper.fail_abandoned() == 0
     time.sleep(2.5)  # the worker is gone: no more beats
     assert sweeper.fail_abandoned() == 1
+
+
+def test_undefined_metrics_are_stored_as_null(
+    model_settings: Settings, db: Engine, small_model: ClvModel
+) -> None:
+    """A shop where nobody bought in the validation window has no Spearman or decile MAPE:
+    NaN, which PostgreSQL's JSON refuses. It is stored as null instead of failing the job."""
+    factory = make_session_factory(db)
+    metrics = {"deep": {"spearman": float("nan"), "mae": 1.5}, "btyd": {"rmse": float("inf")}}
+    with factory() as session, session.begin():
+        version = registry.register(session, model_settings.model_dir, small_model, metrics, "t")
+    with factory() as session:
+        stored = registry.get_version(session, version.version).metrics
+    assert stored == {"deep": {"spearman": None, "mae": 1.5}, "btyd": {"rmse": None}}
