@@ -204,14 +204,7 @@ def refuse_unfair(
         _check_unseen(champion, _data_to(session, champion), holdout, settings)
         if challenger is not None:
             found = registry.get_version(session, challenger)  # 404 when there is none
-            if found.version == champion:
-                raise SkippedRunError(f"{champion} is the champion: nothing to judge it against")
-            if found.data_to > holdout.start:
-                raise SkippedRunError(
-                    f"challenger {found.version} was trained on the events up to "
-                    f"{found.data_to.date()}, inside the holdout that starts "
-                    f"{holdout.start.date()}: it cannot be judged on it"
-                )
+            _check_given(found.version, found.data_to, champion, holdout)
     except SkippedRunError as unfair:
         raise ConflictError(str(unfair)) from None
 
@@ -254,15 +247,19 @@ def _given(
         found, model = load_version(session, settings.model_dir, version, device)
     except (NotFoundError, ArtifactRefusedError) as error:
         raise SkippedRunError(f"challenger {version} cannot be judged: {error.message}") from None
-    if found == champion:
-        raise SkippedRunError(f"{found} is the champion: there is nothing to judge it against")
-    data_to = _data_to(session, found)
+    _check_given(found, _data_to(session, found), champion, holdout)
+    return found, model
+
+
+def _check_given(version: str, data_to: datetime, champion: str, holdout: Holdout) -> None:
+    """Refuse to judge the champion against itself, or a challenger trained on the holdout."""
+    if version == champion:
+        raise SkippedRunError(f"{version} is the champion: there is nothing to judge it against")
     if data_to > holdout.start:
         raise SkippedRunError(
-            f"challenger {found} was trained on the events up to {data_to.date()}, inside the "
+            f"challenger {version} was trained on the events up to {data_to.date()}, inside the "
             f"holdout that starts {holdout.start.date()}: it cannot be judged on it"
         )
-    return found, model
 
 
 def _train_challenger(

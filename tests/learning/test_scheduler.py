@@ -13,7 +13,9 @@ from service.config import Settings
 from service.db.session import make_session_factory
 from service.jobs.models import Job
 from service.jobs.runner import JobRunner
+from service.learning.models import LearningDecision
 from service.learning.scheduler import Scheduler
+from service.learning.triggers import Trigger, request_learning
 
 T0 = datetime(2026, 3, 2, 2, 59, tzinfo=UTC)
 
@@ -101,3 +103,30 @@ def test_monitoring_runs_every_interval_and_never_stacks(settings: Settings, db:
     off = settings.model_copy(update={"monitor_interval_minutes": 0})
     clock.now = T0 + timedelta(days=2)
     assert Scheduler(factory, off, clock).tick() == []
+
+
+def test_automatic_triggers_cool_down_after_a_judged_run_but_a_request_does_not(
+    settings: Settings, db: Engine, client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    settings = settings.model_copy(update={"learning_every_events": 1})
+    factory = make_session_factory(db)
+    with factory() as session, session.begin():
+        session.add(
+            LearningDecision(
+                decided_at=datetime.now(UTC) - timedelta(days=29),  # half a 60-day holdout: 30
+                trigger="demand",
+                mode="warm",
+                outcome="kept",
+                promoted=False,
+                reasons=["…"],
+                actor="t",
+            )
+        )
+    scheduler = Scheduler(factory, settings, Clock(T0))
+    assert scheduler.tick() == []
+    _send(client, admin_headers, "new", 3)
+    assert scheduler.tick() == []  # due, but cooling down: nothing queued
+    assert _jobs(factory) == []
+    with factory() as session, session.begin():
+        assert request_learning(session, Trigger.demand, "t", settings) is not None
+    assert [kind for kind, _, _ in _jobs(factory)] == ["learn"]
