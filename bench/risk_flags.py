@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
-from datetime import time as time_of_day
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from bench._common import percentile, report
 from service.ml.activity import EVENT_COLUMNS, ITEM_COLUMNS, MONEY_UNITS, aggregate_frames
 from service.risk.flags import (
     RiskRules,
-    flags_from_events,
     refund_spikes,
     risk_flags,
     risk_measures,
@@ -56,16 +54,6 @@ def read_events(folder: Path) -> tuple[pd.DataFrame, int]:
     start = date.fromisoformat(config["start"])
     last_day = (start - date(1970, 1, 1)).days + int(config["days"]) - 1
     return events, last_day
-
-
-def from_events_ms(events: pd.DataFrame, last_day: int, rules: RiskRules) -> float:
-    """``flags_from_events`` for everyone at the end, the scoring engine's call (the day
-    aggregation included), per 1,000 customers in ms."""
-    as_of = datetime.combine(date(1970, 1, 1) + timedelta(days=last_day), time_of_day.max, UTC)
-    started = time.perf_counter()
-    flags_from_events(events, as_of, rules)
-    seconds = time.perf_counter() - started
-    return 1e6 * seconds / events["customer_id"].nunique()
 
 
 def measure(days: pd.DataFrame, cutoffs: list[int], rules: RiskRules) -> pd.DataFrame:
@@ -159,7 +147,6 @@ def main() -> None:
         },
         "spend_spike_pct_by_thresholds": sensitivity(measures),
         "ms_per_1000_customers": round(1e6 * measures.attrs["seconds"] / len(measures), 2),
-        "ms_per_1000_customers_from_events": round(from_events_ms(events, last_day, rules), 2),
         "ms_one_customer_p50": round(one_customer_ms(days, last_day, rules), 3),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

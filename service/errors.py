@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -48,6 +49,12 @@ class NotFoundError(ServiceError):
 class InvalidRequestError(ServiceError):
     status_code = 422
     code = "validation_error"
+
+
+def refuse_future(as_of: datetime | None) -> None:
+    """An ``as_of`` later than now is a mistake (nothing is known about it yet): 422."""
+    if as_of is not None and as_of > datetime.now(UTC):
+        raise InvalidRequestError(f"as_of {as_of.isoformat()} is in the future")
 
 
 class PayloadTooLargeError(ServiceError):

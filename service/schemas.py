@@ -57,6 +57,10 @@ ScalarValue = StrictBool | StrictInt | FiniteFloat | ShortText | None
 Key = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 """Names of properties and attributes: short, no spaces, safe in logs and column names."""
 
+VERSION_ID = r"^[A-Za-z0-9._-]+$"
+VersionId = Annotated[str, Field(max_length=64, pattern=VERSION_ID)]
+"""A model version's id (also a folder name and a URL path segment)."""
+
 
 def _has_utc_equivalent(moment: datetime) -> datetime:
     try:

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.db import migrations
 from service.db.session import make_engine, make_session_factory
 from service.errors import SchemaNotReadyError, ServiceError
+
+if TYPE_CHECKING:
+    from service.ml.training import Progress as ProgressCallback
 
 console = Console(soft_wrap=True, highlight=False)
 err_console = Console(stderr=True)
@@ -55,3 +61,31 @@ def session_factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
 def transaction(settings: Settings) -> Iterator[Session]:
     with session_factory(settings) as factory, factory() as session, session.begin():
         yield session
+
+
+AsOf = Annotated[
+    str | None,
+    typer.Option(help="ISO time, or a date meaning the end of that day (UTC); default: now."),
+]
+Epochs = Annotated[int, typer.Option(min=1, help="Upper bound on training epochs.")]
+
+
+def parse_as_of(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time.max, UTC)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(f"--as-of {value!r} is not an ISO date or time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@contextmanager
+def stages(description: str) -> Iterator[ProgressCallback]:
+    """A progress bar that a long step (training, a backtest, a drift check) reports to."""
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console) as progress:
+        task = progress.add_task(description, total=1.0)
+        yield lambda stage, done: progress.update(task, completed=done, description=stage)

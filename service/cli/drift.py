@@ -7,8 +7,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from service.cli.common import console, load_settings, session_factory
-from service.cli.models import AsOf, _service_errors, _stages, parse_as_of
+from service.cli.common import (
+    AsOf,
+    console,
+    load_settings,
+    parse_as_of,
+    session_factory,
+    stages,
+)
 from service.drift.schemas import DriftReportRead, FeatureDriftRead, ShiftRead
 from service.drift.service import check_drift
 
@@ -26,7 +32,7 @@ def drift(
     and /metrics serve it; with CLV_LEARNING_ON_DRIFT, drift queues the learning job."""
     settings = load_settings()
     moment = parse_as_of(as_of)
-    with session_factory(settings) as factory, _service_errors(), _stages("drift") as progress:
+    with session_factory(settings) as factory, stages("drift") as progress:
         report = check_drift(factory, settings, as_of=moment, actor="cli", progress=progress)
     console.print(_rates_table(report))
     console.print(_distributions_table(report, top))

@@ -8,8 +8,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from service.cli.common import console, load_settings, session_factory, transaction
-from service.cli.models import AsOf, _service_errors, _stages, parse_as_of
+from service.cli.common import (
+    AsOf,
+    console,
+    load_settings,
+    parse_as_of,
+    session_factory,
+    stages,
+    transaction,
+)
 from service.learning import matured
 from service.learning import service as learning
 from service.learning.triggers import Trigger
@@ -39,7 +46,7 @@ def run(
     settings = load_settings()
     if mode not in (None, "warm", "retrain"):
         raise typer.BadParameter("--mode must be warm or retrain")
-    with session_factory(settings) as factory, _service_errors(), _stages("learning") as progress:
+    with session_factory(settings) as factory, stages("learning") as progress:
         decision = learning.learn(
             factory,
             settings,

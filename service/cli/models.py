@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from service.cli.common import (
+    AsOf,
+    Epochs,
     console,
     err_console,
-    fail,
     load_settings,
+    parse_as_of,
     session_factory,
+    stages,
     transaction,
 )
-from service.errors import ServiceError
 from service.ml.artifacts import device_for
-from service.ml.training import Progress as ProgressCallback
 from service.model_versions import service as registry
 from service.model_versions.store import load_version
 from service.training.backtest import backtest
@@ -32,41 +29,8 @@ from service.training.scoring import score_to_csv
 app = typer.Typer()
 models_app = typer.Typer(help="Registered model versions and their aliases.", no_args_is_help=True)
 
-AsOf = Annotated[
-    str | None,
-    typer.Option(help="ISO time, or a date meaning the end of that day (UTC); default: now."),
-]
 Horizon = Annotated[int, typer.Option(min=1, help="Days of future spend to predict.")]
 Architecture = Annotated[str, typer.Option(help="A registered architecture.")]
-Epochs = Annotated[int, typer.Option(min=1, help="Upper bound on training epochs.")]
-
-
-def parse_as_of(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time.max, UTC)
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise fail(f"--as-of {value!r} is not an ISO date or time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-@contextmanager
-def _stages(description: str) -> Iterator[ProgressCallback]:
-    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console) as progress:
-        task = progress.add_task(description, total=1.0)
-        yield lambda stage, done: progress.update(task, completed=done, description=stage)
-
-
-@contextmanager
-def _service_errors() -> Iterator[None]:
-    try:
-        yield
-    except ServiceError as error:
-        raise fail(error.message) from None
 
 
 @app.command()
@@ -88,7 +52,7 @@ def train(
     challenger otherwise)."""
     settings = load_settings()
     moment = parse_as_of(as_of)
-    with session_factory(settings) as factory, _service_errors(), _stages("training") as progress:
+    with session_factory(settings) as factory, stages("training") as progress:
         version = train_version(
             factory,
             settings,
@@ -126,7 +90,7 @@ def evaluate(
     spend in the next --horizon-days, against the BTYD baseline (and the oracle)."""
     settings = load_settings()
     moment = parse_as_of(as_of)
-    with session_factory(settings) as factory, _service_errors(), _stages("backtest") as progress:
+    with session_factory(settings) as factory, stages("backtest") as progress:
         report = backtest(
             factory,
             settings,
@@ -162,7 +126,7 @@ def score(
     """Score every customer with an event by --as-of and write a CSV (streamed by chunks)."""
     settings = load_settings()
     moment = parse_as_of(as_of)
-    with session_factory(settings) as factory, _service_errors():
+    with session_factory(settings) as factory:
         with factory() as session:
             version_id, model = load_version(
                 session, settings.model_dir, version, device_for(settings.device)
@@ -206,7 +170,7 @@ def models_promote(
 ) -> None:
     """Point an alias at a version (the artifact is loaded and verified first)."""
     settings = load_settings()
-    with transaction(settings) as session, _service_errors():
+    with transaction(settings) as session:
         change = registry.promote(session, settings.model_dir, version, alias, actor="cli")
     console.print(f"{change.alias}: {change.previous_version} -> {change.version}")
 
@@ -220,7 +184,7 @@ def models_rollback(
 ) -> None:
     """Point an alias back at an earlier version (its artifact is verified first)."""
     settings = load_settings()
-    with transaction(settings) as session, _service_errors():
+    with transaction(settings) as session:
         change = registry.rollback(session, settings.model_dir, alias, "cli", to)
     console.print(f"{change.alias}: {change.previous_version} -> {change.version}")
 

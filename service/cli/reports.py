@@ -9,8 +9,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from service.cli.common import console, load_settings, session_factory
-from service.cli.models import AsOf, Epochs, _service_errors, _stages, parse_as_of
+from service.cli.common import (
+    AsOf,
+    Epochs,
+    console,
+    load_settings,
+    parse_as_of,
+    session_factory,
+    stages,
+)
 from service.fairness import service as fairness
 from service.fairness.audit import METRICS
 from service.fairness.schemas import DEFAULT_EPOCHS, DEFAULT_HORIZON_DAYS
@@ -37,7 +44,7 @@ def fairness_report(
     GET /v1/reports/fairness serves it."""
     settings = load_settings()
     moment = parse_as_of(as_of) if as_of else None
-    with session_factory(settings) as factory, _service_errors(), _stages("fairness") as progress:
+    with session_factory(settings) as factory, stages("fairness") as progress:
         body, chart = fairness.compute(
             factory,
             settings,

@@ -22,6 +22,7 @@ from service.customers.schemas import (
 from service.db.types import MONEY_SCALE, canonical_decimal
 from service.errors import NotFoundError
 from service.events.models import EventType
+from service.portrait import repository as portrait_repository
 from service.portrait import service as portrait_service
 from service.portrait.schemas import PortraitRead
 from service.privacy import PiiHasher
@@ -121,8 +122,9 @@ def get_customer(
         raise NotFoundError(f"no customer {customer_id!r}")
     sources = policy.order(repository.attributes(session, customer_id))
     now = now or datetime.now(UTC)
+    stored = portrait_repository.load_activity(session, [customer_id])  # portrait and flags
     try:
-        portrait: PortraitRead | None = portrait_service.current(session, customer_id, now)
+        portrait: PortraitRead | None = portrait_service.current(session, customer_id, now, stored)
     except NotFoundError:  # known from attributes only, or events not applied yet
         portrait = None
     activity = _activity(session, customer_id, policy.currency, portrait)
@@ -139,7 +141,7 @@ def get_customer(
         segment=_segment(portrait, activity),
         features=portrait.features if portrait else {},
         latest_score=_latest_score(session, customer_id),
-        risk_flags=risk.current_flags(session, customer_id, policy.risk, now),
+        risk_flags=risk.current_flags(stored.days, customer_id, policy.risk, now),
     )
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
-from service.errors import InvalidRequestError, NotFoundError
+from service.errors import InvalidRequestError, NotFoundError, refuse_future
 from service.fairness.audit import INTERVAL, audit
 from service.fairness.charts import fairness_png
 from service.fairness.schemas import (
@@ -49,8 +49,7 @@ NO_REPORT = (
 
 def submit(session: Session, request: FairnessRequest, actor: str) -> JobRead:
     """Queue the report's computation; a worker runs it (``run_job``)."""
-    if request.as_of is not None and request.as_of > datetime.now(UTC):
-        raise InvalidRequestError(f"as_of {request.as_of.isoformat()} is in the future")
+    refuse_future(request.as_of)
     return jobs.submit(session, KIND, request.model_dump(mode="json"), actor)
 
 
@@ -58,9 +57,7 @@ def latest(session: Session) -> FairnessReportRead:
     report = reports.latest(session, KIND)
     if report is None:
         raise NotFoundError(NO_REPORT)
-    return FairnessReportRead.model_validate(
-        {**report.body, "id": report.id, "created_at": report.created_at}
-    )
+    return reports.read_as(report, FairnessReportRead)
 
 
 def latest_chart(session: Session) -> bytes:

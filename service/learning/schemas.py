@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas import UtcDatetime
+from service.schemas import UtcDatetime, VersionId
 
 
 class LearnRequest(BaseModel):
@@ -23,10 +23,8 @@ class LearnRequest(BaseModel):
         description="warm: fine-tune the champion; retrain: train from scratch (default: "
         "CLV_LEARNING_MODE).",
     )
-    challenger: str | None = Field(
+    challenger: VersionId | None = Field(
         default=None,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9._-]+$",
         description="Judge this registered version instead of training one.",
     )
 

@@ -10,7 +10,7 @@ from fastapi import Path, Query, status
 
 from service.api.deps import AdminKey, ReadKey, SessionDep, SettingsDep
 from service.api.routing import domain_router
-from service.errors import ConflictError, InvalidRequestError
+from service.errors import ConflictError, refuse_future
 from service.jobs import service as jobs
 from service.learning import matured
 from service.learning import service as learning
@@ -41,9 +41,8 @@ def run_learning(
     metrics, appears at `GET /v1/learning/decisions`. 409 while a learning job is queued or
     running, without a champion, or when the champion (or `challenger`) was trained on part of
     the holdout (it would be judged on what it saw: the message says from when it can run)."""
+    refuse_future(request.as_of)
     as_of = request.as_of or datetime.now(UTC)
-    if as_of > datetime.now(UTC):
-        raise InvalidRequestError(f"as_of {as_of.isoformat()} is in the future")
     learning.refuse_unfair(session, settings, as_of, request.challenger)
     active = jobs.active_job(session, LEARN_JOB)
     if active is not None:

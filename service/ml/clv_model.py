@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch.ao.quantization import quantize_dynamic
 
+from service.ml.activity import Activity
 from service.ml.btyd.baseline import BtydBaseline
 from service.ml.examples import (
     EXTRA_DEFINITIONS,
@@ -100,9 +101,11 @@ class ClvModel:
         sources: Sources,
         as_of: datetime,
         label_days: int | None = None,
+        activity: Activity | None = None,
     ) -> Examples:
         """Every customer with an event by ``as_of``, ready for ``predict``: the features describe
-        the asked horizon, or the trained one when it is shorter (``predict`` carries the rest)."""
+        the asked horizon, or the trained one when it is shorter (``predict`` carries the rest).
+        ``activity``: the log's aggregates up to ``as_of``, when the caller has them already."""
         return build(
             log,
             profiles,
@@ -113,6 +116,7 @@ class ClvModel:
             self.network_horizon_days,
             self.sequence_length,
             label_days,
+            activity,
         )
 
     def examples_without_events(

@@ -128,11 +128,6 @@ def compare_columns(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str,
     return dict(sorted(shifts.items(), key=lambda item: -item[1].psi))
 
 
-def active_customers(log: EventLog, moment: datetime, window_days: int) -> pd.Index:
-    """Customers with any event in (moment - window_days, moment], sorted."""
-    return pd.Index(np.sort(_window(log, moment, window_days)["customer_id"].unique()))
-
-
 def _window(log: EventLog, moment: datetime, window_days: int) -> pd.DataFrame:
     seconds = log.events["seconds"]
     start = int((moment - timedelta(days=window_days)).timestamp())

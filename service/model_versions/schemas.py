@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas import UtcDatetime
+from service.schemas import UtcDatetime, VersionId
 
 Alias = Literal["champion", "challenger"]
 
@@ -47,10 +47,8 @@ class PromoteRequest(BaseModel):
 
 class RollbackRequest(BaseModel):
     alias: Alias = Field(default="champion", description="The alias to point back.")
-    version: str | None = Field(
+    version: VersionId | None = Field(
         default=None,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9._-]+$",
         description="Any version the alias pointed at before (default: the one before the "
         "current one).",
     )

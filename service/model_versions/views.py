@@ -9,7 +9,7 @@ from fastapi import Path, status
 
 from service.api.deps import AdminKey, ReadKey, SessionDep, SettingsDep
 from service.api.routing import domain_router
-from service.errors import InvalidRequestError
+from service.errors import InvalidRequestError, refuse_future
 from service.jobs import service as jobs
 from service.ml.nets import list_models
 from service.model_versions import service
@@ -22,12 +22,11 @@ from service.model_versions.schemas import (
     TrainRequest,
 )
 from service.openapi_docs import error_responses
+from service.schemas import VERSION_ID
 
 router = domain_router(prefix="/v1", tags=["models"])
 
-VersionPath = Annotated[
-    str, Path(max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="A version id.")
-]
+VersionPath = Annotated[str, Path(max_length=64, pattern=VERSION_ID, description="A version id.")]
 JobPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="A job id.")]
 
 
@@ -45,9 +44,8 @@ def train_model(request: TrainRequest, session: SessionDep, key: AdminKey) -> Jo
         raise InvalidRequestError(
             f"unknown architecture {request.architecture!r}; known: {', '.join(list_models())}"
         )
+    refuse_future(request.as_of)
     as_of = request.as_of or datetime.now(UTC)
-    if as_of > datetime.now(UTC):
-        raise InvalidRequestError(f"as_of {as_of.isoformat()} is in the future")
     params = {**request.model_dump(mode="json"), "as_of": as_of.isoformat()}
     return jobs.submit(session, "train", params, key.name)
 

@@ -152,10 +152,8 @@ def database_gauges(
     ]
 
 
-def drift_gauges(body: Mapping[str, Any] | None, checked_at: datetime | None) -> list[Metric]:
-    """The latest stored drift check's figures (``service.drift``); none before the first."""
-    if body is None or checked_at is None:
-        return []
+def drift_gauges(body: Mapping[str, Any], checked_at: datetime) -> list[Metric]:
+    """The latest stored drift check's figures (``service.drift``)."""
     detected = GaugeMetricFamily(
         "clv_drift_detected",
         "1 when the latest drift check found drift (see GET /v1/monitoring/drift), else 0.",

@@ -70,9 +70,8 @@ def prometheus_metrics(request: Request) -> Response:
                 jobs.job_counts(session), jobs.pending_count(session), scores.queued(session)
             )
             drift = latest_drift(session)
-            database += metrics.drift_gauges(
-                drift.body if drift else None, drift.created_at if drift else None
-            )
+            if drift is not None:
+                database += metrics.drift_gauges(drift.body, drift.created_at)
     except (OperationalError, InterfaceError):
         database = None
     return Response(metrics.exposition(database), media_type=CONTENT_TYPE_LATEST)

@@ -46,8 +46,16 @@ def _read(customer_id: str, activity: Activity, as_of: datetime) -> PortraitRead
     )
 
 
-def current(session: Session, customer_id: str, now: datetime | None = None) -> PortraitRead:
-    activity = repository.load_activity(session, [customer_id])
+def current(
+    session: Session,
+    customer_id: str,
+    now: datetime | None = None,
+    activity: Activity | None = None,
+) -> PortraitRead:
+    """The customer's portrait now, from their stored aggregates (``activity``, when the caller
+    has read them already)."""
+    if activity is None:
+        activity = repository.load_activity(session, [customer_id])
     return _read(customer_id, activity, now or datetime.now(UTC))
 
 

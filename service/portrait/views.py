@@ -10,7 +10,7 @@ from fastapi import Query
 from service.api.deps import ReadKey, SessionDep
 from service.api.routing import domain_router
 from service.customers.views import CustomerIdPath
-from service.errors import InvalidRequestError
+from service.errors import refuse_future
 from service.ml import segments
 from service.ml.features import BEHAVIOUR_FEATURES
 from service.openapi_docs import error_responses
@@ -41,8 +41,7 @@ def get_customer_features(
     now = datetime.now(UTC)
     if as_of is None:
         return service.current(session, customer_id, now)
-    if as_of > now:
-        raise InvalidRequestError(f"as_of {as_of.isoformat()} is in the future")
+    refuse_future(as_of)
     return service.as_of(session, customer_id, as_of)
 
 

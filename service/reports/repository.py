@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from service.ml.metrics import finite
 from service.reports.models import Report
+
+ReadT = TypeVar("ReadT", bound=BaseModel)
 
 
 def save(
@@ -53,6 +56,11 @@ def _prune(session: Session, kind: str, subject: str) -> None:
                 Report.kind == kind, Report.subject == subject, Report.id < oldest_kept
             )
         )
+
+
+def read_as(report: Report, schema: type[ReadT]) -> ReadT:
+    """A stored report as its public schema: the body, with the row's id and time."""
+    return schema.model_validate({**report.body, "id": report.id, "created_at": report.created_at})
 
 
 def latest(session: Session, kind: str, subject: str | None = None) -> Report | None:

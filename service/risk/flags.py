@@ -24,13 +24,12 @@ the grain of the aggregates, as in ``service.ml.features``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 import pandas as pd
 
-from service.ml.activity import ITEM_COLUMNS, MONEY_UNITS, aggregate_frames, day_number
+from service.ml.activity import MONEY_UNITS
 
 if TYPE_CHECKING:
     from service.config import Settings
@@ -233,15 +232,3 @@ def risk_flags(days: pd.DataFrame, as_of_day: int, rules: RiskRules) -> dict[str
         flags += [_refund_flag(row, rules)] if refund[customer] else []
         flagged[str(customer)] = flags
     return flagged
-
-
-def flags_from_events(
-    events: pd.DataFrame, as_of: datetime, rules: RiskRules
-) -> dict[str, list[RiskFlag]]:
-    """``risk_flags`` from an event frame (``EVENT_COLUMNS``) of events at or before ``as_of``:
-    the point-in-time flags of a score. Line items are not needed, so none are aggregated."""
-    if events.empty:
-        return {}
-    items = pd.DataFrame(columns=ITEM_COLUMNS)
-    days = aggregate_frames(events, items).days
-    return risk_flags(days, day_number(as_of), rules)

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
+import pandas as pd
 
 from service.ml.activity import day_number
-from service.risk import repository
 from service.risk.flags import RiskRules, risk_flags
 from service.risk.schemas import RiskFlagRead
 
 
 def current_flags(
-    session: Session, customer_id: str, rules: RiskRules, now: datetime
+    days: pd.DataFrame, customer_id: str, rules: RiskRules, now: datetime
 ) -> list[RiskFlagRead]:
-    """The customer's flags as of ``now``'s UTC day, from the events the worker has applied."""
-    today = day_number(now)
-    days = repository.days_until(session, [customer_id], today)
-    flags = risk_flags(days, today, rules).get(customer_id, [])
+    """The customer's flags as of ``now``'s UTC day, from their stored day aggregates
+    (``days``: the events the worker has applied)."""
+    flags = risk_flags(days, day_number(now), rules).get(customer_id, [])
     return [RiskFlagRead.model_validate(flag) for flag in flags]

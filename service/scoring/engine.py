@@ -15,12 +15,13 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from service.config import Settings
+from service.ml.activity import Activity, day_number
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
 from service.ml.examples import EventLog, Examples
 from service.ml.sequences import channel_values
 from service.ops import metrics
 from service.portrait import repository as portrait
-from service.risk.flags import RiskFlag, RiskRules, flags_from_events
+from service.risk.flags import RiskFlag, RiskRules, risk_flags
 from service.scoring import explanations
 from service.training import data
 
@@ -59,20 +60,14 @@ def compute(
     model = replace(model, horizon_days=horizon_days)
     with metrics.SCORING.labels(purpose).time():
         frames = list(portrait.event_frames(session, until=as_of, customer_ids=customer_ids))
-        parts = _examples(session, settings, model, customer_ids, as_of, frames)
+        log = EventLog.from_frames(frames) if any(len(e) for e, _ in frames) else None
+        activity = log.activity() if log is not None else None  # once, for features and flags
+        parts = _examples(session, settings, model, customer_ids, as_of, log, activity)
         computed = Computed.combine([_score(model, examples, explain) for examples in parts])
-        flags = _risk_flags(frames, as_of, RiskRules.from_settings(settings))
+        rules = RiskRules.from_settings(settings)
+        flags = risk_flags(activity.days, day_number(as_of), rules) if activity else {}
     metrics.SCORED.labels(purpose).inc(len(computed.scores))
     return replace(computed, risk_flags=flags)
-
-
-def _risk_flags(
-    frames: list[tuple[pd.DataFrame, pd.DataFrame]], as_of: datetime, rules: RiskRules
-) -> dict[str, list[RiskFlag]]:
-    events = [event_frame for event_frame, _ in frames if len(event_frame)]
-    if not events:
-        return {}
-    return flags_from_events(pd.concat(events, ignore_index=True), as_of, rules)
 
 
 def _examples(
@@ -81,14 +76,15 @@ def _examples(
     model: ClvModel,
     customer_ids: Sequence[str],
     as_of: datetime,
-    frames: list[tuple[pd.DataFrame, pd.DataFrame]],
+    log: EventLog | None,
+    activity: Activity | None,
 ) -> list[Examples]:
-    """From events where the customer has some (``frames``: theirs, at or before ``as_of``);
-    from the profile alone (cold start) where not."""
+    """From events where the customer has some (``log``: theirs, at or before ``as_of``, and
+    its ``activity``); from the profile alone (cold start) where not."""
     profiles, sources = data.profiles(session, settings, customer_ids)
     parts: list[Examples] = []
-    if any(len(events) for events, _ in frames):
-        parts.append(model.examples(EventLog.from_frames(frames), profiles, sources, as_of))
+    if log is not None:
+        parts.append(model.examples(log, profiles, sources, as_of, activity=activity))
     seen = set(parts[0].customers) if parts else set()
     attributes_only = pd.Index(sorted(c for c in set(customer_ids) - seen if c in profiles))
     if len(attributes_only):

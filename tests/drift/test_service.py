@@ -140,6 +140,7 @@ def test_clv_drift_prints_and_stores_the_check(
     assert "acquisition_channel=organic" in result.output
     assert "predicted spend (clv)" in result.output
     assert "drift: champion" in result.output
+    assert "no drift" not in result.output  # the verdict: drift after the shift
     assert "stored as report" in result.output
     with shop.factory() as session:
         assert session.query(Report).count() == 1

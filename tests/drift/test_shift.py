@@ -58,9 +58,7 @@ def test_no_drift_before_the_shift(before: list[DriftReportRead]) -> None:
         assert all(f.psi < 0.15 for f in report.features), report.features[:3]
 
 
-def test_drift_after_the_shift_names_the_channel(
-    before: list[DriftReportRead], after: list[DriftReportRead]
-) -> None:
+def test_drift_after_the_shift_names_the_channel(after: list[DriftReportRead]) -> None:
     for report in after:
         assert report.as_of > day(SHIFT_DAY + 60)
         assert report.drifted

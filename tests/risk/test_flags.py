@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from service.config import Settings
-from service.ml.activity import EVENT_COLUMNS, MONEY_UNITS
-from service.risk.flags import RiskRules, flags_from_events, risk_flags, risk_measures
+from service.ml.activity import EVENT_COLUMNS, ITEM_COLUMNS, MONEY_UNITS, day_number
+from service.ml.examples import EventLog
+from service.risk.flags import RiskFlag, RiskRules, risk_flags, risk_measures
 
 TODAY = 20_000  # the day scored, in days since 1970-01-01
 RULES = RiskRules()  # window 30, history 365, min history 90, ratio 5, min spend 500, 2 refunds
@@ -170,7 +171,9 @@ def test_many_customers_at_once_are_flagged_as_each_alone() -> None:
     assert 10 < len(together) < 300  # some flagged, not everyone: the comparison means something
 
 
-def test_flags_from_events_aggregate_the_days_and_only_read_orders_and_refunds() -> None:
+def test_flags_from_a_scores_events_aggregate_the_days_and_only_read_orders_and_refunds() -> None:
+    """The scoring engine's path: its event log's aggregates (which it builds for the features
+    anyway), then ``risk_flags`` as of the score's day."""
     as_of = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
     def at(days_before: int, kind: str, amount: str) -> tuple[int, str, str, int, int]:
@@ -187,10 +190,14 @@ def test_flags_from_events_aggregate_the_days_and_only_read_orders_and_refunds()
         columns=EVENT_COLUMNS,
     )
 
-    [flag] = flags_from_events(events, as_of, RULES)["e"]
+    def flags(frame: pd.DataFrame) -> dict[str, list[RiskFlag]]:
+        days = EventLog(frame, pd.DataFrame(columns=ITEM_COLUMNS)).activity().days
+        return risk_flags(days, day_number(as_of), RULES)
+
+    [flag] = flags(events)["e"]
 
     assert (flag["recent"], flag["usual"], flag["ratio"]) == (1250.0, 100.0, 12.5)
-    assert flags_from_events(events.iloc[:0], as_of, RULES) == {}
+    assert flags(events.iloc[:0]) == {}
 
 
 def test_the_rules_come_from_clv_risk_settings(monkeypatch: pytest.MonkeyPatch) -> None:
