@@ -83,8 +83,17 @@ class JobReporter:
         self._write(stage, done)
 
     def cancelled(self) -> bool:
-        """Asked to stop: by a cancel, or because the service is shutting down."""
+        """Asked to stop: by a cancel, or because the service is shutting down. The flag is read
+        at every check (one primary-key read; checks come once an epoch), while progress and
+        the heartbeat are written at most once a second: a cancel that waited for the next
+        write could miss a short training altogether."""
         self._write()
+        if not self.cancel_requested:
+            with self.session_factory() as session:
+                job = repository.get_job(session, self.job_id)
+                self.cancel_requested = (
+                    job is None or job.status != "running" or job.cancel_requested
+                )
         return self.cancel_requested or self.stopping()
 
     @contextmanager
