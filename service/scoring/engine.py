@@ -65,7 +65,7 @@ def compute(
         parts = _examples(session, settings, model, customer_ids, as_of, log, activity)
         computed = Computed.combine([_score(model, examples, explain) for examples in parts])
         rules = RiskRules.from_settings(settings)
-        flags = risk_flags(activity.days, day_number(as_of), rules) if activity else {}
+        flags = {} if activity is None else risk_flags(activity.days, day_number(as_of), rules)
     metrics.SCORED.labels(purpose).inc(len(computed.scores))
     return replace(computed, risk_flags=flags)
 
