@@ -77,6 +77,20 @@ def import_csv_command(
     negative_as_refund: Annotated[
         bool, typer.Option(help="Import negative amounts as refunds instead of rejecting them.")
     ] = False,
+    order_col: Annotated[
+        str | None,
+        typer.Option(
+            help="Column with the order id: the rows of one order and customer (near each "
+            "other, as exports sort them) become one event; negative quantities: a refund."
+        ),
+    ] = None,
+    name_col: Annotated[
+        str | None, typer.Option(help="Column with the product name (item name).")
+    ] = None,
+    cancel_prefix: Annotated[
+        str | None,
+        typer.Option(help="With --order-col: order ids starting with this are refunds, e.g. C."),
+    ] = None,
 ) -> None:
     """Import events from a CSV file: streamed, in bulk, idempotent on re-run."""
     settings = load_settings()
@@ -94,6 +108,9 @@ def import_csv_command(
         timezone=timezone,
         default_type=default_type,
         negative_as_refund=negative_as_refund,
+        order=order_col,
+        name=name_col,
+        cancel_prefix=cancel_prefix,
     )
     pii = PiiHasher.from_settings(settings)
     rules = IngestRules.from_settings(settings, pii)
@@ -104,7 +121,9 @@ def import_csv_command(
         text = io.TextIOWrapper(raw, encoding=encoding, newline="")
         summary = import_csv(text, mapping, factory, rules, delimiter=delimiter)
         _apply_to_portrait(factory)
-    _print_import(summary)
+    if order_col:
+        console.print(f"{summary.lines} lines read as {summary.rows} orders")
+    _print_import(summary, "orders" if order_col else "rows")
 
 
 def _progress() -> Progress:
@@ -230,9 +249,10 @@ def _apply_to_portrait(factory: sessionmaker[Session]) -> None:
         drain(factory)
 
 
-def _print_import(summary: ImportSummary) -> None:
+def _print_import(summary: ImportSummary, unit: str = "rows") -> None:
+    """The counts, then the first rejections by line (an order's: its first row's line)."""
     console.print(
-        f"rows {summary.rows}: imported {summary.imported}, duplicates {summary.duplicates}, "
+        f"{unit} {summary.rows}: imported {summary.imported}, duplicates {summary.duplicates}, "
         f"rejected {summary.rejected}"
     )
     for line, reason in summary.rejections:

@@ -1,131 +1,124 @@
 """``clv import-csv``: stream a CSV of orders into the event store, idempotently.
 
 Rows are read lazily and written in chunks, so a file of millions of rows needs the memory of one
-chunk. Each row goes through the same validation and the same idempotent insert as the API. A file
-without an event id column gets ids derived from the row's mapped values, so importing the same
-file again stores nothing new (and identical rows count as one event).
+chunk. Each event goes through the same validation and the same idempotent insert as the API.
+
+Two shapes of file:
+
+- one event a row (the default): a row's amount is its amount column, or price x quantity;
+- one event an order (``--order-col``): the rows of one order, as line-level shop exports have
+  them, become one purchase or refund event (``service.events.csv_orders``).
+
+Event ids, when the file has no event id column, are derived so that importing the same file
+again stores nothing new, and so that two distinct rows or orders never share one:
+
+- with ``--order-col``: a hash of the order id, the customer and the event type, so the order is
+  one event however many rows it has, and a re-run (or a re-export with other columns) finds it;
+- without: a hash of the row's mapped values (not the product name), and, from the second of a
+  set of identical rows on, of its ordinal among them (identical rows are distinct lines of the
+  file, e.g. the same product twice in one order, and each counts). The first of them keeps the
+  hash of its values alone, as before ordinals were added, so files imported earlier still
+  match. Ordinals are counted among the last ``RECENT_ROWS`` distinct rows, to bound memory:
+  identical rows further apart than that share an id, and only the first is stored.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.errors import InvalidRequestError
 from service.events import service
+from service.events.csv_lines import CsvMapping, RowError, RowReader, cell, derive_id
+from service.events.csv_orders import OrderConverter, group_orders
 from service.events.imports import CHUNK_ROWS, ImportSummary, ingest_stream
 from service.events.models import EventType
 from service.events.schemas import LENIENT_EVENT, EventCandidate, InvalidEvent
 
+__all__ = ["CsvImportSummary", "CsvMapping", "csv_candidates", "import_csv"]
 
-@dataclass(frozen=True)
-class CsvMapping:
-    """Which column holds what. Only customer and time are required."""
-
-    customer: str
-    time: str
-    amount: str | None = None
-    price: str | None = None
-    quantity: str | None = None
-    sku: str | None = None
-    category: str | None = None
-    event_id: str | None = None
-    type: str | None = None
-    time_format: str | None = None
-    timezone: str = "UTC"
-    default_type: EventType = EventType.purchase
-    negative_as_refund: bool = False
-
-    def columns(self) -> list[str]:
-        named = [self.customer, self.time, self.amount, self.price, self.quantity, self.sku]
-        named += [self.category, self.event_id, self.type]
-        return [column for column in named if column]
+RECENT_ROWS = 100_000
 
 
-class _RowError(ValueError):
-    pass
+@dataclass
+class CsvImportSummary(ImportSummary):
+    lines: int = 0
+    """Data lines read: more than ``rows`` (the events) when rows are grouped into orders."""
 
 
-def _decimal(raw: str, column: str) -> Decimal | None:
-    if raw.strip() == "":
-        return None
-    try:
-        value = Decimal(raw.strip())
-    except InvalidOperation:
-        raise _RowError(f"{column}: {raw!r} is not a number") from None
-    if not value.is_finite():
-        raise _RowError(f"{column}: {raw!r} is not a finite number")
-    return value
+class _Ordinals:
+    """How many identical rows came before a row, among the last ``capacity`` distinct rows:
+    bounded memory, and the same answer for the same file, so re-runs derive the same ids."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.seen: OrderedDict[str, int] = OrderedDict()
+
+    def next(self, key: str) -> int:
+        ordinal = self.seen.pop(key, 0)
+        self.seen[key] = ordinal + 1
+        if len(self.seen) > self.capacity:
+            self.seen.popitem(last=False)
+        return ordinal
 
 
 class _RowConverter:
+    """One row, one event."""
+
     def __init__(self, mapping: CsvMapping) -> None:
         self.mapping = mapping
-        try:
-            self.zone = ZoneInfo(mapping.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidRequestError(f"unknown time zone {mapping.timezone!r}") from None
-
-    def _time(self, raw: str) -> datetime:
-        try:
-            if self.mapping.time_format:
-                parsed = datetime.strptime(raw.strip(), self.mapping.time_format)
-            else:
-                parsed = datetime.fromisoformat(raw.strip())
-        except ValueError:
-            expected = self.mapping.time_format or "ISO 8601"
-            raise _RowError(f"{self.mapping.time}: cannot read {raw!r} as {expected}") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=self.zone)
+        self.reader = RowReader(mapping)
+        self.ordinals = _Ordinals(RECENT_ROWS)
 
     def event(self, row: dict[str, str]) -> dict[str, Any]:
-        m = self.mapping
-        get = row.get
-        quantity = _decimal(get(m.quantity, ""), m.quantity) if m.quantity else None
-        price = _decimal(get(m.price, ""), m.price) if m.price else None
-        amount = _decimal(get(m.amount, ""), m.amount) if m.amount else None
-        if amount is None and price is not None:
-            amount = price * (quantity if quantity is not None else 1)
-        kind = get(m.type, "").strip() if m.type else ""
-        kind = kind or m.default_type.value
-        if m.negative_as_refund and amount is not None and amount < 0:
-            kind, amount = EventType.refund.value, -amount
-            quantity = -quantity if quantity is not None and quantity < 0 else quantity
-            price = abs(price) if price is not None else None
+        m, read = self.mapping, self.reader
+        line, kind = read.line(row), read.kind(row)
+        if m.negative_as_refund and line.amount is not None and line.amount < 0:
+            kind, line = EventType.refund.value, line.refunded()
         event: dict[str, Any] = {
-            "event_id": (get(m.event_id, "") if m.event_id else "") or self._derived_id(row),
-            "customer_id": get(m.customer, "").strip(),
+            "event_id": self._event_id(row),
+            "customer_id": cell(row, m.customer),
             "type": kind,
-            "occurred_at": self._time(get(m.time, "")),
-            "amount": amount,
+            "occurred_at": read.time(row),
+            "amount": line.amount,
         }
-        if m.sku and get(m.sku, "").strip():
-            item: dict[str, Any] = {"sku": get(m.sku, "").strip()}
-            if quantity is not None:
-                item["quantity"] = quantity
-            if price is not None:
-                item["price"] = price
-            if m.category and get(m.category, "").strip():
-                item["category"] = get(m.category, "").strip()
+        if item := read.item(row, line):
             event["items"] = [item]
         return event
 
+    def _event_id(self, row: dict[str, str]) -> str:
+        given = row.get(self.mapping.event_id) if self.mapping.event_id else None
+        return given or self._derived_id(row)
+
     def _derived_id(self, row: dict[str, str]) -> str:
-        values = "\x1f".join(row.get(column, "") for column in self.mapping.columns())
-        return "csv-" + hashlib.sha256(values.encode()).hexdigest()[:40]
+        values = [row.get(column) or "" for column in self.mapping.identity_columns()]
+        event_id = derive_id(values)
+        ordinal = self.ordinals.next(event_id)
+        return derive_id([*values, f"#{ordinal}"]) if ordinal else event_id
 
     def candidate(self, row: dict[str, str]) -> EventCandidate:
         try:
             return LENIENT_EVENT.validate_python(self.event(row))
-        except _RowError as error:
+        except RowError as error:
             return InvalidEvent(None, str(error))
+
+
+def csv_candidates(
+    rows: Iterable[dict[str, str]], mapping: CsvMapping
+) -> Iterator[tuple[int, EventCandidate]]:
+    """(line number, candidate) pairs: one a row, or with ``mapping.order`` one an order,
+    numbered by its first row. Line numbers assume one row a line; line 1 is the header."""
+    numbered = enumerate(rows, 2)
+    if mapping.order is None:
+        converter = _RowConverter(mapping)
+        return ((line, converter.candidate(row)) for line, row in numbered)
+    orders = OrderConverter(mapping)
+    return ((order.line, orders.candidate(order)) for order in group_orders(numbered, mapping))
 
 
 def import_csv(
@@ -137,8 +130,9 @@ def import_csv(
     delimiter: str = ",",
     chunk_rows: int = CHUNK_ROWS,
     on_chunk: Callable[[ImportSummary], None] | None = None,
-) -> ImportSummary:
+) -> CsvImportSummary:
     """Import the rows of ``lines``; each chunk is committed before the next is read."""
+    mapping.check()
     reader = csv.DictReader(lines, delimiter=delimiter)
     missing = [column for column in mapping.columns() if column not in (reader.fieldnames or [])]
     if missing:
@@ -146,9 +140,8 @@ def import_csv(
         raise InvalidRequestError(
             f"column(s) {', '.join(missing)} not in the header (found: {found})"
         )
-    converter = _RowConverter(mapping)
-    # Line numbers assume one row a line; line 1 is the header.
-    candidates = ((number, converter.candidate(row)) for number, row in enumerate(reader, 2))
-    return ingest_stream(
+    candidates = csv_candidates(reader, mapping)
+    summary = ingest_stream(
         candidates, session_factory, rules, chunk_rows=chunk_rows, on_chunk=on_chunk
     )
+    return CsvImportSummary(**vars(summary), lines=max(reader.line_num - 1, 0))

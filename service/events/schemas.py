@@ -34,7 +34,8 @@ from service.schemas import (
     error_message,
 )
 
-MAX_ITEMS = 200
+MAX_ITEMS = 1_000
+"""Line items of one event: a wholesale invoice of Online Retail has up to 542 lines."""
 MAX_PROPERTIES = 50
 
 

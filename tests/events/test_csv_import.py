@@ -7,7 +7,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
@@ -43,12 +42,6 @@ MAPPING_FLAGS = [
     "--timezone", "Europe/Berlin",
     "--delimiter", ";",
 ]  # fmt: skip
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Settings:
-    monkeypatch.setenv("CLV_DATABASE_URL", settings.database_url)
-    return settings
 
 
 def stored(db: Engine) -> list[Any]:
