@@ -139,7 +139,14 @@ class Settings(BaseSettings):
     fairness_attributes: Annotated[list[str], NoDecode] = Field(
         default=["gender", "age_band", "region"],
         description="Protected profile attributes, comma-separated: the fairness report audits "
-        "the model per group of each, and training without protected attributes leaves them out.",
+        "the model per group of each, and training leaves them out of the model's inputs "
+        "(unless CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES or a request asks for them).",
+    )
+    train_with_protected_attributes: bool = Field(
+        default=False,
+        description="Opt in: train on the protected attributes (CLV_FAIRNESS_ATTRIBUTES) too. "
+        "Off, every training (API, clv train, the learning loop) leaves them out; an explicit "
+        "with_protected_attributes or without_protected_attributes on a request wins over this.",
     )
     fairness_bootstrap: int = Field(
         default=200,
@@ -256,6 +263,19 @@ class Settings(BaseSettings):
         ge=0,
         description="How much worse the challenger's decile MAPE and absolute aggregate revenue "
         "error may be than the champion's and still be promoted (0: not worse at all).",
+    )
+    holdout_min_customers: int = Field(
+        default=100,
+        ge=1,
+        description="A learning run or backtest judges models on the customers known at its "
+        "holdout's start; it is refused when fewer are known.",
+    )
+    holdout_min_buyers: int = Field(
+        default=20,
+        ge=1,
+        description="A learning run or backtest is refused when fewer of the customers known at "
+        "its holdout's start buy inside the holdout: with no spend to compare with, its metrics "
+        "are undefined (Gini 0, aggregate error divided by nothing).",
     )
     learning_epochs: int = Field(
         default=10, ge=1, description="Upper bound on the epochs of a learning job's training."

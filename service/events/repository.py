@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Table
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, distinct, exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from service.db.bulk import bulk_upsert, is_postgresql
-from service.events.models import Event
+from service.events.models import Event, EventType
 from service.events.schemas import ITEMS_AS_JSON, EventCreate
 from service.jobs.models import PendingEvent
 
@@ -59,3 +59,32 @@ def insert_new(
         returning_into=_PENDING,  # queued for the worker, in the same statement on PostgreSQL
     )
     return stored
+
+
+def known_customers(session: Session, at: datetime) -> int:
+    """Customers with an event at or before ``at``."""
+    query = select(func.count(distinct(Event.customer_id))).where(Event.occurred_at <= at)
+    return int(session.scalar(query) or 0)
+
+
+def purchases_between(session: Session, start: datetime, end: datetime) -> tuple[int, int]:
+    """(orders in (start, end], of them the buyers known at ``start``: distinct customers with
+    an event at or before it)."""
+    earlier = aliased(Event)
+    known = exists().where(earlier.customer_id == Event.customer_id, earlier.occurred_at <= start)
+    inside = (Event.type == EventType.purchase.value, Event.occurred_at > start)
+    orders = select(func.count()).select_from(Event).where(*inside, Event.occurred_at <= end)
+    buyers = select(func.count(distinct(Event.customer_id))).where(
+        *inside, Event.occurred_at <= end, known
+    )
+    return int(session.scalar(orders) or 0), int(session.scalar(buyers) or 0)
+
+
+def last_purchase_at(session: Session) -> datetime | None:
+    return session.scalar(
+        select(func.max(Event.occurred_at)).where(Event.type == EventType.purchase.value)
+    )
+
+
+def last_event_at(session: Session) -> datetime | None:
+    return session.scalar(select(func.max(Event.occurred_at)))

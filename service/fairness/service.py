@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.errors import InvalidRequestError, NotFoundError, refuse_future
+from service.events import repository as events
 from service.fairness.audit import INTERVAL, audit
 from service.fairness.charts import fairness_png
 from service.fairness.schemas import (
@@ -32,14 +33,17 @@ from service.fairness.schemas import (
 from service.jobs import service as jobs
 from service.ml.artifacts import device_for
 from service.ml.examples import EventLog, Profiles
+from service.ml.insufficient import InsufficientDataError
 from service.ml.metrics import finite
 from service.ml.profile import GROUP
-from service.ml.training import DataTooShortError, Progress, TrainConfig, train
+from service.ml.training import Progress, TrainConfig, train
 from service.model_versions.schemas import JobRead
 from service.reports import repository as reports
 from service.training import data
+from service.training.backtest import refuse_unjudgeable
 
 KIND = "fairness"
+RUN = "fairness backtest"
 MODELS = ("with_protected_attributes", "without_protected_attributes")
 NO_REPORT = (
     "no fairness report yet: queue one with POST /v1/reports/fairness (scope admin) or run "
@@ -47,9 +51,16 @@ NO_REPORT = (
 )
 
 
-def submit(session: Session, request: FairnessRequest, actor: str) -> JobRead:
-    """Queue the report's computation; a worker runs it (``run_job``)."""
+def submit(session: Session, settings: Settings, request: FairnessRequest, actor: str) -> JobRead:
+    """Queue the report's computation; a worker runs it (``run_job``). A cut-off the events
+    cannot judge (its horizon past them: 422, too few buyers in it: 409) is refused now."""
     refuse_future(request.as_of)
+    last = events.last_event_at(session)
+    if last is None:
+        raise InvalidRequestError("no events yet: there is nothing to audit")
+    horizon = timedelta(days=request.horizon_days)
+    as_of = request.as_of or last - horizon
+    refuse_unjudgeable(session, settings, as_of, request.horizon_days, last, run=RUN)
     return jobs.submit(session, KIND, request.model_dump(mode="json"), actor)
 
 
@@ -111,7 +122,7 @@ def compute(
     started = time.monotonic()
     report = progress or (lambda stage, done: None)
     report("reading events and profiles", 0.0)
-    log, as_of = _log_and_cut_off(session_factory, as_of, horizon_days)
+    log, as_of = _log_and_cut_off(session_factory, settings, as_of, horizon_days)
     with session_factory() as session:
         profiles, sources = data.profiles(session, settings)
     base = replace(
@@ -155,23 +166,20 @@ def compute(
 
 
 def _log_and_cut_off(
-    session_factory: sessionmaker[Session], as_of: datetime | None, horizon_days: int
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    as_of: datetime | None,
+    horizon_days: int,
 ) -> tuple[EventLog, datetime]:
-    """The events and the cut-off, refusing one whose horizon runs past the data (allowing two
-    days of slack, as the backtest does: a last quiet day or two is no missing outcome)."""
+    """The events and the cut-off, refusing one the backtest refuses: its horizon past the data
+    (with two days of slack) or holding too few buyers (``refuse_unjudgeable``)."""
     until = as_of + timedelta(days=horizon_days) if as_of else datetime.now(UTC)
     with session_factory() as session:
         log = data.event_log(session, until)
-    last = datetime.fromtimestamp(int(log.events["seconds"].max()), UTC)
-    if as_of is None:
-        return log, last - timedelta(days=horizon_days)
-    if last < until - timedelta(days=2):
-        raise InvalidRequestError(
-            f"the events end at {last.date()}: a {horizon_days}-day fairness backtest at "
-            f"{as_of.date()} needs them up to {until.date()}; leave as_of out for the latest "
-            "cut-off the data allow"
-        )
-    return log, as_of
+        last = datetime.fromtimestamp(int(log.events["seconds"].max()), UTC)
+        cut_off = as_of or last - timedelta(days=horizon_days)
+        refuse_unjudgeable(session, settings, cut_off, horizon_days, last, run=RUN)
+    return log, cut_off
 
 
 def _audited_model(
@@ -189,7 +197,7 @@ def _audited_model(
     the horizon. The first call records the population in ``body`` (the second sees the same)."""
     try:
         model = train(log, profiles, sources, as_of, config, progress, cancelled)
-    except DataTooShortError as error:
+    except InsufficientDataError as error:
         raise InvalidRequestError(f"cannot backtest at {as_of.date()}: {error}") from None
     examples = model.examples(log, profiles, sources, as_of, label_days=config.horizon_days)
     predicted = model.predict(examples)["clv"].to_numpy()

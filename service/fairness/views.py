@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Response, status
 
-from service.api.deps import AdminKey, ReadKey, SessionDep
+from service.api.deps import AdminKey, ReadKey, SessionDep, SettingsDep
 from service.api.routing import domain_router
 from service.fairness import service
 from service.fairness.schemas import FairnessReportRead, FairnessRequest
@@ -19,13 +19,18 @@ router = domain_router(prefix="/v1", tags=["reports"])
     operation_id="create_fairness_report",
     summary="Audit the model's fairness (as a job)",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 409, 422),
 )
-def create_fairness_report(request: FairnessRequest, session: SessionDep, key: AdminKey) -> JobRead:
+def create_fairness_report(
+    request: FairnessRequest, session: SessionDep, settings: SettingsDep, key: AdminKey
+) -> JobRead:
     """Queue a backtest at `as_of` that trains a model with every profile attribute and one
     without the protected ones (CLV_FAIRNESS_ATTRIBUTES) and audits both per group. Follow it
-    at `GET /v1/jobs/{id}`; the result is served by `GET /v1/reports/fairness`."""
-    return service.submit(session, request, key.name)
+    at `GET /v1/jobs/{id}`; the result is served by `GET /v1/reports/fairness`. 422 when the
+    horizon after `as_of` runs past the events; 409 (`holdout_too_thin`) when fewer than
+    `CLV_HOLDOUT_MIN_BUYERS` of the customers known at `as_of` buy in it (or fewer than
+    `CLV_HOLDOUT_MIN_CUSTOMERS` are known): the message says from when a fair one is possible."""
+    return service.submit(session, settings, request, key.name)
 
 
 @router.get(

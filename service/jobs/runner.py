@@ -36,6 +36,7 @@ from service.learning.scheduler import Scheduler
 from service.learning.triggers import LEARN_JOB
 from service.ml.training import TrainingCancelledError
 from service.scoring.service import RescoreCancelledError, Scorer, rescore_all
+from service.training import protected
 from service.training.runner import train_version
 
 logger = logging.getLogger(__name__)
@@ -237,7 +238,10 @@ class JobRunner(PollingLoop):
             horizon_days=params["horizon_days"],
             architecture=params["architecture"],
             epochs=params["epochs"],
-            without_protected_attributes=params.get("without_protected_attributes", False),
+            with_protected_attributes=protected.requested(
+                with_protected=bool(params.get("with_protected_attributes")),
+                without_protected=bool(params.get("without_protected_attributes")),
+            ),
             actor=actor,
             progress=reporter.progress,
             cancelled=reporter.cancelled,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.events.models import Event, EventType
 from service.learning.schemas import AccuracyRead, VersionAccuracy
-from service.ml.metrics import evaluate
+from service.ml.metrics import evaluate, finite
 from service.reports import repository as reports
 from service.scoring.models import ScoreHistory
 
@@ -95,16 +95,18 @@ def version_accuracy(
         horizon_days=sorted(int(h) for h in scores["horizon_days"].unique()),
         as_of_from=scores["as_of"].min().to_pydatetime() if len(scores) else None,
         as_of_to=scores["as_of"].max().to_pydatetime() if len(scores) else None,
-        metrics=evaluate(
-            actual,
-            scores["clv"].to_numpy(),
-            purchase_probability=scores["purchase_probability"].to_numpy(),
-            p10=scores["p10"].to_numpy(),
-            p90=scores["p90"].to_numpy(),
+        metrics=finite(
+            evaluate(
+                actual,
+                scores["clv"].to_numpy(),
+                purchase_probability=scores["purchase_probability"].to_numpy(),
+                p10=scores["p10"].to_numpy(),
+                p90=scores["p90"].to_numpy(),
+            )
         )
         if enough
         else None,
-        btyd=evaluate(actual, scores["btyd_clv"].to_numpy()) if enough else None,
+        btyd=finite(evaluate(actual, scores["btyd_clv"].to_numpy())) if enough else None,
     )
 
 

@@ -30,9 +30,9 @@ from service.learning.triggers import Trigger
 from service.ml.artifacts import device_for
 from service.ml.clv_model import ClvModel
 from service.ml.examples import EventLog, Profiles, Sources
+from service.ml.insufficient import InsufficientDataError
 from service.ml.metrics import finite
 from service.ml.training import (
-    DataTooShortError,
     Progress,
     TrainConfig,
     TrainingCancelledError,
@@ -42,7 +42,9 @@ from service.model_versions import repository as versions
 from service.model_versions import service as registry
 from service.model_versions.service import ArtifactRefusedError
 from service.model_versions.store import load_version
-from service.training import data
+from service.training import data, protected
+from service.training import holdout as holdouts
+from service.training.holdout import ThinHoldoutError
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +88,8 @@ def learn(
     except SkippedRunError as skipped:
         decision.outcome, decision.reasons = "skipped", [str(skipped)]
         logger.info("learning run skipped: %s", skipped)
-    except TrainingCancelledError:
-        raise
+    except (TrainingCancelledError, ThinHoldoutError):
+        raise  # cancelled, or nothing to judge on: no decision
     except Exception as error:
         decision.outcome, decision.reasons = "failed", [f"{type(error).__name__}: {error}"]
         _store(session_factory, decision)
@@ -126,12 +128,16 @@ def _judge(
             challenger_version, challenger = _given(
                 session, settings, given, champion_version, device, holdout
             )
+        _refuse_thin(session, settings, holdout, champion_end)
         log = data.event_log(session, holdout.end)
         profiles, sources = data.profiles(session, settings)
+    notes: list[str] = []
     if given is None:
+        config = _config_of(champion, settings)
+        decision.mode, notes = _mode_for(champion, config, decision.mode)
         report(f"training the challenger on the events up to {holdout.start.date()}", 0.0)
         challenger = _train_challenger(
-            champion, log, profiles, sources, holdout, settings, decision.mode, report, cancelled
+            champion, log, profiles, sources, holdout, config, decision.mode, report, cancelled
         )
     report(f"judging both on {holdout.days} days after {holdout.start.date()}", 0.96)
     metrics = holdout_metrics(
@@ -144,7 +150,7 @@ def _judge(
         metrics["champion"],
         metrics["challenger"],
     )
-    decision.baseline_metrics, decision.reasons = metrics["btyd"], verdict.reasons
+    decision.baseline_metrics, decision.reasons = metrics["btyd"], [*notes, *verdict.reasons]
     if given is None:
         with session_factory() as session, session.begin():  # registered whatever comes next
             validation = dict(challenger.info.get("validation", {}))
@@ -192,7 +198,8 @@ def refuse_unfair(
 ) -> None:
     """What a run as of ``as_of`` would skip, refused when it is asked for (409, 404), so the
     caller learns at once rather than from a skipped decision: no champion, a champion (or a
-    given challenger) trained on part of the holdout, a challenger that is the champion."""
+    given challenger) trained on part of the holdout, a challenger that is the champion, a
+    holdout too thin to judge on."""
     try:
         holdout = Holdout.ending(as_of, settings.learning_holdout_days)
     except OverflowError:
@@ -200,13 +207,30 @@ def refuse_unfair(
     champion = versions.aliases(session).get("champion")
     if champion is None:
         raise ConflictError("there is no champion yet: train one first (POST /v1/models)")
+    champion_end = _data_to(session, champion)
     try:
-        _check_unseen(champion, _data_to(session, champion), holdout, settings)
+        _check_unseen(champion, champion_end, holdout, settings)
         if challenger is not None:
             found = registry.get_version(session, challenger)  # 404 when there is none
             _check_given(found.version, found.data_to, champion, holdout)
     except SkippedRunError as unfair:
         raise ConflictError(str(unfair)) from None
+    _refuse_thin(session, settings, holdout, champion_end)
+
+
+def _refuse_thin(
+    session: Session, settings: Settings, holdout: Holdout, champion_end: datetime
+) -> None:
+    """Refuse (``ThinHoldoutError``, 409) a holdout with too few known customers or buyers: its
+    metrics would be undefined, and a decision on them meaningless, so none is stored."""
+    holdouts.refuse_thin(
+        session,
+        settings,
+        holdout.start,
+        holdout.end,
+        run="learning run",
+        not_before=champion_end + timedelta(days=settings.learning_holdout_days),
+    )
 
 
 def _champion(session: Session, settings: Settings, device: str) -> tuple[str, ClvModel]:
@@ -262,20 +286,36 @@ def _check_given(version: str, data_to: datetime, champion: str, holdout: Holdou
         )
 
 
+def _mode_for(champion: ClvModel, config: TrainConfig, mode: str) -> tuple[str, list[str]]:
+    """A warm start keeps the champion's feature pipeline, so it cannot add or drop profile
+    attributes: when the challenger must leave out other attributes than the champion did (a
+    champion trained with the protected ones, now left out by default), it is trained from
+    scratch instead, and the decision says why."""
+    seen = sorted(set(champion.info.get("excluded_attributes", [])))
+    wanted = sorted(set(config.excluded_attributes))
+    if mode != LearningMode.warm or seen == wanted:
+        return mode, []
+    note = (
+        f"trained from scratch, not warm: the champion's features left out "
+        f"{', '.join(seen) or 'no attribute'}, the challenger's leave out "
+        f"{', '.join(wanted) or 'none'} (CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES)"
+    )
+    return LearningMode.retrain.value, [note]
+
+
 def _train_challenger(
     champion: ClvModel,
     log: EventLog,
     profiles: Profiles,
     sources: Sources,
     holdout: Holdout,
-    settings: Settings,
+    config: TrainConfig,
     mode: str,
     report: Progress,
     cancelled: Callable[[], bool] | None,
 ) -> ClvModel:
-    """The champion's own training configuration, with the learning job's epoch budget; warm
-    starts from its weights, retrain from scratch."""
-    config = _config_of(champion, settings)
+    """``config`` (the champion's, see ``_config_of``); warm starts from the champion's
+    weights, retrain from scratch."""
     try:
         return train(
             log,
@@ -287,13 +327,16 @@ def _train_challenger(
             cancelled,
             start_from=champion if mode == LearningMode.warm else None,
         )
-    except DataTooShortError as error:
+    except InsufficientDataError as error:
         raise SkippedRunError(
             f"cannot train a challenger at {holdout.start.date()}: {error}"
         ) from None
 
 
 def _config_of(champion: ClvModel, settings: Settings) -> TrainConfig:
+    """The champion's own training configuration, with the learning job's epoch budget and
+    the protected attributes left out unless CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES (the loop has
+    no request to ask otherwise)."""
     known = {f.name for f in fields(TrainConfig)}
     stored: dict[str, Any] = {
         k: v for k, v in champion.info.get("config", {}).items() if k in known
@@ -304,7 +347,16 @@ def _config_of(champion: ClvModel, settings: Settings) -> TrainConfig:
         architecture=champion.architecture,
         epochs=settings.learning_epochs,
         device=device_for(settings.device),
+        excluded_attributes=_excluded(champion, settings),
     )
+
+
+def _excluded(champion: ClvModel, settings: Settings) -> tuple[str, ...]:
+    """The champion's exclusions other than the protected attributes (kept), and the protected
+    ones as the setting says."""
+    protected_names = set(settings.fairness_attributes)
+    kept = [a for a in champion.info.get("excluded_attributes", []) if a not in protected_names]
+    return tuple(sorted({*kept, *protected.excluded_attributes(settings)}))
 
 
 def decisions(session: Session, limit: int = 50) -> list[LearningDecisionRead]:
@@ -328,20 +380,29 @@ def run_job(
     progress: Progress,
     cancelled: Callable[[], bool],
 ) -> dict[str, Any]:
-    """The ``learn`` job: one run of the loop; its result is the decision in brief."""
+    """The ``learn`` job: one run of the loop; its result is the decision in brief. A holdout
+    too thin to judge on fails a job asked for (the error says why); an automatic trigger's job
+    skips quietly: the reason is logged and is its result, and no decision is stored."""
     as_of = params.get("as_of")
-    decided = learn(
-        session_factory,
-        settings,
-        trigger=Trigger(params.get("trigger", Trigger.demand.value)),
-        actor=actor,
-        as_of=datetime.fromisoformat(as_of) if as_of else None,
-        mode=params.get("mode"),
-        challenger=params.get("challenger"),
-        job_id=job_id,
-        progress=progress,
-        cancelled=cancelled,
-    )
+    trigger = Trigger(params.get("trigger", Trigger.demand.value))
+    try:
+        decided = learn(
+            session_factory,
+            settings,
+            trigger=trigger,
+            actor=actor,
+            as_of=datetime.fromisoformat(as_of) if as_of else None,
+            mode=params.get("mode"),
+            challenger=params.get("challenger"),
+            job_id=job_id,
+            progress=progress,
+            cancelled=cancelled,
+        )
+    except ThinHoldoutError as thin:
+        if trigger is Trigger.demand:
+            raise
+        logger.info("learning (%s trigger) not run: %s", trigger.value, thin.message)
+        return {"outcome": "not_run", "reasons": [thin.message]}
     return decided.model_dump(
         mode="json",
         include={"id", "outcome", "promoted", "champion_version", "challenger_version", "reasons"},

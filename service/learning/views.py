@@ -40,7 +40,11 @@ def run_learning(
     `challenger`, judge that registered version instead. The decision, with both models'
     metrics, appears at `GET /v1/learning/decisions`. 409 while a learning job is queued or
     running, without a champion, or when the champion (or `challenger`) was trained on part of
-    the holdout (it would be judged on what it saw: the message says from when it can run)."""
+    the holdout (it would be judged on what it saw: the message says from when it can run). 409
+    `holdout_too_thin` when fewer than `CLV_HOLDOUT_MIN_CUSTOMERS` customers are known at the
+    holdout's start or fewer than `CLV_HOLDOUT_MIN_BUYERS` of them buy in it (the metrics would
+    be undefined): the message names the latest fair `as_of` the data allow, and no decision is
+    stored."""
     refuse_future(request.as_of)
     as_of = request.as_of or datetime.now(UTC)
     learning.refuse_unfair(session, settings, as_of, request.challenger)

@@ -24,9 +24,9 @@ from service.main import create_app
 from service.ml.clv_model import ClvModel
 from service.ml.training import train
 from service.model_versions.store import load_version
+from service.simulator.memory import end_of_observation, shop_log
 from service.training import data
 from tests.conftest import FAST, SHOP, KeyFactory, bearer
-from tests.ml.shop_data import end_of_observation, shop_log
 
 PROTECTED = ("gender", "age_band", "region")
 WITH, WITHOUT = "with_protected_attributes", "without_protected_attributes"

@@ -10,6 +10,7 @@ measured on the 60 days before the shift and on the last 60 days (the loop's hol
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -29,17 +30,20 @@ from service.jobs import repository as job_rows
 from service.jobs import service as jobs
 from service.jobs.runner import JobRunner
 from service.learning.evaluation import Holdout, holdout_metrics
-from service.learning.service import learn
+from service.learning.models import LearningDecision
+from service.learning.service import learn, run_job
 from service.learning.triggers import Trigger
 from service.main import create_app
 from service.ml.clv_model import ClvModel
 from service.ml.training import TrainConfig, train
 from service.model_versions import repository as versions
 from service.model_versions import service as registry
+from service.model_versions.store import load_version
 from service.simulator.config import Shift, ShopConfig
 from service.simulator.files import write_shop
+from service.simulator.memory import shop_log
+from service.training.holdout import ThinHoldoutError
 from tests.conftest import import_shop
-from tests.ml.shop_data import shop_log
 
 SHIFT_DAY = 380
 SHIFTED = ShopConfig(
@@ -50,8 +54,15 @@ SHIFTED = ShopConfig(
     shift=Shift(day=SHIFT_DAY, channel="organic", factor=0.25),
     seasons=False,
 )
+PROTECTED = ("gender", "age_band", "region")
 CONFIG = TrainConfig(
-    horizon_days=90, epochs=8, hidden=16, cutoffs=2, sequence_length=16, partial_step_days=30
+    horizon_days=90,
+    epochs=8,
+    hidden=16,
+    cutoffs=2,
+    sequence_length=16,
+    partial_step_days=30,
+    excluded_attributes=PROTECTED,  # as the service trains by default
 )
 START = datetime.combine(SHIFTED.start, time(), UTC)
 END = START + timedelta(days=SHIFTED.days) - timedelta(seconds=1)
@@ -175,6 +186,9 @@ def test_the_challenger_recovers_after_the_shift_and_is_promoted_a_worse_one_is_
         assert job_rows.active_job(session, "rescore") is not None  # everyone rescored
         model = client.get(f"/v1/models/{promoted}", headers=admin_headers).json()
     assert model["data_to"].startswith((END - timedelta(days=60)).date().isoformat())
+    with factory() as session:
+        _, challenger_model = load_version(session, settings.model_dir, promoted, "cpu")
+    assert challenger_model.info["excluded_attributes"] == sorted(PROTECTED)  # fair by default
 
     # a deliberately worse challenger, judged on the same holdout, is kept as challenger
     with factory() as session, session.begin():
@@ -299,9 +313,58 @@ def test_learning_requests_are_validated(
         answer = client.post("/v1/learning/runs", json=body, headers=admin_headers)
         assert answer.status_code == code, (body, answer.text)
         assert words in answer.json()["message"]
-    first = client.post("/v1/learning/runs", json={}, headers=admin_headers)
+    at_the_end = {"as_of": END.isoformat()}
+    first = client.post("/v1/learning/runs", json=at_the_end, headers=admin_headers)
     assert first.status_code == 202
-    again = client.post("/v1/learning/runs", json={}, headers=admin_headers)
+    again = client.post("/v1/learning/runs", json=at_the_end, headers=admin_headers)
     assert again.status_code == 409
     assert f"learning job {first.json()['id']} is already queued" in again.json()["message"]
     assert client.get("/v1/learning/decisions/99", headers=admin_headers).status_code == 404
+
+
+def _decision_count(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        return len(session.scalars(select(LearningDecision)).all())
+
+
+def test_a_run_on_a_holdout_without_orders_is_refused_with_the_date_and_nothing_stored(
+    shop: tuple[Settings, sessionmaker[Session], str],
+    client: TestClient,
+    admin_headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The shop's events end at END, long before now: a run as of now would judge both models
+    on 60 days without an order (Gini 0 against 0, aggregate error 3e16). It is refused, with
+    the latest as_of the data allow, and no decision is stored."""
+    settings, factory, original = shop
+    refused = client.post("/v1/learning/runs", json={}, headers=admin_headers)
+    assert refused.status_code == 409, refused.text
+    body = refused.json()
+    assert body["code"] == "holdout_too_thin"
+    assert "holds 0 orders" in body["message"]
+    assert f"a fair run is possible as of {END.date()}" in body["message"]
+
+    with pytest.raises(ThinHoldoutError, match=f"possible as of {END.date()}"):
+        learn(factory, settings, trigger=Trigger.demand, actor="t")
+    # an automatic trigger's job skips quietly: logged, its result says why, nothing stored
+    with caplog.at_level(logging.INFO, logger="service.learning.service"):
+        result = run_job(
+            factory, settings, {"trigger": "schedule"}, "scheduler", 1, lambda s, d: None, bool
+        )
+    assert result["outcome"] == "not_run"
+    assert "holds 0 orders" in result["reasons"][0]
+    assert "not run: the 60-day holdout" in caplog.text
+
+    monkeypatch.setenv("CLV_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("CLV_MODEL_DIR", str(settings.model_dir))
+    ran = CliRunner().invoke(app, ["learning", "run"], env={"COLUMNS": "1000"})
+    assert ran.exit_code == 1
+    errors = [line for line in ran.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, ran.output
+    assert "holds 0 orders" in errors[0]
+    assert f"a fair run is possible as of {END.date()}" in errors[0]
+
+    assert _decision_count(factory) == 0
+    with factory() as session:
+        assert versions.aliases(session) == {"champion": original}

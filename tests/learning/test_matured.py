@@ -20,8 +20,8 @@ from service.db.session import make_session_factory
 from service.jobs.runner import JobRunner
 from service.ml.metrics import evaluate
 from service.scoring import repository
+from service.simulator.memory import end_of_observation
 from tests.conftest import SHOP
-from tests.ml.shop_data import end_of_observation
 
 AS_OF = end_of_observation(SHOP) - timedelta(days=30)
 HORIZON = 90

@@ -6,8 +6,8 @@ import pytest
 
 from service.ml.clv_model import ClvModel
 from service.ml.training import train
+from service.simulator.memory import end_of_observation, shop_log
 from tests.conftest import FAST
-from tests.ml.shop_data import end_of_observation, shop_log
 
 
 @pytest.fixture(scope="session")
