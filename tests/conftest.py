@@ -43,7 +43,7 @@ from service.scoring.models import Score
 from service.shop_files import ShopFiles, load_folder
 from service.simulator.config import ShopConfig
 from service.simulator.files import write_shop
-from tests.ml.shop_data import end_of_observation, shop_log
+from service.simulator.memory import end_of_observation, shop_log
 
 BACKENDS = [b for b in os.environ.get("CLV_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 SHOP = ShopConfig(customers=600, days=400, horizon_days=200, seed=9, start=ShopConfig().start)

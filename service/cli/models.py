@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -13,15 +13,18 @@ from service.cli.common import (
     Epochs,
     console,
     err_console,
+    fail,
     load_settings,
     parse_as_of,
     session_factory,
     stages,
     transaction,
 )
+from service.errors import InvalidRequestError
 from service.ml.artifacts import device_for
 from service.model_versions import service as registry
 from service.model_versions.store import load_version
+from service.training import protected
 from service.training.backtest import backtest
 from service.training.runner import train_version
 from service.training.scoring import score_to_csv
@@ -44,14 +47,30 @@ def train(
         typer.Option(
             "--without-protected-attributes",
             help="Leave the protected profile attributes (CLV_FAIRNESS_ATTRIBUTES) out of the "
-            "model's features.",
+            "model's features, whatever CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES says (they are left "
+            "out by default).",
+        ),
+    ] = False,
+    with_protected_attributes: Annotated[
+        bool,
+        typer.Option(
+            "--with-protected-attributes",
+            help="Opt in: train on the protected profile attributes too, whatever "
+            "CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES says.",
         ),
     ] = False,
 ) -> None:
     """Train on the events up to --as-of and register the version (champion if it is the first,
-    challenger otherwise)."""
+    challenger otherwise). The protected attributes are left out unless
+    --with-protected-attributes or CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES=true asks for them."""
     settings = load_settings()
     moment = parse_as_of(as_of)
+    try:
+        asked = protected.requested(
+            with_protected=with_protected_attributes, without_protected=without_protected_attributes
+        )
+    except InvalidRequestError as error:
+        raise fail(error.message) from None
     with session_factory(settings) as factory, stages("training") as progress:
         version = train_version(
             factory,
@@ -60,17 +79,35 @@ def train(
             horizon_days=horizon_days,
             architecture=architecture,
             epochs=epochs,
-            without_protected_attributes=without_protected_attributes,
+            with_protected_attributes=asked,
             actor="cli",
             progress=progress,
         )
-    deep, btyd = version.metrics["deep"], version.metrics["btyd"]
     console.print(f"registered {version.version} ({', '.join(version.aliases)})")
-    console.print(
-        f"validation: normalised Gini {deep['normalized_gini']:.3f} "
-        f"(BTYD {btyd['normalized_gini']:.3f}), decile MAPE {deep['decile_mape']:.3f} "
-        f"(BTYD {btyd['decile_mape']:.3f})"
+    console.print(_candidates_table(version.metrics))
+    if omitted := version.metrics.get("omitted_feature_groups"):
+        console.print("left out: " + "; ".join(f"{g} ({why})" for g, why in omitted.items()))
+
+
+def _candidates_table(validation: dict[str, Any]) -> Table:
+    """Every candidate's figures on the time-later window, the one that serves marked."""
+    window = validation.get("window", {})
+    table = Table(
+        title=f"candidates on the {window.get('days', '?')} days to "
+        f"{str(window.get('to', '?'))[:10]} ({validation.get('customers', '?')} customers)"
     )
+    for column in ("candidate", "Gini", "decile MAPE", "aggregate error", "why"):
+        table.add_column(column, overflow="fold")
+    served = validation.get("served")
+    for name, m in validation.get("candidates", {}).items():
+        table.add_row(
+            f"{name} (serves)" if name == served else name,
+            _shown(m, "normalized_gini", ".3f"),
+            _shown(m, "decile_mape", ".3f"),
+            _shown(m, "aggregate_revenue_error", "+.1%"),
+            validation.get("reasons", {}).get(name, ""),
+        )
+    return table
 
 
 @app.command()
@@ -107,13 +144,18 @@ def evaluate(
     )
     for population, models in report["populations"].items():
         for name, m in models.items():
-            coverage = m.get("p10_p90_coverage")
-            covered = f"{coverage:.1%}" if coverage is not None else ""
-            gini, mape = f"{m['normalized_gini']:.3f}", f"{m['decile_mape']:.3f}"
-            error = f"{m['aggregate_revenue_error']:+.1%}"
+            gini, mape = _shown(m, "normalized_gini", ".3f"), _shown(m, "decile_mape", ".3f")
+            error = _shown(m, "aggregate_revenue_error", "+.1%")
+            covered = _shown(m, "p10_p90_coverage", ".1%", "")
             table.add_row(population.replace("_", " "), name, gini, mape, error, covered)
     console.print(table)
     console.print(f"wrote {out}/report.json and charts")
+
+
+def _shown(metrics: dict[str, Any], key: str, spec: str, missing: str = "-") -> str:
+    """A metric formatted, or ``missing`` where it is absent or undefined (null)."""
+    value = metrics.get(key)
+    return missing if value is None else format(value, spec)
 
 
 @app.command()

@@ -176,9 +176,7 @@ def aggregate_frames(events: pd.DataFrame, items: pd.DataFrame) -> Activity:
     """
     if events.empty and items.empty:
         return _EMPTY
-    kind = events["type"].to_numpy()
-    amount = events["amount_units"].to_numpy().astype(np.int64)
-    item_kind = items["type"].to_numpy()
+    kind, amount, item_kind = _negative_purchases_as_refunds(events, items)
     purchased = item_kind == "purchase"
     quantity = items["quantity"].fillna(1).to_numpy().astype(np.int64)
     bought_units = np.where(purchased, quantity, 0)
@@ -231,6 +229,26 @@ def aggregate_frames(events: pd.DataFrame, items: pd.DataFrame) -> Activity:
         else _EMPTY.catalogue
     )
     return Activity(days=days, products=products, catalogue=catalogue)
+
+
+def _negative_purchases_as_refunds(
+    events: pd.DataFrame, items: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(event types, amounts, item types) with a purchase of negative amount read as a refund of
+    that amount, items included. The API refuses negative amounts, but logs built elsewhere (and
+    some exports) write refunds so; counted as orders they would make spend negative."""
+    kind = events["type"].to_numpy()
+    amount = events["amount_units"].to_numpy().astype(np.int64)
+    item_kind = items["type"].to_numpy()
+    negative = (kind == "purchase") & (amount < 0)
+    if not negative.any():
+        return kind, amount, item_kind
+    refunded = np.isin(items["seq"].to_numpy(), events["seq"].to_numpy()[negative])
+    return (
+        np.where(negative, "refund", kind),
+        np.abs(amount),
+        np.where(refunded & (item_kind == "purchase"), "refund", item_kind),
+    )
 
 
 def aggregate(events: Iterable[EventRecord]) -> Activity:

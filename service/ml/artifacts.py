@@ -24,8 +24,9 @@ from service.ml.examples import EXTRA_FEATURES
 from service.ml.explain import Background
 from service.ml.nets import create_model
 from service.ml.portrait import FeaturePipeline
+from service.ml.selection import Serving
 
-FORMAT = 2  # 2: the explanation background is saved with the weights
+FORMAT = 3  # 2: the explanation background is saved with the weights; 3: what serves
 WEIGHTS, CONFIG, CHECKSUM = "weights.safetensors", "config.json", "checksum.sha256"
 
 
@@ -63,6 +64,8 @@ def save(model: ClvModel, folder: Path, metrics: dict[str, Any] | None = None) -
         "log_calibration": model.log_calibration,
         "pipeline": model.pipeline.state(),
         "btyd": model.btyd.state(),
+        "baselines": {name: baseline.state() for name, baseline in model.baselines.items()},
+        "serving": model.serving.state() if model.serving is not None else None,
         "info": model.info,
         "metrics": metrics or {},
     }
@@ -117,6 +120,10 @@ def load(folder: Path, device: str = "cpu", expected_checksum: str | None = None
         net_config=config["net_config"],
         pipeline=pipeline,
         btyd=BtydBaseline.from_state(config["btyd"]),
+        baselines={
+            name: BtydBaseline.from_state(state) for name, state in config["baselines"].items()
+        },
+        serving=Serving.from_state(config["serving"]) if config["serving"] else None,
         feature_names=config["feature_names"],
         scaler_mean=np.asarray(config["scaler_mean"]),
         scaler_std=np.asarray(config["scaler_std"]),

@@ -11,10 +11,29 @@ import pandas as pd
 from service.ml.features import FeatureDef
 
 GROUP = "category mix"
+UNCATEGORISED = "uncategorised"
 
 
 def slug(category: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", category.lower()).strip("_") or "none"
+
+
+def category_vocabulary(catalogue: pd.DataFrame) -> tuple[list[str], str | None]:
+    """(the categories a model gets columns for, why none when empty).
+
+    The mix needs at least two named categories: with one (or only products without a
+    category, which count as "uncategorised") every share is 0 or 1 for the same reason, "bought
+    something with items", and the entropy is always 0, so the group would only add noise. With
+    two or more, "uncategorised" keeps its own column, as any other category.
+    """
+    named = catalogue["category"].dropna().astype(str)
+    named = named[named.str.strip() != ""]
+    if catalogue.empty:
+        return [], "no products in the events (no line items)"
+    if named.nunique() < 2:
+        found = f"one category ('{named.iloc[0]}')" if len(named) else "no categories"
+        return [], f"the products have {found}; a category mix needs at least 2"
+    return sorted(catalogue["category"].fillna(UNCATEGORISED).unique()), None
 
 
 def category_definitions(categories: Sequence[str]) -> list[FeatureDef]:
@@ -48,7 +67,7 @@ def category_mix(
     Products of categories outside the vocabulary count in the totals but get no column.
     """
     joined = products.merge(catalogue[["sku", "category"]], on="sku", how="left")
-    joined["category"] = joined["category"].fillna("uncategorised")
+    joined["category"] = joined["category"].fillna(UNCATEGORISED)
     if categories is None:
         categories = sorted(joined["category"].unique())
     columns = [d.name for d in category_definitions(categories)]

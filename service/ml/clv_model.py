@@ -1,9 +1,15 @@
-"""A trained CLV model: feature pipeline, BTYD baseline, scaler and ZILN network together.
+"""A trained CLV model: feature pipeline, BTYD baselines, scaler, ZILN network, and what serves.
 
-``predict`` turns examples (``service.ml.examples``) into scores: expected spend in the horizon
-(``clv``), its 10/50/90% quantiles and the probability of any purchase from the network; the
-probability of being alive and the expected order value from the BTYD models; expected orders
-as clv over that order value. Within the span of label windows it was trained on, the horizon is
+``predict`` turns examples (``service.ml.examples``) into scores. For customers with an order,
+expected spend in the horizon (``clv``) comes from the candidate the selection rule picked
+(``service.ml.selection``: the network, a BTYD model, or the blend of both); customers without
+one are always the network's (the BTYD models start at a first purchase). The interval is the
+served value's, calibrated on the selection window; the probability of any purchase is the
+served model's (the churn probability is its complement); the probability of being alive is
+Pareto/NBD's, which grades one-order customers and is 1 right after a purchase; the expected
+order value is Gamma-Gamma's and expected orders are clv over it.
+
+Within the span of label windows it was trained on, the horizon is
 the network's own input; outside it (data too short for labels at the asked horizon, or a horizon
 shorter than any window) its outputs at the nearest end of the span are carried to the asked
 horizon by the ratio of the BTYD expected purchases at both.
@@ -23,6 +29,7 @@ import torch
 from torch.ao.quantization import quantize_dynamic
 
 from service.ml.activity import Activity
+from service.ml.btyd import explain as btyd_explain
 from service.ml.btyd.baseline import BtydBaseline
 from service.ml.examples import (
     EXTRA_DEFINITIONS,
@@ -36,8 +43,9 @@ from service.ml.examples import (
 )
 from service.ml.explain import Attributions, Background, expected_gradients
 from service.ml.features import FeatureDef
-from service.ml.losses import ziln_mean, ziln_parameters, ziln_quantile
+from service.ml.losses import ziln_mean, ziln_parameters
 from service.ml.portrait import FeaturePipeline
+from service.ml.selection import Serving
 from service.ml.sequences import channel_definitions
 
 SCORE_COLUMNS = (
@@ -78,6 +86,8 @@ class ClvModel:
     info: dict[str, Any] = field(default_factory=dict)
     background: Background | None = None  # for explanations: summarised training customers
     float_net: torch.nn.Module | None = None  # the float network behind a quantized ``net``
+    baselines: dict[str, BtydBaseline] = field(default_factory=dict)  # every BTYD candidate
+    serving: Serving | None = None  # set by training: what serves customers with an order
 
     def tabular_tensor(self, tabular: pd.DataFrame) -> torch.Tensor:
         ordered = (
@@ -150,53 +160,132 @@ class ClvModel:
         logits[:, 1] += self.log_calibration
         return logits
 
-    def predict(self, examples: Examples) -> pd.DataFrame:
+    def network_clv(self, examples: Examples) -> np.ndarray:
+        """The network's expected spend at the asked horizon, calibrated and carried."""
+        return self.network_outputs(examples)[0]
+
+    def network_outputs(self, examples: Examples) -> tuple[np.ndarray, np.ndarray]:
+        """The network's (expected spend, probability of any purchase) at the asked horizon."""
         logits = self.logits(examples)
         p, _, _ = ziln_parameters(logits)
-        carry = self._carry(examples.portrait)
+        clv: np.ndarray = ziln_mean(logits).numpy() * self._carry(examples.portrait)
         purchase = 1 - (1 - p.numpy()) ** (self.horizon_days / self.network_horizon_days)
+        return clv, purchase
+
+    def predict(self, examples: Examples) -> pd.DataFrame:
+        serving = self._serving()
+        deep, purchase = self.network_outputs(examples)
+        portrait = examples.portrait
+        bought = portrait["has_purchased"].to_numpy() > 0
+        clv, purchase = self._served(portrait, bought, deep, purchase)
+        p10, p50, p90 = serving.bands.apply(clv, self.horizon_days)
         scores = pd.DataFrame(
-            {
-                "clv": ziln_mean(logits).numpy() * carry,
-                "p10": ziln_quantile(logits, 0.1).numpy() * carry,
-                "p50": ziln_quantile(logits, 0.5).numpy() * carry,
-                "p90": ziln_quantile(logits, 0.9).numpy() * carry,
-                "purchase_probability": purchase,
-            },
+            {"clv": clv, "p10": p10, "p50": p50, "p90": p90, "purchase_probability": purchase},
             index=examples.customers,
         )
-        btyd = examples.tabular[["btyd_probability_alive", "btyd_order_value", "btyd_clv"]]
-        bought = examples.portrait["has_purchased"].to_numpy() > 0
-        population_value = float(
-            self.btyd.spend_.conditional_expected_average_profit(np.zeros(1), np.zeros(1))[0]
+        order_value = np.where(
+            bought, examples.tabular["btyd_order_value"], self._population_order_value()
         )
-        order_value = np.where(bought, btyd["btyd_order_value"], population_value)
-        scores["expected_orders"] = scores["clv"] / np.maximum(order_value, 1e-9)
-        alive = np.where(bought, btyd["btyd_probability_alive"], scores["purchase_probability"])
-        scores["probability_alive"] = alive
+        scores["expected_orders"] = clv / np.maximum(order_value, 1e-9)
+        alive = self.baselines.get("paretonbd", self.btyd).probability_alive(portrait)
+        scores["probability_alive"] = np.where(bought, alive, purchase)
         scores["expected_order_value"] = order_value
         scores["btyd_clv"] = (
-            btyd["btyd_clv"].to_numpy()
+            examples.tabular["btyd_clv"].to_numpy()
             if self.network_horizon_days == self.horizon_days
-            else self.btyd.predict(examples.portrait, self.horizon_days)["btyd_clv"].to_numpy()
+            else self.btyd.predict(portrait, self.horizon_days)["btyd_clv"].to_numpy()
         )
         return scores[list(SCORE_COLUMNS)].astype(float)
 
+    def _serving(self) -> Serving:
+        if self.serving is None:
+            raise ValueError("this model has no serving choice (a network only); retrain it")
+        return self.serving
+
+    def _population_order_value(self) -> float:
+        return float(
+            self.btyd.spend_.conditional_expected_average_profit(np.zeros(1), np.zeros(1))[0]
+        )
+
+    def _served(
+        self, portrait: pd.DataFrame, bought: np.ndarray, deep: np.ndarray, purchase: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(clv, purchase probability) of the served candidate; the network's for customers
+        without an order."""
+        serving, days = self._serving(), self.horizon_days
+        if serving.served == "deep":
+            return deep, purchase
+        if serving.served == "blend":
+            return np.where(bought, self._blend(deep), deep), purchase
+        baseline = self.baselines[serving.served]
+        btyd = baseline.predict(portrait, days)["btyd_clv"].to_numpy()
+        quiet = baseline.probability_no_purchase(portrait, days)
+        return np.where(bought, btyd, deep), np.where(bought, 1 - quiet, purchase)
+
+    def _blend(self, deep: np.ndarray) -> np.ndarray:
+        blend = self._serving().blend
+        if blend is None:
+            raise ValueError("this model was saved without the blend's quantile map; retrain")
+        return blend.apply(deep, self.horizon_days)
+
+    def candidates(self, examples: Examples) -> pd.DataFrame:
+        """Every candidate's expected spend (columns ``selection.CANDIDATES``), whatever serves:
+        for comparing them on later data (``bench/real_data.py``)."""
+        deep = self.network_clv(examples)
+        bought = examples.portrait["has_purchased"].to_numpy() > 0
+        columns = {"deep": deep, "blend": np.where(bought, self._blend(deep), deep)}
+        for name, baseline in self.baselines.items():
+            btyd = baseline.predict(examples.portrait, self.horizon_days)["btyd_clv"]
+            columns[name] = np.where(bought, btyd.to_numpy(), deep)
+        return pd.DataFrame(columns, index=examples.customers)
+
     def explain(self, examples: Examples) -> Attributions:
         """SHAP attributions of ``predict``'s ``clv`` (``service.ml.explain``): tabular features
-        in ``feature_names`` order, then event channels as in ``definitions``."""
+        in ``feature_names`` order, then event channels as in ``definitions``. The blend's are
+        the network's, scaled to the blended score (the quantile map is a per-customer factor
+        on the network's score, shared in proportion); where a BTYD model serves, its exact
+        Shapley values over its four inputs (``service.ml.btyd.explain``)."""
         if self.background is None:
             raise ValueError("this model was saved without an explanation background; retrain")
-        return expected_gradients(
+        served = self.predict(examples)["clv"].to_numpy()
+        deep = self.network_clv(examples)
+        ratio = np.where(deep > 0, served / np.maximum(deep, 1e-12), 1.0)
+        attributions = expected_gradients(
             self.float_net or self.net,
             torch.as_tensor(examples.sequences),
             self.tabular_tensor(examples.tabular),
             self.background,
             log_calibration=self.log_calibration,
-            scale=self._carry(examples.portrait),
+            scale=self._carry(examples.portrait) * ratio,
             fixed_column=self.feature_names.index(HORIZON_FEATURE),
             device=self.device,
         )
+        if self._serving().served in self.baselines:
+            self._btyd_attributions(examples, attributions)
+        return attributions
+
+    def _btyd_attributions(self, examples: Examples, attributions: Attributions) -> None:
+        """Overwrite the rows of customers with an order with the served BTYD model's exact
+        Shapley values (their other features and the event channels contribute nothing)."""
+        bought = examples.portrait["has_purchased"].to_numpy() > 0
+        if not bought.any() or self.background is None:
+            return
+        columns = [self.feature_names.index(name) for name in btyd_explain.INPUTS]
+        scaled = self.background.tabular.numpy().astype(np.float64)
+        logged = scaled * self.scaler_std + self.scaler_mean
+        background = (np.sign(logged) * np.expm1(np.abs(logged)))[:, columns]
+        rows = examples.portrait.loc[bought, list(btyd_explain.INPUTS)].to_numpy(np.float64)
+        base, contributions = btyd_explain.attributions(
+            self.baselines[self._serving().served],
+            rows,
+            background,
+            self.horizon_days,
+            self.background.weights.numpy().astype(np.float64),
+        )
+        attributions.base[bought] = base
+        attributions.tabular[bought] = 0.0
+        attributions.tabular[np.ix_(bought, columns)] = contributions
+        attributions.sequence[bought] = 0.0
 
     def quantized(self) -> ClvModel:
         """The model with its linear and recurrent layers dynamically quantized to int8 (CPU

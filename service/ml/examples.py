@@ -19,6 +19,7 @@ from service.ml.activity import MONEY_UNITS, Activity, aggregate_frames, day_num
 from service.ml.btyd.baseline import OUTPUTS as BTYD_OUTPUTS
 from service.ml.btyd.baseline import BtydBaseline
 from service.ml.features import FeatureDef
+from service.ml.insufficient import require_events
 from service.ml.portrait import FeaturePipeline
 from service.ml.sequences import channel_names, event_sequences
 
@@ -70,17 +71,21 @@ class EventLog:
 
     @property
     def first_moment(self) -> datetime:
+        """The earliest event's time; an empty log has none (``InsufficientDataError``)."""
+        require_events(self.events)
         return datetime.fromtimestamp(
             int(self.events["seconds"].min()), tz=datetime.now().astimezone().tzinfo
         )
 
     def spend_between(self, start: datetime, end: datetime) -> pd.Series:
-        """Spend on orders in (start, end], per customer, in the shop currency."""
+        """Spend on orders in (start, end], per customer, in the shop currency. A purchase of
+        negative amount is a refund (as the activity reads it), not negative spend."""
         seconds = self.events["seconds"]
         window = self.events[
             (seconds > int(start.timestamp()))
             & (seconds <= int(end.timestamp()))
             & (self.events["type"] == "purchase")
+            & (self.events["amount_units"] > 0)
         ]
         return window.groupby("customer_id")["amount_units"].sum() / MONEY_UNITS
 

@@ -6,6 +6,7 @@ from the cumulative gain curve, decile statistics), plus the usual error measure
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -83,7 +84,9 @@ def evaluate(
         "decile_mape": decile_mape(actual, predicted),
         "mae": float(np.mean(np.abs(actual - predicted))),
         "rmse": float(np.sqrt(np.mean((actual - predicted) ** 2))),
-        "aggregate_revenue_error": float(predicted.sum() / max(actual.sum(), 1e-12) - 1),
+        "aggregate_revenue_error": (
+            float(predicted.sum() / actual.sum() - 1) if actual.sum() > 0 else math.nan
+        ),
         "top10_revenue_capture": top_capture(actual, predicted),
         "actual_revenue": float(actual.sum()),
         "predicted_revenue": float(predicted.sum()),

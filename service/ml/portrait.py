@@ -3,6 +3,11 @@
 ``FeaturePipeline`` is fitted on training data (the category vocabulary, the text embedding and
 the profile encoding are learnt there) and then turns activity as of a cut-off into one row of
 features per customer, with a definition (name, description, unit, group) for every column.
+
+Behaviour is always there; every other group is optional (DESIGN: a shop may send only
+purchases). A group the training data cannot fit (no categories, no usable product text, no
+profiles) is left out, contributing no columns, and ``omitted_`` says which and why, so the model
+can report it. Data with no orders to learn from are refused (``InsufficientDataError``).
 """
 
 from __future__ import annotations
@@ -13,10 +18,14 @@ from typing import Any
 import pandas as pd
 
 from service.ml.activity import Activity
-from service.ml.categories import category_definitions, category_mix
+from service.ml.categories import GROUP as CATEGORY_MIX
+from service.ml.categories import category_definitions, category_mix, category_vocabulary
 from service.ml.features import BEHAVIOUR_FEATURES, FeatureDef, behaviour_features
-from service.ml.profile import ProfileEncoder
-from service.ml.text import ProductTextEmbedder
+from service.ml.insufficient import require_orders
+from service.ml.profile import GROUP as PROFILE
+from service.ml.profile import ProfileEncoder, unusable_profiles
+from service.ml.text import GROUP as PRODUCT_TEXT
+from service.ml.text import ProductTextEmbedder, unusable_text
 
 Profiles = Mapping[str, Mapping[str, Any]]
 Sources = Mapping[str, set[str]]
@@ -28,35 +37,65 @@ class FeaturePipeline:
         self.seed = seed
 
     def fit(self, activity: Activity, profiles: Profiles, sources: Sources) -> FeaturePipeline:
-        self.categories_: list[str] = sorted(
-            activity.catalogue["category"].fillna("uncategorised").unique()
-        )
-        self.text_ = ProductTextEmbedder(self.text_components, self.seed).fit(activity.catalogue)
+        """Fit every group the data support; the others go to ``omitted_`` with the reason.
+        ``categories_`` is empty when the category mix is left out: the event sequences then
+        keep only their "other" category channel (events with items)."""
+        require_orders(activity.days)
+        self.omitted_: dict[str, str] = {}
+        self.categories_, reason = category_vocabulary(activity.catalogue)
+        if reason is not None:
+            self.omitted_[CATEGORY_MIX] = reason
+        self.text_ = self._fit_text(activity.catalogue)
         self.profile_ = ProfileEncoder().fit(profiles, sources)
+        reason = unusable_profiles(profiles, self.profile_)
+        if reason is not None:
+            self.omitted_[PROFILE] = reason
         return self
+
+    def _fit_text(self, catalogue: pd.DataFrame) -> ProductTextEmbedder | None:
+        """The fitted embedding, or None (and the reason in ``omitted_``). The checks in
+        ``unusable_text`` name the usual causes; a refusal they miss still degrades, not fails."""
+        reason = unusable_text(catalogue)
+        if reason is None:
+            try:
+                return ProductTextEmbedder(self.text_components, self.seed).fit(catalogue)
+            except ValueError as error:
+                reason = f"the product texts could not be embedded: {error}"
+        self.omitted_[PRODUCT_TEXT] = reason
+        return None
 
     def state(self) -> dict[str, Any]:
         return {
             "text_components": self.text_components,
             "seed": self.seed,
             "categories": self.categories_,
-            "text": self.text_.state(),
+            "text": self.text_.state() if self.text_ is not None else None,
             "profile": self.profile_.state(),
+            "omitted": dict(self.omitted_),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> FeaturePipeline:
+        """States saved before groups could be left out have no "omitted": nothing was."""
         pipeline = cls(state["text_components"], state["seed"])
         pipeline.categories_ = list(state["categories"])
-        pipeline.text_ = ProductTextEmbedder.from_state(state["text"])
+        text_state = state.get("text")
+        pipeline.text_ = (
+            ProductTextEmbedder.from_state(text_state) if text_state is not None else None
+        )
         pipeline.profile_ = ProfileEncoder.from_state(state["profile"])
+        pipeline.omitted_ = dict(state.get("omitted", {}))
         return pipeline
+
+    @property
+    def _has_category_mix(self) -> bool:
+        return CATEGORY_MIX not in self.omitted_
 
     def definitions(self) -> list[FeatureDef]:
         return [
             *BEHAVIOUR_FEATURES,
-            *category_definitions(self.categories_),
-            *self.text_.definitions(),
+            *(category_definitions(self.categories_) if self._has_category_mix else []),
+            *(self.text_.definitions() if self.text_ is not None else []),
             *self.profile_.definitions(),
         ]
 
@@ -68,11 +107,10 @@ class FeaturePipeline:
         behaviour = behaviour_features(days, as_of_day)
         customers = behaviour.index
         products = activity.products[activity.products["customer_id"].isin(customers)]
-        parts = [
-            behaviour,
-            category_mix(products, activity.catalogue, self.categories_),
-            self.text_.transform(products, activity.catalogue),
-            self.profile_.transform(customers, profiles, sources),
-        ]
+        parts = [behaviour, self.profile_.transform(customers, profiles, sources)]
+        if self._has_category_mix:
+            parts.append(category_mix(products, activity.catalogue, self.categories_))
+        if self.text_ is not None:
+            parts.append(self.text_.transform(products, activity.catalogue))
         joined = pd.concat([part.reindex(customers) for part in parts], axis=1).fillna(0.0)
         return joined[[d.name for d in self.definitions()]]

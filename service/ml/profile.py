@@ -107,6 +107,18 @@ class ProfileEncoder:
         return pd.DataFrame(matrix, index=customers, columns=names)
 
 
+def unusable_profiles(profiles: Profiles, encoder: ProfileEncoder) -> str | None:
+    """Why ``encoder`` (fitted on ``profiles``) gives no columns, or None when it gives some."""
+    if encoder.definitions():
+        return None
+    if not any(profiles.values()):
+        return "no customer profiles"
+    return (
+        "no profile attribute can be encoded (only keyed hashes or text with more than "
+        f"{MAX_LEVELS} values)"
+    )
+
+
 def without_attributes(profiles: Profiles, excluded: Iterable[str]) -> Profiles:
     """``profiles`` without the ``excluded`` attributes: training without protected attributes
     drops them before the encoder is fitted, so they get no columns and scoring (which encodes

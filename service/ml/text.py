@@ -8,6 +8,7 @@ because the projection is linear. Products unseen at fitting time are embedded f
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from service.ml.features import FeatureDef
 
 GROUP = "product text"
+_WORD = re.compile(r"\b[^\W\d_]{2,}\b")
+"""A word: two or more letters. Codes and numbers ("85123A", "2024") are not: each names one
+product, so to LSA they are noise, not meaning."""
 
 
 def product_text(catalogue: pd.DataFrame) -> pd.Series:
@@ -26,6 +30,26 @@ def product_text(catalogue: pd.DataFrame) -> pd.Series:
     parts = [catalogue[column].fillna("") for column in columns]
     text = parts[0].str.cat(parts[1:], sep=" ") if parts else pd.Series("", index=catalogue.index)
     return pd.Series(text.to_numpy(), index=catalogue["sku"].to_numpy())
+
+
+def unusable_text(catalogue: pd.DataFrame) -> str | None:
+    """Why the catalogue's text cannot be embedded, or None when it can. LSA needs at least two
+    products, two of them described in words and two distinct words among them: with less, every
+    product lands on one point (or the SVD refuses), and the group would only add noise."""
+    if catalogue.empty:
+        return "no products in the events (no line items)"
+    texts = product_text(catalogue)
+    if texts.index.nunique() < 2:
+        return "one product only; a text embedding needs at least 2"
+    words = [set(_WORD.findall(text.lower())) for text in texts]
+    described = sum(1 for found in words if found)
+    distinct = len(set().union(*words))
+    if described < 2 or distinct < 2:
+        return (
+            f"the product texts hold {distinct} distinct word(s) over {described} product(s) "
+            "(codes and numbers are not words); a text embedding needs at least 2 of each"
+        )
+    return None
 
 
 class ProductTextEmbedder:

@@ -17,7 +17,7 @@ import math
 import random
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,20 +26,32 @@ import pandas as pd
 import torch
 
 from service.ml.activity import Activity, day_number
+from service.ml.btyd.base import ConvergenceError
 from service.ml.btyd.baseline import BtydBaseline
 from service.ml.clv_model import ClvModel, signed_log
 from service.ml.examples import EventLog, Examples, Profiles, Sources, build
 from service.ml.explain import summarise
 from service.ml.features import behaviour_features
+from service.ml.insufficient import InsufficientDataError, require_events, require_orders
 from service.ml.losses import (
     ziln_initial_logits,
     ziln_loss,
     ziln_mean,
 )
-from service.ml.metrics import evaluate
+from service.ml.metrics import evaluate, finite
 from service.ml.nets import create_model, output_layer
 from service.ml.portrait import FeaturePipeline
 from service.ml.profile import without_attributes
+from service.ml.selection import (
+    BTYD_CANDIDATES,
+    RULE,
+    IntervalBands,
+    QuantileMap,
+    Serving,
+    best_btyd,
+    choose,
+    selection_window,
+)
 from service.ml.sequences import channel_names
 
 MIN_HORIZON_DAYS = 28
@@ -47,8 +59,9 @@ MIN_VALIDATION_BUYERS = 10
 Progress = Callable[[str, float], None]  # (stage, fraction done)
 
 
-class DataTooShortError(ValueError):
-    pass
+class DataTooShortError(InsufficientDataError):
+    """The data span too little time (or hold too few customers) for the windows training
+    needs; the message says how much is needed."""
 
 
 class TrainingCancelledError(RuntimeError):
@@ -139,12 +152,169 @@ def train(
     *,
     start_from: ClvModel | None = None,
 ) -> ClvModel:
-    """A model trained on the events up to ``as_of``. With ``start_from`` (warm start, the
-    learning loop's fine-tuning) the network starts from that model's weights and keeps its
-    feature pipeline and scaler, so the weights keep meaning what they learnt; only the windows
-    with the newest labels are used (``_newest_windows``), so it learns what is new, and its
-    level is recalibrated on them."""
+    """A model trained on the events up to ``as_of``, serving the candidate the selection rule
+    picked on a time-later window (``service.ml.selection``). A warm start (``start_from``, the
+    learning loop) fine-tunes the network and keeps what the model it starts from serves, its
+    stack and its interval bands: the loop itself judges it against the champion on a holdout."""
     report = progress or (lambda stage, done: None)
+    log = log.until(as_of)
+    require_events(log.events)
+    require_orders(log.activity().days)
+    plan_windows(log.first_moment, as_of, config)  # too short a span: says how long is needed
+    if start_from is not None:
+        model = _train_network(
+            log, profiles, sources, as_of, config, report, cancelled, start_from=start_from
+        )
+        if start_from.serving is None:
+            raise ValueError("the model to start from has no serving choice; retrain it")
+        judged = Judgement(start_from.serving, start_from.info.get("validation", {}))
+    else:
+        judged = _judge(log, profiles, sources, as_of, config, _part(report, 0.0, 0.45), cancelled)
+        model = _train_network(
+            log, profiles, sources, as_of, config, _part(report, 0.45, 1.0), cancelled
+        )
+    _serve(model, judged, log, profiles, sources, as_of)
+    report("done", 1.0)
+    return model
+
+
+def _part(report: Progress, start: float, end: float) -> Progress:
+    """Progress of one stage mapped onto its share of the whole."""
+    return lambda stage, done: report(stage, start + (end - start) * done)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the time-later window decided (``serving``) and the figures it decided on."""
+
+    serving: Serving
+    validation: dict[str, Any]
+
+
+def _judge(
+    log: EventLog,
+    profiles: Profiles,
+    sources: Sources,
+    as_of: datetime,
+    config: TrainConfig,
+    report: Progress,
+    cancelled: Callable[[], bool] | None,
+) -> Judgement:
+    """Every candidate fitted on the events up to the window's start and compared on the
+    customers with an order by then, against their spend in the window (``selection``)."""
+    days = selection_window(log.first_moment, as_of, config.horizon_days, config.min_history_days)
+    start = as_of - timedelta(days=days)
+    past = log.until(start)
+    features = behaviour_features(past.activity().days, day_number(start))
+    buyers = features.index[features["has_purchased"] > 0] if len(features) else pd.Index([])
+    if len(buyers) < MIN_VALIDATION_BUYERS:
+        raise DataTooShortError(
+            f"{len(buyers)} customers have an order by {start.date()}, the start of the "
+            f"{days}-day window the candidates are judged on; at least {MIN_VALIDATION_BUYERS} "
+            "are needed"
+        )
+    actual = log.spend_between(start, as_of).reindex(buyers, fill_value=0.0).to_numpy(float)
+    predictions, purchases = _btyd_predictions(features, buyers, days)
+    notes = {}
+    try:
+        report(f"training the network on the events up to {start.date()}", 0.0)
+        network = _train_network(
+            log, profiles, sources, start, replace(config, horizon_days=days), report, cancelled
+        )
+        examples = network.examples(past, profiles, sources, start)
+        clv, purchase = network.network_outputs(examples)
+        rows = examples.customers.get_indexer(buyers)  # every buyer has events, so is there
+        predictions["deep"], purchases["deep"] = clv[rows], purchase[rows]
+    except DataTooShortError as error:
+        notes["deep"] = f"not judged: {error}"
+    if not any(name in predictions for name in BTYD_CANDIDATES):
+        raise DataTooShortError(f"no BTYD model converged on the orders up to {start.date()}")
+    metrics = {
+        name: evaluate(actual, p, purchase_probability=purchases[name])
+        for name, p in predictions.items()
+    }
+    anchor = best_btyd(metrics)
+    if "deep" in predictions:
+        blend = QuantileMap.fit(predictions["deep"], predictions[anchor], days)
+        predictions["blend"] = blend.apply(predictions["deep"], days)
+        purchases["blend"] = purchases["deep"]
+        metrics["blend"] = evaluate(actual, predictions["blend"], purchases["blend"])
+    served, reasons = choose(metrics)
+    bands = IntervalBands.fit(predictions[served], actual, days)
+    low, _, high = bands.apply(predictions[served], days)
+    validation = {
+        "served": served,
+        "rule": RULE,
+        "window": {"from": start.isoformat(), "to": as_of.isoformat(), "days": days},
+        "customers": len(buyers),
+        "candidates": finite(metrics),
+        "reasons": {**reasons, **notes},
+        "p10_p90_coverage": float(np.mean((actual >= low) & (actual <= high))),
+    }
+    return Judgement(Serving(served, anchor, bands), validation)
+
+
+def _btyd_predictions(
+    features: pd.DataFrame, buyers: pd.Index, days: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Each BTYD candidate's (spend, probability of any purchase) over ``days`` for ``buyers``;
+    one that does not converge on these data is left out (the other may)."""
+    spend, purchase = {}, {}
+    for name in BTYD_CANDIDATES:
+        try:
+            baseline = BtydBaseline(name).fit(features)  # type: ignore[arg-type]
+        except ConvergenceError:
+            continue
+        known = features.loc[buyers]
+        spend[name] = baseline.predict(known, days)["btyd_clv"].to_numpy()
+        purchase[name] = 1 - baseline.probability_no_purchase(known, days)
+    return spend, purchase
+
+
+def _serve(
+    model: ClvModel,
+    judged: Judgement,
+    log: EventLog,
+    profiles: Profiles,
+    sources: Sources,
+    as_of: datetime,
+) -> None:
+    """Set what ``model`` serves. The blend's quantile map is fitted at ``as_of`` whatever serves
+    (``ClvModel.candidates`` reports it), over every customer with an order then, between the
+    network and the anchor BTYD model it trained."""
+    examples = model.examples(log, profiles, sources, as_of)
+    bought = examples.portrait["has_purchased"].to_numpy() > 0
+    days = model.horizon_days
+    deep = model.network_clv(examples)[bought]
+    btyd = model.baselines[judged.serving.anchor].predict(examples.portrait[bought], days)
+    serving = replace(
+        judged.serving, blend=QuantileMap.fit(deep, btyd["btyd_clv"].to_numpy(), days)
+    )
+    model.serving = serving
+    model.info["validation"] = {
+        **judged.validation,
+        "held_out": model.info["validation"],
+        "omitted_feature_groups": dict(model.pipeline.omitted_),
+    }
+
+
+def _train_network(
+    log: EventLog,
+    profiles: Profiles,
+    sources: Sources,
+    as_of: datetime,
+    config: TrainConfig,
+    report: Progress,
+    cancelled: Callable[[], bool] | None = None,
+    *,
+    start_from: ClvModel | None = None,
+) -> ClvModel:
+    """The network trained on the events up to ``as_of``, with the BTYD baselines refitted
+    there; what it serves is set by ``train``. With ``start_from`` (warm start, the learning
+    loop's fine-tuning) the network starts from that model's weights and keeps its feature
+    pipeline and scaler, so the weights keep meaning what they learnt; only the windows with the
+    newest labels are used (``_newest_windows``), so it learns what is new, and its level is
+    recalibrated on them."""
     _seed(config.seed)
     profiles = without_attributes(profiles, config.excluded_attributes)
     log = log.until(as_of)
@@ -198,12 +368,14 @@ def train(
             "dropout": config.dropout,
         }
         net = create_model(architecture, **net_config).to(config.device)
+    baselines = _fit_baselines(activity, as_of, config)
     model = ClvModel(
         net=net,
         architecture=architecture,
         net_config=net_config,
         pipeline=pipeline,
-        btyd=_fit_btyd(activity, as_of, config),
+        btyd=baselines[config.count_model],
+        baselines=baselines,
         feature_names=feature_names,
         scaler_mean=mean,
         scaler_std=std,
@@ -289,8 +461,32 @@ def _validation_metrics(model: ClvModel, validation: Examples) -> dict[str, Any]
 
 
 def _fit_btyd(activity: Activity, cutoff: datetime, config: TrainConfig) -> BtydBaseline:
+    """The network's own BTYD model (its outputs are features) at a cut-off; one that cannot
+    converge there (too few repeat buyers yet) means the data start too late for that window."""
     features = behaviour_features(activity.days, day_number(cutoff))
-    return BtydBaseline(config.count_model).fit(features)  # type: ignore[arg-type]
+    try:
+        return BtydBaseline(config.count_model).fit(features)  # type: ignore[arg-type]
+    except ConvergenceError as error:
+        raise DataTooShortError(
+            f"the {config.count_model} model cannot be fitted on the orders up to "
+            f"{cutoff.date()} ({error}); the window needs more repeat buyers before it"
+        ) from None
+
+
+def _fit_baselines(
+    activity: Activity, cutoff: datetime, config: TrainConfig
+) -> dict[str, BtydBaseline]:
+    """Every BTYD candidate at the cut-off, the network's own (``count_model``, whose outputs
+    are its features) first: it must converge; another that does not is left out."""
+    features = behaviour_features(activity.days, day_number(cutoff))
+    baselines = {config.count_model: _fit_btyd(activity, cutoff, config)}
+    for name in BTYD_CANDIDATES:
+        if name not in baselines:
+            try:
+                baselines[name] = BtydBaseline(name).fit(features)  # type: ignore[arg-type]
+            except ConvergenceError:
+                continue
+    return baselines
 
 
 def _split(sets: list[Examples], config: TrainConfig) -> tuple[list[Examples], list[Examples]]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.schemas import UtcDatetime, VersionId
+from service.training import protected
 
 Alias = Literal["champion", "challenger"]
 
@@ -24,8 +25,11 @@ class ModelVersionRead(BaseModel):
     data_to: datetime = Field(description="The as-of time of the training data (no later event).")
     aliases: list[str] = Field(description="Aliases pointing at this version.")
     metrics: dict[str, Any] = Field(
-        description="Validation metrics of the model and the BTYD baseline: customers held out "
-        "of training, at the latest window with labels over the full horizon."
+        description="How it was chosen: every candidate's metrics (bgnbd, paretonbd, deep, blend) "
+        "on the time-later window before its data end (window, customers, candidates), the one "
+        "that serves and why (served, rule, reasons), the interval's coverage there "
+        "(p10_p90_coverage), the feature groups the data could not fit (omitted_feature_groups) "
+        "and the network's metrics on the customers held out of its training (held_out)."
     )
     sha256: str = Field(description="Checksum of the artifact.")
     created_at: datetime = Field(description="When it was registered.")
@@ -63,9 +67,23 @@ class TrainRequest(BaseModel):
     epochs: int = Field(default=25, ge=1, le=200, description="Upper bound on training epochs.")
     without_protected_attributes: bool = Field(
         default=False,
-        description="Train without the protected profile attributes (CLV_FAIRNESS_ATTRIBUTES): "
-        "the model never sees them, neither in training nor when it scores.",
+        description="true: train without the protected profile attributes "
+        "(CLV_FAIRNESS_ATTRIBUTES), whatever CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES says: the model "
+        "never sees them, neither in training nor when it scores. Leaving them out is the "
+        "default already (unless CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES=true); false asks nothing.",
     )
+    with_protected_attributes: bool = Field(
+        default=False,
+        description="true: train on the protected profile attributes too (opt in), whatever "
+        "CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES says; false asks nothing (the setting decides). "
+        "Not together with without_protected_attributes.",
+    )
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> Self:
+        if self.with_protected_attributes and self.without_protected_attributes:
+            raise ValueError(protected.BOTH)
+        return self
 
 
 class JobRead(BaseModel):

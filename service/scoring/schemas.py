@@ -50,21 +50,38 @@ class ExplanationRead(BaseModel):
     )
 
 
+ChurnRisk = Literal["low", "medium", "high"]
+
+
 class ClvScoreRead(BaseModel):
     customer_id: str = Field(description="The customer's id.")
     as_of: datetime = Field(description="The moment the score describes (events up to it).")
     horizon_days: int = Field(description="Days after as_of the spend is predicted over.")
     currency: str = Field(description="The shop currency of the money values.")
     clv: float = Field(description="Expected spend in the horizon.")
-    p10: float = Field(description="10% quantile of the spend in the horizon.")
+    p10: float = Field(
+        description="Lower end of the 80% interval of the spend in the horizon (its 10% "
+        "quantile; 0 where the customer may well not order). The interval is calibrated on a "
+        "time-later window to cover 80% of customers."
+    )
     p50: float = Field(description="Median spend in the horizon.")
-    p90: float = Field(description="90% quantile of the spend in the horizon.")
+    p90: float = Field(
+        description="Upper end of the 80% interval: the 90% quantile, or lower (down to the 80% "
+        "quantile) where the lower end is 0 and so cannot miss."
+    )
     purchase_probability: float = Field(description="Probability of any purchase in the horizon.")
     probability_alive: float = Field(
-        description="Probability the customer is still active (BTYD; for a customer without "
-        "an order, the purchase probability)."
+        description="Probability the customer is still active (Pareto/NBD: graded for "
+        "one-order customers, 1 right after an order; for a customer without an order, the "
+        "purchase probability)."
     )
-    churn_probability: float = Field(description="1 - probability_alive.")
+    churn_probability: float = Field(
+        description="Probability of no order within the horizon, from the served model "
+        "(1 - purchase_probability)."
+    )
+    churn_risk: ChurnRisk = Field(
+        description="churn_probability in thirds: low (< 1/3), medium (< 2/3) or high."
+    )
     expected_orders: float = Field(description="Expected orders in the horizon.")
     expected_order_value: float = Field(description="Expected value of one order.")
     expected_next_order_date: date | None = Field(

@@ -45,6 +45,7 @@ from service.scoring.schemas import (
     MAX_EXPLAINED_BATCH,
     BatchScoreRead,
     BatchScoreRequest,
+    ChurnRisk,
     ClvScoreRead,
     FeatureImportance,
     FeatureImportanceRead,
@@ -131,6 +132,19 @@ def next_order_date(as_of: datetime, horizon_days: int, purchase_probability: fl
     return (as_of + timedelta(days=days)).date()
 
 
+CHURN_RISK_BANDS: tuple[tuple[float, ChurnRisk], ...] = (
+    (1 / 3, "low"),
+    (2 / 3, "medium"),
+    (math.inf, "high"),
+)
+"""Upper bounds of churn_probability for each band, in thirds: a customer more likely than not
+to order again in the horizon reads low or medium, one who probably will not reads high."""
+
+
+def churn_risk(probability: float) -> ChurnRisk:
+    return next(band for bound, band in CHURN_RISK_BANDS if probability < bound)
+
+
 def _tier(deciles: ScoreDeciles | None, clv: float) -> int | None:
     return None if deciles is None else 1 + bisect_right(deciles.boundaries, clv)
 
@@ -153,7 +167,8 @@ def _read(
         horizon_days=horizon,
         currency=currency,
         **number,
-        churn_probability=round(1.0 - number["probability_alive"], 4),
+        churn_probability=round(1.0 - number["purchase_probability"], 4),
+        churn_risk=churn_risk(1.0 - number["purchase_probability"]),
         expected_next_order_date=next_order_date(as_of, horizon, number["purchase_probability"]),
         value_tier=_tier(deciles, number["clv"]),
         cold_start=bool(values["cold_start"]),

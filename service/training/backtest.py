@@ -2,6 +2,9 @@
 compare with what they spent in (T, T+H]: the deep model and the BTYD baseline on the same
 customers, and, for a simulated shop, the oracle (expected spend from the true latent parameters).
 
+A backtest whose horizon holds too few buyers among the customers known at T is refused
+(``service.training.holdout``): its metrics would be undefined.
+
 Two populations are reported: customers with an order by T (the BTYD models' domain, the fair
 comparison) and every customer with an event by T. ``deep_int8`` is the same model with int8
 dynamic quantization (``CLV_QUANTIZE=int8``), to show what it changes.
@@ -22,11 +25,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.errors import InvalidRequestError
 from service.ml.artifacts import device_for
-from service.ml.metrics import evaluate
-from service.ml.training import DataTooShortError, Progress, TrainConfig, train
+from service.ml.insufficient import InsufficientDataError
+from service.ml.metrics import evaluate, finite
+from service.ml.training import Progress, TrainConfig, train
 from service.simulator.config import Shift, ShopConfig
 from service.simulator.oracle import expected_spend
 from service.training import charts, data
+from service.training import holdout as holdouts
 
 
 def _shop_oracle(shop: Path, customers: pd.Index, as_of: datetime, horizon_days: int) -> np.ndarray:
@@ -41,6 +46,31 @@ def _shop_oracle(shop: Path, customers: pd.Index, as_of: datetime, horizon_days:
         expected_spend(truth, config, as_of, horizon_days).reindex(customers).fillna(0.0).to_numpy()
     )
     return oracle
+
+
+def refuse_unjudgeable(
+    session: Session,
+    settings: Settings,
+    as_of: datetime,
+    horizon_days: int,
+    last: datetime,
+    *,
+    run: str = "backtest",
+) -> None:
+    """Refuse a backtest whose horizon runs past the events (422; two days of slack: a last
+    quiet day or two is no missing outcome) or holds too few buyers to judge on (409, see
+    ``service.training.holdout``), naming the latest cut-off the data allow."""
+    end = as_of + timedelta(days=horizon_days)
+    horizon = timedelta(days=horizon_days)
+    named = f"{horizon_days}-day {run}"
+    if last < end - timedelta(days=2):
+        raise InvalidRequestError(
+            f"the events end at {last.date()}: a {named} at {as_of.date()} needs them up to "
+            f"{end.date()}; the latest cut-off they allow is {(last - horizon).date()}"
+        )
+    holdouts.refuse_thin(
+        session, settings, as_of, end, run=named, as_of_for=lambda until: until - horizon
+    )
 
 
 def backtest(
@@ -59,19 +89,15 @@ def backtest(
     end = as_of + timedelta(days=horizon_days)
     with session_factory() as session:
         log = data.event_log(session, end)
+        last = datetime.fromtimestamp(int(log.events["seconds"].max()), as_of.tzinfo)
+        refuse_unjudgeable(session, settings, as_of, horizon_days, last)
         profiles, sources = data.profiles(session, settings)
-    last = datetime.fromtimestamp(int(log.events["seconds"].max()), as_of.tzinfo)
-    if last < end - timedelta(days=2):
-        raise InvalidRequestError(
-            f"the events end at {last.date()}: a {horizon_days}-day backtest at {as_of.date()} "
-            f"needs them up to {end.date()}"
-        )
     config = TrainConfig(
         horizon_days, architecture=architecture, epochs=epochs, device=device_for(settings.device)
     )
     try:
         model = train(log, profiles, sources, as_of, config, progress, cancelled)  # cuts at as_of
-    except DataTooShortError as error:
+    except InsufficientDataError as error:
         raise InvalidRequestError(f"cannot backtest at {as_of.date()}: {error}") from None
     examples = model.examples(log, profiles, sources, as_of, label_days=horizon_days)
     scores = model.predict(examples)
@@ -125,5 +151,6 @@ def backtest(
     charts.calibration_chart(
         actual, scores["purchase_probability"].to_numpy(), out / "calibration.png"
     )
+    report = finite(report)  # an undefined metric is null, never NaN
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report

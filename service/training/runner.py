@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.errors import InvalidRequestError
 from service.ml.artifacts import device_for
-from service.ml.training import DataTooShortError, Progress, TrainConfig, train
+from service.ml.insufficient import InsufficientDataError
+from service.ml.training import Progress, TrainConfig, train
 from service.model_versions import service as registry
 from service.model_versions.schemas import ModelVersionRead
-from service.training import data
+from service.training import data, protected
 
 
 def train_version(
@@ -25,11 +26,13 @@ def train_version(
     horizon_days: int,
     architecture: str = "gru_ziln",
     epochs: int = 25,
-    without_protected_attributes: bool = False,
+    with_protected_attributes: bool | None = None,
     actor: str,
     progress: Progress | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> ModelVersionRead:
+    """``with_protected_attributes``: True or False as asked, None for
+    ``CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES`` (see ``service.training.protected``)."""
     with session_factory() as session:
         log = data.event_log(session, as_of)
         profiles, sources = data.profiles(session, settings)
@@ -38,13 +41,11 @@ def train_version(
         architecture=architecture,
         epochs=epochs,
         device=device_for(settings.device),
-        excluded_attributes=(
-            tuple(settings.fairness_attributes) if without_protected_attributes else ()
-        ),
+        excluded_attributes=protected.excluded_attributes(settings, with_protected_attributes),
     )
     try:
         model = train(log, profiles, sources, as_of, config, progress, cancelled)
-    except DataTooShortError as error:
+    except InsufficientDataError as error:
         raise InvalidRequestError(f"cannot train for {horizon_days} days: {error}") from None
     with session_factory() as session, session.begin():
         version = registry.register(

@@ -5,6 +5,7 @@ against what the simulated customers then do."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import integrate, stats
 
@@ -189,3 +190,57 @@ def test_gamma_gamma_recovers_its_parameters_and_shrinks_towards_the_mean() -> N
     assert model.conditional_expected_average_profit(np.array([0]), np.array([0.0]))[
         0
     ] == pytest.approx(model.params_["p"] * model.params_["v"] / (model.params_["q"] - 1))
+
+
+def test_btyd_attributions_are_shaps_exact_values_and_add_up() -> None:
+    """The vectorised exact Shapley values equal shap's ExactExplainer with an Independent
+    masker on the same background, and base + contributions is the BTYD CLV."""
+    import shap
+
+    from service.ml.btyd import explain
+    from service.ml.btyd.baseline import BtydBaseline
+
+    rng = np.random.default_rng(3)
+    data = simulate_bgnbd(rng, 1500, r=0.8, alpha=20.0, a=0.8, b=2.5, horizon=0.0)
+    features = pd.DataFrame(
+        {
+            "frequency": data["x"],
+            "recency_days": data["t_x"],
+            "age_days": data["T"],
+            "monetary_value": np.where(data["x"] > 0, rng.gamma(4.0, 10.0, 1500), 0.0),
+            "has_purchased": 1.0,
+        }
+    )
+    baseline = BtydBaseline("paretonbd").fit(features)
+    inputs = features[list(explain.INPUTS)].to_numpy()
+    rows, background = inputs[:40], inputs[100:106]
+
+    base, contributions = explain.attributions(baseline, rows, background, 90.0)
+
+    masker = shap.maskers.Independent(background, max_samples=len(background))
+    reference = shap.explainers.Exact(lambda x: explain.clv_of(baseline, x, 90.0), masker)(
+        rows, silent=True
+    )
+    np.testing.assert_allclose(contributions, reference.values, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(base, reference.base_values, rtol=1e-9)
+    np.testing.assert_allclose(
+        base + contributions.sum(axis=1), explain.clv_of(baseline, rows, 90.0), rtol=1e-9
+    )
+
+
+def test_probability_of_no_purchase_matches_what_simulated_customers_do() -> None:
+    """P(no purchase in the next 90 days) from each count model, on customers simulated from it,
+    against the share who then make none, overall and in bands of the prediction."""
+    rng = np.random.default_rng(11)
+    cases = (
+        (BetaGeoFitter(), simulate_bgnbd(rng, 6000, 0.8, 20.0, 0.8, 2.5, horizon=90.0)),
+        (ParetoNBDFitter(), simulate_paretonbd(rng, 6000, 0.8, 20.0, 0.6, 80.0, horizon=90.0)),
+    )
+    for fitter, data in cases:
+        fitter.fit(data["x"], data["t_x"], data["T"])
+        quiet = fitter.conditional_probability_no_purchase(90.0, data["x"], data["t_x"], data["T"])
+        observed = data["future"] == 0
+        assert abs(quiet.mean() - observed.mean()) < 0.02
+        for low, high in ((0.0, 0.5), (0.5, 0.8), (0.8, 1.01)):
+            band = (quiet >= low) & (quiet < high)
+            assert abs(quiet[band].mean() - observed[band].mean()) < 0.05

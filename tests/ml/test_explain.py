@@ -18,7 +18,7 @@ from service.ml.examples import Examples
 from service.ml.explain import ADDITIVITY_TOLERANCE, Background
 from service.ml.losses import ziln_mean
 from service.ml.training import TrainConfig, train
-from tests.ml.shop_data import end_of_observation, shop_log
+from service.simulator.memory import end_of_observation, shop_log
 
 CONFIG = TrainConfig(horizon_days=90, epochs=8, hidden=16, cutoffs=2, sequence_length=16)
 
@@ -27,6 +27,19 @@ CONFIG = TrainConfig(horizon_days=90, epochs=8, hidden=16, cutoffs=2, sequence_l
 def small_model() -> ClvModel:
     log, profiles, sources = shop_log()
     return train(log, profiles, sources, end_of_observation(), CONFIG)
+
+
+def serving(model: ClvModel, served: str) -> ClvModel:
+    """``model`` with ``served`` serving its customers with an order."""
+    assert model.serving is not None
+    return replace(model, serving=replace(model.serving, served=served))
+
+
+@pytest.fixture(scope="module")
+def network_model(small_model: ClvModel) -> ClvModel:
+    """The trained model with the network serving everyone: what the network's own
+    attributions (expected gradients) are tested on, whatever the selection chose."""
+    return serving(small_model, "deep")
 
 
 @pytest.fixture(scope="module")
@@ -47,18 +60,20 @@ def _groups(model: ClvModel, examples: Examples) -> pd.DataFrame:
     return contributions.T.groupby(groups).sum().T
 
 
+@pytest.mark.parametrize("served", ["deep", "blend", "bgnbd", "paretonbd"])
 def test_contributions_and_base_add_up_to_the_score(
-    small_model: ClvModel, examples: Examples
+    small_model: ClvModel, examples: Examples, served: str
 ) -> None:
-    clv = small_model.predict(examples)["clv"].to_numpy()
-    totals = small_model.explain(examples).totals()
+    model = serving(small_model, served)
+    clv = model.predict(examples)["clv"].to_numpy()
+    totals = model.explain(examples).totals()
     error = np.abs(totals - clv) / np.maximum(clv, 1.0)
     assert error.max() <= ADDITIVITY_TOLERANCE
     assert np.median(error) < ADDITIVITY_TOLERANCE / 5
 
 
 def test_a_frequent_recent_buyer_owes_the_score_to_buying_and_a_lapsed_one_loses_by_it(
-    small_model: ClvModel, examples: Examples
+    network_model: ClvModel, examples: Examples
 ) -> None:
     portrait = examples.portrait
     frequent_recent = portrait.index[
@@ -70,19 +85,19 @@ def test_a_frequent_recent_buyer_owes_the_score_to_buying_and_a_lapsed_one_loses
     ]
     assert len(frequent_recent) >= 5
     assert len(lapsed) >= 5
-    groups = _groups(small_model, examples)
+    groups = _groups(network_model, examples)
     history = groups["purchase history"] + groups["BTYD baseline"]
     assert (history[frequent_recent] > 0).mean() >= 0.9
     assert (history[lapsed] < 0).mean() >= 0.9
 
 
 def test_attributions_estimate_what_shap_gradient_explainer_estimates(
-    small_model: ClvModel, examples: Examples
+    network_model: ClvModel, examples: Examples
 ) -> None:
     """Same background, same model: on the tabular features, shap's Monte Carlo estimate with
     many samples and our quadrature agree (the sequence channels differ by design: shap misses
     the jump in the number of events)."""
-    model, background = small_model, small_model.background
+    model, background = network_model, network_model.background
     assert background is not None
 
     class Score(torch.nn.Module):
@@ -130,10 +145,10 @@ def test_the_background_travels_with_the_artifact(
 
 
 def test_int8_quantization_scores_close_to_the_float_network_and_explains_with_it(
-    small_model: ClvModel, examples: Examples
+    network_model: ClvModel, examples: Examples
 ) -> None:
-    quantized = small_model.quantized()
-    float_clv = small_model.predict(examples)["clv"].to_numpy()
+    quantized = network_model.quantized()
+    float_clv = network_model.predict(examples)["clv"].to_numpy()
     int8_clv = quantized.predict(examples)["clv"].to_numpy()
 
     assert abs(int8_clv.sum() / float_clv.sum() - 1) < 0.05

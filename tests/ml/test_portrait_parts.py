@@ -119,6 +119,9 @@ def test_fitted_pipeline_gives_one_documented_finite_column_per_feature() -> Non
         EventRecord("a", "purchase", t0, Decimal("20"), [shoe]),
         EventRecord("b", "view", t0 + timedelta(days=2), None, [necklace]),
         EventRecord("c", "purchase", t0 + timedelta(days=40), Decimal("5"), None),
+        # repeat orders after the cut-off: fitting refuses data with none (no model could learn)
+        EventRecord("a", "purchase", t0 + timedelta(days=30), Decimal("8"), None),
+        EventRecord("c", "purchase", t0 + timedelta(days=50), Decimal("6"), None),
     ]
     activity = aggregate(events)
     profiles = {"a": {"region": "north"}, "b": {"region": "south", "followers": 3}}

@@ -17,7 +17,7 @@ from service.ml import artifacts
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
 from service.ml.examples import EventLog
 from service.ml.training import DataTooShortError, TrainConfig, _held_out, plan_windows, train
-from tests.ml.shop_data import end_of_observation, shop_log
+from service.simulator.memory import end_of_observation, shop_log
 
 FAST = {
     "epochs": 8,
@@ -56,8 +56,11 @@ def test_a_trained_model_scores_every_customer_sensibly(model: ClvModel, shop: t
     assert (predicted["p10"] <= predicted["p50"]).all()
     assert (predicted["p50"] <= predicted["p90"]).all()
     assert predicted["purchase_probability"].between(0, 1).all()
-    assert model.info["validation"]["deep"]["customers"] > 0
-    assert {"deep", "btyd"} <= set(model.info["validation"])
+    validation = model.info["validation"]
+    assert validation["held_out"]["deep"]["customers"] > 0
+    assert set(validation["candidates"]) == {"bgnbd", "paretonbd", "deep", "blend"}
+    assert validation["served"] in validation["candidates"]
+    assert 0.75 <= validation["p10_p90_coverage"] <= 0.85
     # Customers who spent more in the past are predicted to spend more.
     heavy = examples.portrait["spend_365d"] > examples.portrait["spend_365d"].quantile(0.9)
     assert predicted["clv"][heavy.to_numpy()].mean() > 2 * predicted["clv"].mean()

@@ -166,7 +166,10 @@ def test_training_job_runs_with_progress_and_registers_the_champion(
     assert job["progress"] == 1.0
     assert job["result"]["aliases"] == ["champion"]
     assert [m["version"] for m in models] == [job["result"]["version"]]
-    assert models[0]["metrics"]["deep"]["customers"] > 0
+    metrics = models[0]["metrics"]
+    assert metrics["held_out"]["deep"]["customers"] > 0
+    assert metrics["served"] in metrics["candidates"]
+    assert set(metrics["candidates"]) == {"bgnbd", "paretonbd", "deep", "blend"}
     assert (rescore["kind"], rescore["status"]) == ("rescore", "succeeded")
     assert rescore["result"]["customers"] == 600
     assert not run_job(db, model_settings)  # nothing left queued

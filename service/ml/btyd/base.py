@@ -95,3 +95,9 @@ class PurchaseCountFitter(BaseFitter):
         self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
     ) -> np.ndarray:
         raise NotImplementedError
+
+    def conditional_probability_no_purchase(
+        self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+    ) -> np.ndarray:
+        """P(no purchase in (T, T+t] | x, t_x, T): the churn probability over a horizon."""
+        raise NotImplementedError

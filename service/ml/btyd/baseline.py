@@ -53,6 +53,17 @@ class BtydBaseline:
         )
         return np.where(bought, np.nan_to_num(expected), 0.0)
 
+    def probability_alive(self, features: pd.DataFrame) -> np.ndarray:
+        x, t_x, age, bought = _summary(features)
+        return np.where(bought, self.counts_.conditional_probability_alive(x, t_x, age), 0.0)
+
+    def probability_no_purchase(self, features: pd.DataFrame, days: float) -> np.ndarray:
+        """P(no order in the next ``days``) for customers with an order (1 for the others:
+        outside the model)."""
+        x, t_x, age, bought = _summary(features)
+        quiet = self.counts_.conditional_probability_no_purchase(days, x, t_x, age)
+        return np.where(bought, np.clip(np.nan_to_num(quiet, nan=1.0), 0.0, 1.0), 1.0)
+
     def predict(
         self, features: pd.DataFrame, horizon_days: float, annual_discount_rate: float = 0.0
     ) -> pd.DataFrame:

@@ -59,6 +59,21 @@ class BetaGeoFitter(PurchaseCountFitter):
         first = (a + b + x - 1) / (a - 1) * (1 - ratio ** (r + x) * hyper)
         return np.asarray(first * self.conditional_probability_alive(x, t_x, T))
 
+    def conditional_probability_no_purchase(
+        self,
+        t: float,
+        x: np.ndarray,
+        t_x: np.ndarray,
+        T: np.ndarray,
+    ) -> np.ndarray:
+        """Dead at T, or alive with no purchase in t: an alive customer can only drop out right
+        after a purchase, so given alive, X(t) = 0 is the NBD's zero with lambda's posterior
+        Gamma(r + x, alpha + T): P = 1 - P(alive) + P(alive) ((alpha+T)/(alpha+T+t))^(r+x)."""
+        r, alpha, _, _ = self._params
+        alive = self.conditional_probability_alive(x, t_x, T)
+        quiet = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
+        return np.asarray(1 - alive + alive * quiet)
+
     def expected_number_of_purchases_up_to_time(self, t: np.ndarray | float) -> np.ndarray:
         """Equation (9): expected purchases in (0, t] for a customer just acquired."""
         r, alpha, a, b = self._params

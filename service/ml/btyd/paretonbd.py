@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import gammaln, hyp2f1, logsumexp
+from scipy.stats import gamma
 
 from service.ml.btyd.base import PurchaseCountFitter
+
+_GRID = (np.arange(32) + 0.5) / 32
+"""Quantile levels at which the posterior gammas are evaluated (a midpoint rule in probability):
+the expectation in ``conditional_probability_no_purchase`` has no closed form."""
 
 
 class ParetoNBDFitter(PurchaseCountFitter):
@@ -77,3 +82,29 @@ class ParetoNBDFitter(PurchaseCountFitter):
         decay = -np.log(ratio) if abs(s - 1) < 1e-9 else (1 - ratio ** (s - 1)) / (s - 1)
         rate = (r + x) * (beta + T) / (alpha + T)
         return np.asarray(rate * decay * self.conditional_probability_alive(x, t_x, T))
+
+    def conditional_probability_no_purchase(
+        self,
+        t: float,
+        x: np.ndarray,
+        t_x: np.ndarray,
+        T: np.ndarray,
+    ) -> np.ndarray:
+        """Dead at T, or alive and no purchase in t. Given alive at T the rates are independent,
+        lambda ~ Gamma(r + x, alpha + T) and mu ~ Gamma(s, beta + T), and the customer makes no
+        purchase if they die first or the first purchase comes after t:
+        mu/(lambda+mu) + lambda/(lambda+mu) exp(-(lambda+mu) t), averaged over both posteriors
+        on a grid of their quantiles (no closed form)."""
+        r, alpha, s, beta = self._params
+        x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
+        alive = self.conditional_probability_alive(x, t_x, T)
+        unit_mu = gamma.ppf(_GRID, s)  # (G,): mu * (beta + T)
+        quiet = np.empty(len(x))
+        for start in range(0, len(x), 2048):
+            part = slice(start, start + 2048)
+            lam = gamma.ppf(_GRID[None, :], (r + x[part])[:, None]) / (alpha + T[part])[:, None]
+            mu = unit_mu[None, :] / (beta + T[part])[:, None]
+            total = lam[:, :, None] + mu[:, None, :]  # (n, G, G)
+            stays = (mu[:, None, :] + lam[:, :, None] * np.exp(-total * t)) / total
+            quiet[part] = stays.mean(axis=(1, 2))
+        return np.asarray(1 - alive + alive * quiet)

@@ -1,8 +1,9 @@
-"""A small simulated shop as an in-memory event log, for training tests."""
+"""A simulated shop as an in-memory event log (observed and future events together), for
+training tests and the accuracy benchmarks: no database, and the future is known."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -53,5 +54,6 @@ def shop_log(
 
 
 def end_of_observation(config: ShopConfig = SMALL_SHOP) -> datetime:
+    """The moment the observed events end and the known future begins."""
     start = datetime.combine(config.start, datetime.min.time(), UTC)
-    return start + pd.Timedelta(days=config.days).to_pytimedelta()
+    return start + timedelta(days=config.days)
