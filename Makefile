@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/import_csv.py
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/real_data.py
 	$(BIN)/python bench/score.py
 	$(BIN)/python bench/soak.py
 

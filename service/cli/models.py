@@ -188,18 +188,26 @@ def score(
 
 @models_app.command("list")
 def models_list() -> None:
-    """Registered versions, newest first, with their aliases and validation metrics."""
-    table = Table("version", "aliases", "horizon", "data to", "Gini", "BTYD Gini", "by")
+    """Registered versions, newest first, with their aliases, what serves and its normalised Gini
+    on the selection window beside the best BTYD candidate's."""
+    table = Table("version", "aliases", "horizon", "data to", "serves", "Gini", "BTYD Gini", "by")
     with transaction(load_settings()) as session:
         for v in registry.list_versions(session):
-            deep, btyd = v.metrics.get("deep", {}), v.metrics.get("btyd", {})
+            served = v.metrics.get("served", "-")
+            candidates = v.metrics.get("candidates", {})
+            best: dict[str, Any] = max(
+                (candidates[n] for n in ("bgnbd", "paretonbd") if n in candidates),
+                key=lambda m: m.get("normalized_gini") or 0.0,
+                default={},
+            )
             table.add_row(
                 v.version,
                 ", ".join(v.aliases),
                 str(v.horizon_days),
                 v.data_to.date().isoformat(),
-                f"{deep.get('normalized_gini', float('nan')):.3f}",
-                f"{btyd.get('normalized_gini', float('nan')):.3f}",
+                served,
+                _shown(candidates.get(served, {}), "normalized_gini", ".3f"),
+                _shown(best, "normalized_gini", ".3f"),
                 v.created_by,
             )
     console.print(table)

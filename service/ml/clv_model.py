@@ -6,7 +6,8 @@ expected spend in the horizon (``clv``) comes from the candidate the selection r
 one are always the network's (the BTYD models start at a first purchase). The interval is the
 served value's, calibrated on the selection window; the probability of any purchase is the
 served model's (the churn probability is its complement); the probability of being alive is
-Pareto/NBD's, which grades one-order customers and is 1 right after a purchase; the expected
+Pareto/NBD's, which grades one-order customers and is 1 right after a purchase (BG/NBD's where
+Pareto/NBD did not converge on the shop); the expected
 order value is Gamma-Gamma's and expected orders are clv over it.
 
 Within the span of label windows it was trained on, the horizon is
@@ -229,8 +230,9 @@ class ClvModel:
         return blend.apply(deep, self.horizon_days)
 
     def candidates(self, examples: Examples) -> pd.DataFrame:
-        """Every candidate's expected spend (columns ``selection.CANDIDATES``), whatever serves:
-        for comparing them on later data (``bench/real_data.py``)."""
+        """Every candidate's expected spend (columns: deep, blend and each BTYD model that
+        converged at the training time), whatever serves: for comparing them on later data
+        (``bench/real_data.py``, backtests)."""
         deep = self.network_clv(examples)
         bought = examples.portrait["has_purchased"].to_numpy() > 0
         columns = {"deep": deep, "blend": np.where(bought, self._blend(deep), deep)}
@@ -244,13 +246,32 @@ class ClvModel:
         in ``feature_names`` order, then event channels as in ``definitions``. The blend's are
         the network's, scaled to the blended score (the quantile map is a per-customer factor
         on the network's score, shared in proportion); where a BTYD model serves, its exact
-        Shapley values over its four inputs (``service.ml.btyd.explain``)."""
+        Shapley values over its four inputs for the customers with an order
+        (``service.ml.btyd.explain``), the network's for the others."""
         if self.background is None:
             raise ValueError("this model was saved without an explanation background; retrain")
+        served = self._serving().served
+        n, channels = len(examples.customers), examples.sequences.shape[2]
+        attributions = Attributions(
+            np.zeros(n), np.zeros((n, len(self.feature_names))), np.zeros((n, channels))
+        )
+        bought = examples.portrait["has_purchased"].to_numpy() > 0
+        by_network = ~bought if served in self.baselines else np.ones(n, dtype=bool)
+        if by_network.any():
+            self._network_attributions(examples.subset(by_network), by_network, attributions)
+        if (~by_network).any():
+            self._btyd_attributions(examples.subset(~by_network), ~by_network, attributions)
+        return attributions
+
+    def _network_attributions(
+        self, examples: Examples, rows: np.ndarray, attributions: Attributions
+    ) -> None:
+        """Expected gradients of the network, scaled to the served score."""
+        assert self.background is not None
         served = self.predict(examples)["clv"].to_numpy()
         deep = self.network_clv(examples)
         ratio = np.where(deep > 0, served / np.maximum(deep, 1e-12), 1.0)
-        attributions = expected_gradients(
+        explained = expected_gradients(
             self.float_net or self.net,
             torch.as_tensor(examples.sequences),
             self.tabular_tensor(examples.tabular),
@@ -260,32 +281,34 @@ class ClvModel:
             fixed_column=self.feature_names.index(HORIZON_FEATURE),
             device=self.device,
         )
-        if self._serving().served in self.baselines:
-            self._btyd_attributions(examples, attributions)
-        return attributions
+        attributions.base[rows] = explained.base
+        attributions.tabular[rows] = explained.tabular
+        attributions.sequence[rows] = explained.sequence
 
-    def _btyd_attributions(self, examples: Examples, attributions: Attributions) -> None:
-        """Overwrite the rows of customers with an order with the served BTYD model's exact
-        Shapley values (their other features and the event channels contribute nothing)."""
-        bought = examples.portrait["has_purchased"].to_numpy() > 0
-        if not bought.any() or self.background is None:
-            return
+    def _btyd_attributions(
+        self, examples: Examples, rows: np.ndarray, attributions: Attributions
+    ) -> None:
+        """The served BTYD model's exact Shapley values (the other features and the event
+        channels contribute nothing), against the background customers with an order (the
+        others are outside the model), or all of them when none has one."""
+        assert self.background is not None
         columns = [self.feature_names.index(name) for name in btyd_explain.INPUTS]
         scaled = self.background.tabular.numpy().astype(np.float64)
         logged = scaled * self.scaler_std + self.scaler_mean
-        background = (np.sign(logged) * np.expm1(np.abs(logged)))[:, columns]
-        rows = examples.portrait.loc[bought, list(btyd_explain.INPUTS)].to_numpy(np.float64)
+        raw = np.sign(logged) * np.expm1(np.abs(logged))
+        weights = self.background.weights.numpy().astype(np.float64)
+        buyers = raw[:, self.feature_names.index("has_purchased")] > 0.5
+        if buyers.any():
+            raw, weights = raw[buyers], weights[buyers]
         base, contributions = btyd_explain.attributions(
             self.baselines[self._serving().served],
-            rows,
-            background,
+            examples.portrait[list(btyd_explain.INPUTS)].to_numpy(np.float64),
+            raw[:, columns],
             self.horizon_days,
-            self.background.weights.numpy().astype(np.float64),
+            weights,
         )
-        attributions.base[bought] = base
-        attributions.tabular[bought] = 0.0
-        attributions.tabular[np.ix_(bought, columns)] = contributions
-        attributions.sequence[bought] = 0.0
+        attributions.base[rows] = base
+        attributions.tabular[np.ix_(rows, np.array(columns))] = contributions
 
     def quantized(self) -> ClvModel:
         """The model with its linear and recurrent layers dynamically quantized to int8 (CPU

@@ -98,6 +98,17 @@ class Examples:
     portrait: pd.DataFrame  # the behaviour features, for BTYD and reporting
     labels: np.ndarray | None = None  # spend in the label window after the cut-off
 
+    def subset(self, mask: np.ndarray) -> Examples:
+        """The examples where ``mask`` (n,) is true."""
+        labels = self.labels[mask] if self.labels is not None else None
+        return Examples(
+            self.customers[mask],
+            self.tabular[mask],
+            self.sequences[mask],
+            self.portrait[mask],
+            labels,
+        )
+
 
 def build(
     log: EventLog,

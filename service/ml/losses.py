@@ -61,12 +61,3 @@ def ziln_mean(logits: torch.Tensor) -> torch.Tensor:
     """Expected spend p * exp(mu + sigma^2 / 2), shape (n,)."""
     p, mu, sigma = ziln_parameters(logits)
     return p * torch.exp(mu + sigma**2 / 2)
-
-
-def ziln_quantile(logits: torch.Tensor, q: float) -> torch.Tensor:
-    """The q-quantile of the zero-inflated distribution, shape (n,): 0 while q <= 1 - p, else
-    the lognormal's quantile at (q - (1 - p)) / p."""
-    p, mu, sigma = ziln_parameters(logits)
-    level = torch.clamp((q - (1 - p)) / p.clamp(min=1e-12), min=1e-12, max=1 - 1e-12)
-    value = torch.exp(mu + sigma * torch.special.ndtri(level))
-    return torch.where(q <= 1 - p, torch.zeros_like(value), value)

@@ -36,6 +36,8 @@ RULE = (
     "error|; among those, the highest normalised Gini serves"
 )
 MIN_WINDOW_DAYS = 28
+_TIE = 1e-6
+"""Differences below this are ties: the blend's total equals its anchor's up to rounding."""
 
 
 def selection_window(first: datetime, as_of: datetime, horizon: int, min_history: int) -> int:
@@ -100,7 +102,7 @@ def _shortfalls(metrics: dict[str, Any], bar: dict[str, Any], best: str) -> list
         elif (
             theirs is not None
             and math.isfinite(theirs)
-            and sign * (measure(mine) - measure(theirs)) < 0
+            and sign * (measure(mine) - measure(theirs)) < -_TIE
         ):
             found.append(f"{label} {measure(mine):.4f} worse than {best}'s {measure(theirs):.4f}")
     return found

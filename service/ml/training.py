@@ -1,13 +1,18 @@
-"""Training the deep CLV model on rolling cut-offs inside the data.
+"""Training: the candidates judged on a time-later window, then the network on rolling cut-offs.
+
+``train`` first judges every candidate (``service.ml.selection``) on the window before T: the
+BTYD models and a network fitted on the events before it, compared on what customers then spent.
+Then it trains the network on everything up to T as below, refits the BTYD models at T, and sets
+what serves.
 
 For an as-of time T and a horizon H: examples at cut-offs T - H, T - H - step, ... are labelled
 with the spend in the H days after each; fresher ones at cut-offs after T - H with the spend up to
 T (shorter windows; the horizon is an input of the network). Features at a cut-off use only events
 at or before it. A fifth of the customers is held out of every window: training stops early when
-their loss stops improving, and the level is calibrated on them at the latest full window. The
-BTYD baseline is refitted at T for scoring. When the data are too short for labels at H, the
-network is trained at the longest horizon they allow and carried to H (see ``ClvModel``); when
-they cannot support even ``MIN_HORIZON_DAYS``, ``DataTooShortError`` says what is needed.
+their loss stops improving, and the level is calibrated on them at the latest full window.
+When the data are too short for labels at H, the network is trained at the longest horizon they
+allow and carried to H (see ``ClvModel``); when they cannot support even ``MIN_HORIZON_DAYS``,
+``DataTooShortError`` says what is needed.
 """
 
 from __future__ import annotations
@@ -154,20 +159,24 @@ def train(
 ) -> ClvModel:
     """A model trained on the events up to ``as_of``, serving the candidate the selection rule
     picked on a time-later window (``service.ml.selection``). A warm start (``start_from``, the
-    learning loop) fine-tunes the network and keeps what the model it starts from serves, its
-    stack and its interval bands: the loop itself judges it against the champion on a holdout."""
+    learning loop) fine-tunes the network and keeps the choice of the model it starts from (what
+    serves, the anchor, the interval bands; the blend's map is refitted to the new network), its
+    selection figures marked inherited: the loop itself judges it against the champion on a
+    holdout."""
     report = progress or (lambda stage, done: None)
     log = log.until(as_of)
     require_events(log.events)
     require_orders(log.activity().days)
     plan_windows(log.first_moment, as_of, config)  # too short a span: says how long is needed
     if start_from is not None:
+        if start_from.serving is None:
+            raise DataTooShortError("the model to start from has no serving choice; retrain")
+        inherited = {**start_from.info.get("validation", {}), "inherited": True}
+        inherited.pop("held_out", None)
+        judged = Judgement(start_from.serving, inherited)
         model = _train_network(
             log, profiles, sources, as_of, config, report, cancelled, start_from=start_from
         )
-        if start_from.serving is None:
-            raise ValueError("the model to start from has no serving choice; retrain it")
-        judged = Judgement(start_from.serving, start_from.info.get("validation", {}))
     else:
         judged = _judge(log, profiles, sources, as_of, config, _part(report, 0.0, 0.45), cancelled)
         model = _train_network(
@@ -214,6 +223,11 @@ def _judge(
             "are needed"
         )
     actual = log.spend_between(start, as_of).reindex(buyers, fill_value=0.0).to_numpy(float)
+    if not actual.any():
+        raise DataTooShortError(
+            f"none of the {len(buyers)} customers with an order by {start.date()} ordered in the "
+            f"{days} days after it, the window the candidates are judged on"
+        )
     predictions, purchases = _btyd_predictions(features, buyers, days)
     notes = {}
     try:
@@ -225,7 +239,7 @@ def _judge(
         clv, purchase = network.network_outputs(examples)
         rows = examples.customers.get_indexer(buyers)  # every buyer has events, so is there
         predictions["deep"], purchases["deep"] = clv[rows], purchase[rows]
-    except DataTooShortError as error:
+    except InsufficientDataError as error:  # the network needs more than the BTYD models
         notes["deep"] = f"not judged: {error}"
     if not any(name in predictions for name in BTYD_CANDIDATES):
         raise DataTooShortError(f"no BTYD model converged on the orders up to {start.date()}")
@@ -281,18 +295,23 @@ def _serve(
 ) -> None:
     """Set what ``model`` serves. The blend's quantile map is fitted at ``as_of`` whatever serves
     (``ClvModel.candidates`` reports it), over every customer with an order then, between the
-    network and the anchor BTYD model it trained."""
+    network and the anchor BTYD model it trained. A BTYD model chosen on the window that does not
+    converge at ``as_of`` gives way to the network's own (which always does), and says so."""
+    serving, validation = judged.serving, dict(judged.validation)
+    fallback = next(iter(model.baselines))  # the network's own BTYD model: it converged
+    if serving.anchor not in model.baselines:
+        serving = replace(serving, anchor=fallback)
+    if serving.served in BTYD_CANDIDATES and serving.served not in model.baselines:
+        validation["fallback"] = f"{serving.served} did not converge at {as_of.date()}: {fallback}"
+        serving = replace(serving, served=fallback)
     examples = model.examples(log, profiles, sources, as_of)
     bought = examples.portrait["has_purchased"].to_numpy() > 0
     days = model.horizon_days
     deep = model.network_clv(examples)[bought]
-    btyd = model.baselines[judged.serving.anchor].predict(examples.portrait[bought], days)
-    serving = replace(
-        judged.serving, blend=QuantileMap.fit(deep, btyd["btyd_clv"].to_numpy(), days)
-    )
-    model.serving = serving
+    btyd = model.baselines[serving.anchor].predict(examples.portrait[bought], days)
+    model.serving = replace(serving, blend=QuantileMap.fit(deep, btyd["btyd_clv"].to_numpy(), days))
     model.info["validation"] = {
-        **judged.validation,
+        **validation,
         "held_out": model.info["validation"],
         "omitted_feature_groups": dict(model.pipeline.omitted_),
     }
@@ -420,7 +439,6 @@ def _train_network(
         "validation": validation_metrics,
         "warm_start": start_from is not None,
     }
-    report("done", 1.0)
     return model
 
 
@@ -494,8 +512,8 @@ def _split(sets: list[Examples], config: TrainConfig) -> tuple[list[Examples], l
     Holding out customers, not only time, keeps the partial windows (which overlap the latest
     full window's months) from leaking into its validation."""
     held = [_held_out(examples.customers, config) for examples in sets]
-    validation = [_subset(e, h) for e, h in zip(sets, held, strict=True)]
-    return validation, [_subset(e, ~h) for e, h in zip(sets, held, strict=True)]
+    validation = [e.subset(h) for e, h in zip(sets, held, strict=True)]
+    return validation, [e.subset(~h) for e, h in zip(sets, held, strict=True)]
 
 
 def _check_enough_customers(
@@ -518,17 +536,6 @@ def _held_out(customers: pd.Index, config: TrainConfig) -> np.ndarray:
     buckets = np.array([zlib.crc32(f"{config.seed}:{c}".encode()) % 1000 for c in customers])
     held: np.ndarray = buckets < config.validation_share * 1000
     return held
-
-
-def _subset(examples: Examples, mask: np.ndarray) -> Examples:
-    labels = examples.labels[mask] if examples.labels is not None else None
-    return Examples(
-        examples.customers[mask],
-        examples.tabular[mask],
-        examples.sequences[mask],
-        examples.portrait[mask],
-        labels,
-    )
 
 
 def _tensors(model: ClvModel, examples: list[Examples]) -> tuple[torch.Tensor, ...]:

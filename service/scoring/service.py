@@ -137,12 +137,12 @@ CHURN_RISK_BANDS: tuple[tuple[float, ChurnRisk], ...] = (
     (2 / 3, "medium"),
     (math.inf, "high"),
 )
-"""Upper bounds of churn_probability for each band, in thirds: a customer more likely than not
-to order again in the horizon reads low or medium, one who probably will not reads high."""
+"""Upper bounds of churn_probability for each band, in thirds: low when an order in the horizon
+is likely (over 2/3), high when it is unlikely (under 1/3), medium between."""
 
 
 def churn_risk(probability: float) -> ChurnRisk:
-    return next(band for bound, band in CHURN_RISK_BANDS if probability < bound)
+    return next((band for bound, band in CHURN_RISK_BANDS if probability < bound), "high")
 
 
 def _tier(deciles: ScoreDeciles | None, clv: float) -> int | None:

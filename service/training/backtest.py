@@ -1,13 +1,14 @@
 """Backtest (``clv evaluate``): train on the events up to T, score every customer at T, and
-compare with what they spent in (T, T+H]: the deep model and the BTYD baseline on the same
-customers, and, for a simulated shop, the oracle (expected spend from the true latent parameters).
+compare with what they spent in (T, T+H]: the served model (whichever candidate the selection
+picked) beside every candidate (the network, the blend, each BTYD model) on the same customers,
+and, for a simulated shop, the oracle (expected spend from the true latent parameters).
 
 A backtest whose horizon holds too few buyers among the customers known at T is refused
 (``service.training.holdout``): its metrics would be undefined.
 
 Two populations are reported: customers with an order by T (the BTYD models' domain, the fair
-comparison) and every customer with an event by T. ``deep_int8`` is the same model with int8
-dynamic quantization (``CLV_QUANTIZE=int8``), to show what it changes.
+comparison) and every customer with an event by T. ``served_int8`` is the served model with its
+network int8-quantized (``CLV_QUANTIZE=int8``), to show what that changes.
 """
 
 from __future__ import annotations
@@ -102,9 +103,11 @@ def backtest(
     examples = model.examples(log, profiles, sources, as_of, label_days=horizon_days)
     scores = model.predict(examples)
     actual = np.asarray(examples.labels, dtype=float)
+    candidates = model.candidates(examples)
     predictions = {
-        "deep": scores["clv"].to_numpy(),
-        "deep_int8": model.quantized().predict(examples)["clv"].to_numpy(),  # CLV_QUANTIZE=int8
+        "served": scores["clv"].to_numpy(),
+        "served_int8": model.quantized().predict(examples)["clv"].to_numpy(),  # CLV_QUANTIZE=int8
+        **{name: candidates[name].to_numpy() for name in candidates.columns},
         "btyd": scores["btyd_clv"].to_numpy(),
     }
     if shop is not None:
@@ -131,7 +134,7 @@ def backtest(
                         "p10": scores["p10"].to_numpy()[mask],
                         "p90": scores["p90"].to_numpy()[mask],
                     }
-                    if name == "deep"
+                    if name == "served"
                     else {}
                 ),
             )
@@ -140,12 +143,12 @@ def backtest(
     out.mkdir(parents=True, exist_ok=True)
     charts.gain_chart(
         actual[buyers],
-        {k: v[buyers] for k, v in predictions.items() if k != "deep_int8"},
+        {k: v[buyers] for k, v in predictions.items() if k in ("served", "deep", "btyd", "oracle")},
         out / "gain.png",
     )
     charts.decile_chart(
         actual[buyers],
-        {k: v[buyers] for k, v in predictions.items() if k in ("deep", "btyd")},
+        {k: v[buyers] for k, v in predictions.items() if k in ("served", "btyd")},
         out / "deciles.png",
     )
     charts.calibration_chart(

@@ -12,7 +12,6 @@ from service.ml.losses import (
     ziln_loss,
     ziln_mean,
     ziln_parameters,
-    ziln_quantile,
 )
 from service.ml.nets import create_model, list_models, output_layer
 
@@ -40,18 +39,12 @@ def test_ziln_loss_has_finite_gradients_at_zero_labels() -> None:
     assert torch.isfinite(logits.grad).all()
 
 
-def test_ziln_mean_and_quantiles_match_scipy() -> None:
+def test_ziln_mean_matches_scipy() -> None:
     p, mu, sigma = (t.numpy() for t in ziln_parameters(LOGITS))
 
     mean = ziln_mean(LOGITS).numpy()
 
     np.testing.assert_allclose(mean, p * stats.lognorm.mean(s=sigma, scale=np.exp(mu)), rtol=1e-9)
-    for q in (0.1, 0.5, 0.9):
-        level = (q - (1 - p)) / p
-        expected = np.where(
-            q <= 1 - p, 0.0, stats.lognorm.ppf(np.clip(level, 1e-12, 1), s=sigma, scale=np.exp(mu))
-        )
-        np.testing.assert_allclose(ziln_quantile(LOGITS, q).numpy(), expected, rtol=1e-7)
 
 
 def test_initial_logits_are_the_maximum_likelihood_ziln_fit() -> None:

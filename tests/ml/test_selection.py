@@ -39,6 +39,10 @@ def test_the_best_btyd_candidate_serves_unless_another_is_no_worse_on_every_chec
     served, _ = choose({**btyd, "deep": metrics(0.70, 0.20, 0.05), "blend": metrics(0.66, 0.1, 0)})
     assert served == "deep"  # both qualify; the higher Gini serves
 
+    tied = metrics(0.65, 0.2, -0.20 - 1e-12)  # the blend's total is its anchor's, but rounded
+    served, _ = choose({**btyd, "blend": tied})
+    assert served == "blend"
+
     served, reasons = choose({**btyd, "deep": metrics(0.70, float("nan"), 0.05)})
     assert served == "paretonbd"
     assert "undefined" in reasons["deep"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from service.jobs.models import Job
 from service.jobs.runner import SHUT_DOWN
 from service.ml.clv_model import ClvModel
 from service.model_versions import service as registry
-from tests.conftest import KeyFactory, bearer, free_port
+from service.simulator.memory import end_of_observation
+from tests.conftest import SHOP, KeyFactory, bearer, free_port
 from tests.processes import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -72,7 +74,9 @@ def test_a_training_stopped_mid_way_is_marked_failed_and_the_champion_stays(
     server = ServerProcess(free_port(), env, tmp_path / "server.log").start()
     with httpx.Client(base_url=server.url, headers=bearer(make_key("admin")), timeout=10) as http:
         try:
-            submitted = http.post("/v1/models", json={"horizon_days": 90, "epochs": 200})
+            data_end = end_of_observation(SHOP) + timedelta(days=SHOP.horizon_days)
+            body = {"horizon_days": 90, "epochs": 200, "as_of": data_end.isoformat()}
+            submitted = http.post("/v1/models", json=body)
             job_id = submitted.json()["id"]
             # mid-way: building its examples or in its epochs (on this small shop the whole
             # training takes a few seconds, and progress is written at most once a second)

@@ -27,6 +27,7 @@ _UNLIKELY = 1e12
 class BaseFitter:
     param_names: ClassVar[tuple[str, ...]]
     initial: ClassVar[tuple[float, ...]]
+    log_bounds: ClassVar[tuple[tuple[float, float], ...] | None] = None  # default: _LOG_BOUNDS
 
     def __init__(self, penalizer: float = 0.0) -> None:
         self.penalizer = penalizer
@@ -57,7 +58,7 @@ class BaseFitter:
             objective,
             np.log(self.initial),
             method="L-BFGS-B",
-            bounds=[_LOG_BOUNDS] * len(self.initial),
+            bounds=list(self.log_bounds or [_LOG_BOUNDS] * len(self.initial)),
         )
         if not np.isfinite(result.fun) or result.fun >= _UNLIKELY:
             raise ConvergenceError(f"{type(self).__name__} did not converge: {result.message}")

@@ -18,6 +18,9 @@ from service.ml.btyd.base import BaseFitter
 class GammaGammaFitter(BaseFitter):
     param_names = ("p", "q", "v")
     initial = (2.0, 2.0, 50.0)
+    log_bounds = ((-12.0, 12.0), (float(np.log(1.01)), 12.0), (-12.0, 12.0))
+    """q > 1: the expected order value p v / (q - 1) exists only there (heavy-tailed order values
+    otherwise drive the fit below 1 and the population's expected order value negative)."""
 
     def fit(self, x: np.ndarray, m: np.ndarray) -> Self:
         keep = (np.asarray(x) > 0) & (np.asarray(m) > 0)
