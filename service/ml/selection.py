@@ -150,7 +150,10 @@ class IntervalBands:
     band of predicted spend per day): within each band, the 10% and 50% quantiles of actual /
     predicted, and the upper end at the quantile that leaves 20% of the band outside. Where many
     customers buy nothing, the lower end is 0 and cannot miss, so the upper end takes the whole
-    20% (an interval cut 10/10 would cover 90%: what the network's own quantiles did)."""
+    20% (an interval cut 10/10 would cover 90%: what the network's own quantiles did). Fitted
+    over the window's V days and applied at the asked horizon through the bands of spend per
+    day: where V < H (data shorter than 2H + min_history) that carries the window's dispersion
+    over, an approximation; the coverage stored with the version is the window's own, in-sample."""
 
     edges: list[float]  # between bands, on predicted spend per day
     low: list[float]

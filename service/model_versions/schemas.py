@@ -27,9 +27,10 @@ class ModelVersionRead(BaseModel):
     metrics: dict[str, Any] = Field(
         description="How it was chosen: every candidate's metrics (bgnbd, paretonbd, deep, blend) "
         "on the time-later window before its data end (window, customers, candidates), the one "
-        "that serves and why (served, rule, reasons), the interval's coverage there "
-        "(p10_p90_coverage), the feature groups the data could not fit (omitted_feature_groups) "
-        "and the network's metrics on the customers held out of its training (held_out)."
+        "that serves and why (served, rule, reasons), the interval's coverage there, in-sample "
+        "since it is calibrated there (p10_p90_coverage), the feature groups the data could not "
+        "fit (omitted_feature_groups) and the network's metrics on the customers held out of its "
+        "training (held_out)."
     )
     sha256: str = Field(description="Checksum of the artifact.")
     created_at: datetime = Field(description="When it was registered.")
