@@ -268,8 +268,9 @@ class ClvModel:
     ) -> None:
         """Expected gradients of the network, scaled to the served score."""
         assert self.background is not None
-        served = self.predict(examples)["clv"].to_numpy()
-        deep = self.network_clv(examples)
+        deep, purchase = self.network_outputs(examples)
+        bought = examples.portrait["has_purchased"].to_numpy() > 0
+        served, _ = self._served(examples.portrait, bought, deep, purchase)
         ratio = np.where(deep > 0, served / np.maximum(deep, 1e-12), 1.0)
         explained = expected_gradients(
             self.float_net or self.net,

@@ -166,7 +166,8 @@ def train(
     report = progress or (lambda stage, done: None)
     log = log.until(as_of)
     require_events(log.events)
-    require_orders(log.activity().days)
+    activity = log.activity()
+    require_orders(activity.days)
     plan_windows(log.first_moment, as_of, config)  # too short a span: says how long is needed
     if start_from is not None:
         if start_from.serving is None:
@@ -175,12 +176,27 @@ def train(
         inherited.pop("held_out", None)
         judged = Judgement(start_from.serving, inherited)
         model = _train_network(
-            log, profiles, sources, as_of, config, report, cancelled, start_from=start_from
+            log,
+            profiles,
+            sources,
+            as_of,
+            config,
+            report,
+            cancelled,
+            start_from=start_from,
+            activity=activity,
         )
     else:
         judged = _judge(log, profiles, sources, as_of, config, _part(report, 0.0, 0.45), cancelled)
         model = _train_network(
-            log, profiles, sources, as_of, config, _part(report, 0.45, 1.0), cancelled
+            log,
+            profiles,
+            sources,
+            as_of,
+            config,
+            _part(report, 0.45, 1.0),
+            cancelled,
+            activity=activity,
         )
     _serve(model, judged, log, profiles, sources, as_of)
     report("done", 1.0)
@@ -214,7 +230,8 @@ def _judge(
     days = selection_window(log.first_moment, as_of, config.horizon_days, config.min_history_days)
     start = as_of - timedelta(days=days)
     past = log.until(start)
-    features = behaviour_features(past.activity().days, day_number(start))
+    past_activity = past.activity()
+    features = behaviour_features(past_activity.days, day_number(start))
     buyers = features.index[features["has_purchased"] > 0] if len(features) else pd.Index([])
     if len(buyers) < MIN_VALIDATION_BUYERS:
         raise DataTooShortError(
@@ -233,7 +250,14 @@ def _judge(
     try:
         report(f"training the network on the events up to {start.date()}", 0.0)
         network = _train_network(
-            log, profiles, sources, start, replace(config, horizon_days=days), report, cancelled
+            log,
+            profiles,
+            sources,
+            start,
+            replace(config, horizon_days=days),
+            report,
+            cancelled,
+            activity=past_activity,
         )
         examples = network.examples(past, profiles, sources, start)
         clv, purchase = network.network_outputs(examples)
@@ -271,15 +295,11 @@ def _judge(
 def _btyd_predictions(
     features: pd.DataFrame, buyers: pd.Index, days: int
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Each BTYD candidate's (spend, probability of any purchase) over ``days`` for ``buyers``;
-    one that does not converge on these data is left out (the other may)."""
+    """Each converged BTYD candidate's (spend, probability of any purchase) over ``days`` for
+    ``buyers``."""
     spend, purchase = {}, {}
-    for name in BTYD_CANDIDATES:
-        try:
-            baseline = BtydBaseline(name).fit(features)  # type: ignore[arg-type]
-        except ConvergenceError:
-            continue
-        known = features.loc[buyers]
+    known = features.loc[buyers]
+    for name, baseline in _converged(features).items():
         spend[name] = baseline.predict(known, days)["btyd_clv"].to_numpy()
         purchase[name] = 1 - baseline.probability_no_purchase(known, days)
     return spend, purchase
@@ -327,13 +347,15 @@ def _train_network(
     cancelled: Callable[[], bool] | None = None,
     *,
     start_from: ClvModel | None = None,
+    activity: Activity | None = None,
 ) -> ClvModel:
     """The network trained on the events up to ``as_of``, with the BTYD baselines refitted
-    there; what it serves is set by ``train``. With ``start_from`` (warm start, the learning
-    loop's fine-tuning) the network starts from that model's weights and keeps its feature
-    pipeline and scaler, so the weights keep meaning what they learnt; only the windows with the
-    newest labels are used (``_newest_windows``), so it learns what is new, and its level is
-    recalibrated on them."""
+    there; what it serves is set by ``train``. ``activity``: the log's aggregates up to
+    ``as_of``, when the caller has them already (aggregating is the costly part). With
+    ``start_from`` (warm start, the learning loop's fine-tuning) the network starts from that
+    model's weights and keeps its feature pipeline and scaler, so the weights keep meaning what
+    they learnt; only the windows with the newest labels are used (``_newest_windows``), so it
+    learns what is new, and its level is recalibrated on them."""
     _seed(config.seed)
     profiles = without_attributes(profiles, config.excluded_attributes)
     log = log.until(as_of)
@@ -341,7 +363,7 @@ def _train_network(
     if start_from is not None:
         windows = _newest_windows(windows, horizon, start_from)
     report("fitting the feature pipeline", 0.02)
-    activity = log.activity()
+    activity = log.activity() if activity is None else activity
     pipeline = (
         start_from.pipeline
         if start_from is not None
@@ -479,32 +501,46 @@ def _validation_metrics(model: ClvModel, validation: Examples) -> dict[str, Any]
 
 
 def _fit_btyd(activity: Activity, cutoff: datetime, config: TrainConfig) -> BtydBaseline:
-    """The network's own BTYD model (its outputs are features) at a cut-off; one that cannot
-    converge there (too few repeat buyers yet) means the data start too late for that window."""
+    """The network's own BTYD model (its outputs are features) at a cut-off."""
     features = behaviour_features(activity.days, day_number(cutoff))
-    try:
-        return BtydBaseline(config.count_model).fit(features)  # type: ignore[arg-type]
-    except ConvergenceError as error:
-        raise DataTooShortError(
-            f"the {config.count_model} model cannot be fitted on the orders up to "
-            f"{cutoff.date()} ({error}); the window needs more repeat buyers before it"
-        ) from None
+    return _required(_converged(features, (config.count_model,)), config, cutoff)
 
 
 def _fit_baselines(
     activity: Activity, cutoff: datetime, config: TrainConfig
 ) -> dict[str, BtydBaseline]:
-    """Every BTYD candidate at the cut-off, the network's own (``count_model``, whose outputs
-    are its features) first: it must converge; another that does not is left out."""
-    features = behaviour_features(activity.days, day_number(cutoff))
-    baselines = {config.count_model: _fit_btyd(activity, cutoff, config)}
-    for name in BTYD_CANDIDATES:
-        if name not in baselines:
-            try:
-                baselines[name] = BtydBaseline(name).fit(features)  # type: ignore[arg-type]
-            except ConvergenceError:
-                continue
-    return baselines
+    """Every BTYD candidate at the cut-off, the network's own (``count_model``) first: it must
+    converge; another that does not is left out."""
+    baselines = _converged(behaviour_features(activity.days, day_number(cutoff)))
+    own = _required(baselines, config, cutoff)
+    return {config.count_model: own, **baselines}
+
+
+def _converged(
+    features: pd.DataFrame, names: tuple[str, ...] = BTYD_CANDIDATES
+) -> dict[str, BtydBaseline]:
+    """Each named BTYD model fitted on ``features`` (the portrait); one that does not converge
+    on these data is left out."""
+    fitted = {}
+    for name in names:
+        try:
+            fitted[name] = BtydBaseline(name).fit(features)  # type: ignore[arg-type]
+        except ConvergenceError:
+            continue
+    return fitted
+
+
+def _required(
+    baselines: dict[str, BtydBaseline], config: TrainConfig, cutoff: datetime
+) -> BtydBaseline:
+    """The network's own BTYD model among ``baselines``; without it (too few repeat buyers yet)
+    the data start too late for a window at ``cutoff``."""
+    if config.count_model not in baselines:
+        raise DataTooShortError(
+            f"the {config.count_model} model does not converge on the orders up to "
+            f"{cutoff.date()}; the window needs more repeat buyers before it"
+        )
+    return baselines[config.count_model]
 
 
 def _split(sets: list[Examples], config: TrainConfig) -> tuple[list[Examples], list[Examples]]:
