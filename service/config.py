@@ -105,6 +105,43 @@ class Settings(BaseSettings):
         description="Attribute sources, most trusted first, for merging the customer profile.",
     )
     db_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections per process.")
+    # Time limits on PostgreSQL (service.db.timeouts): a hung database answers 503 in seconds.
+    db_connect_timeout_seconds: int = Field(
+        default=2,
+        ge=2,
+        le=60,
+        description="How long opening a PostgreSQL connection may take (libpq's least is 2).",
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How long a request waits for a free pooled connection before its 503.",
+    )
+    db_api_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=3600,
+        description="statement_timeout of the connections requests, /readyz and /metrics use; "
+        "the process itself stops waiting for an answer 0.5 s later (a hung server).",
+    )
+    db_worker_timeout_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="statement_timeout of the event worker's connections (0: none).",
+    )
+    db_job_timeout_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="statement_timeout of jobs (training, reports, rescoring everyone) and of "
+        "the command-line tools (0, the default: none, they may run long).",
+    )
+    db_lock_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="lock_timeout: how long a statement may wait for a lock another transaction "
+        "holds (a request's at most its statement_timeout).",
+    )
     worker: WorkerMode = Field(
         default=WorkerMode.embedded,
         description="embedded: each API process runs the worker in a thread; off: run clv worker.",
@@ -113,6 +150,22 @@ class Settings(BaseSettings):
         default=0.2, gt=0, le=10, description="How often an idle worker looks for new events."
     )
     worker_batch: int = Field(default=20_000, ge=1, description="Events a worker applies at once.")
+    max_pending_events: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="Backpressure: past this many stored events waiting for the worker, "
+        "POST /v1/events answers 503 + Retry-After (0: no limit).",
+    )
+    max_stale_scores: int = Field(
+        default=0,
+        ge=0,
+        description="Backpressure: past this many customers waiting for a fresh score, "
+        "POST /v1/events answers 503 + Retry-After (0: no limit, the default: a new champion "
+        "queues every customer).",
+    )
+    backpressure_retry_after_seconds: int = Field(
+        default=5, ge=1, le=3600, description="The Retry-After of a refusal for backpressure."
+    )
     job_heartbeat_seconds: float = Field(
         default=5.0, gt=0, description="How often a running job's worker stamps it as alive."
     )

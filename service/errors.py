@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -60,6 +61,11 @@ def refuse_future(as_of: datetime | None) -> None:
 class PayloadTooLargeError(ServiceError):
     status_code = 413
     code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class AuthenticationError(ServiceError):
@@ -191,10 +197,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """OperationalError is the DBAPI's "not the statement's fault" class: connection refused or
     dropped, server shutting down, SQLite busy; InterfaceError, a connection found closed. The
-    client can retry, so it is 503, not 500."""
-    assert isinstance(exc, OperationalError | InterfaceError)
+    client can retry, so it is 503, not 500. PoolTimeoutError: every pooled connection is busy
+    (held by requests waiting on a hung database) past ``CLV_DB_POOL_TIMEOUT_SECONDS``."""
+    assert isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError)
     # The driver's first line only: the full text quotes the SQL and its parameters (event data).
-    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+    orig = getattr(exc, "orig", None)
+    reason = str(orig).strip().splitlines()[0] if orig else type(exc).__name__
     logger.warning("database unavailable: %s", reason)
     error = DatabaseUnavailableError()
     return _respond(request, error.status_code, error.code, error.message, headers=error.headers)
@@ -206,3 +214,4 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _database_unavailable)

@@ -12,18 +12,24 @@ from contextlib import asynccontextmanager
 
 import torch
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from service import __version__
 from service.api.docs import install_docs
-from service.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from service.api.middleware import (
+    BodySizeLimitMiddleware,
+    JSONCORSMiddleware,
+    RequestContextMiddleware,
+    RequestTargetMiddleware,
+)
 from service.api.router import include_routers
 from service.auth.rate_limit import RateLimiter
 from service.config import Settings, WorkerMode
 from service.customers.service import ProfilePolicy
 from service.db.migrations import ensure_schema_current
-from service.db.session import make_engine, make_session_factory
+from service.db.session import dispose, make_engines, make_session_factory
+from service.db.timeouts import Role
 from service.errors import install_exception_handlers
+from service.events.backpressure import Backpressure
 from service.events.service import IngestRules
 from service.jobs.runner import JobRunner
 from service.jobs.worker import Worker
@@ -45,15 +51,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings)
+        # An engine per role of connection, each with its own pool and time limits, so a hung
+        # database answers requests 503 in seconds while the worker and jobs wait longer.
+        engines = make_engines(settings)
         torch.set_num_threads(settings.torch_threads)
         try:
-            ensure_schema_current(engine)
+            ensure_schema_current(engines[Role.jobs])
             pii = PiiHasher.from_settings(settings)
             app.state.settings = settings
-            app.state.engine = engine
-            app.state.session_factory = make_session_factory(engine)
+            app.state.engine = engines[Role.api]
+            app.state.session_factory = make_session_factory(engines[Role.api])
             app.state.ingest_rules = IngestRules.from_settings(settings, pii)
+            app.state.backpressure = Backpressure.from_settings(settings)
             app.state.profile_policy = ProfilePolicy.from_settings(settings, pii)
             app.state.scorer = Scorer(settings)
             app.state.rate_limiter = (
@@ -62,12 +71,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 else None
             )
             worker = Worker(
-                app.state.session_factory,
+                make_session_factory(engines[Role.worker]),
                 poll_seconds=settings.worker_poll_seconds,
                 batch=settings.worker_batch,
                 scorer=app.state.scorer,
             )
-            job_runner = JobRunner(app.state.session_factory, settings, scorer=app.state.scorer)
+            job_runner = JobRunner(
+                make_session_factory(engines[Role.jobs]), settings, scorer=app.state.scorer
+            )
             if settings.worker == WorkerMode.embedded:
                 worker.start()
                 job_runner.start()
@@ -81,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 for loop in (worker, job_runner):
                     loop.stop(timeout=15.0)
         finally:
-            engine.dispose()
+            dispose(engines)
             metrics.process_exiting()
 
     app = FastAPI(
@@ -97,12 +108,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     include_routers(app)
     # Added last = outermost: the request id and metrics also cover the size limit's 413s.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestTargetMiddleware)
     app.add_middleware(RequestContextMiddleware)
     if settings.cors_origins:
         # Outermost, so preflights are answered before authentication and every response,
         # errors included, carries the headers a browser needs to read it.
         app.add_middleware(
-            CORSMiddleware,
+            JSONCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],

@@ -3,7 +3,7 @@
 from service.auth.models import ApiKey
 from service.customers.models import CustomerAttributes
 from service.events.models import Event
-from service.jobs.models import Job, PendingEvent
+from service.jobs.models import DeadLetter, Job, PendingEvent
 from service.learning.models import LearningDecision, SchedulerMark
 from service.model_versions.models import ModelAlias, ModelVersion, PromotionLog
 from service.portrait.models import CustomerDay, CustomerProduct, Product
@@ -15,6 +15,7 @@ __all__ = [
     "CustomerAttributes",
     "CustomerDay",
     "CustomerProduct",
+    "DeadLetter",
     "Event",
     "Job",
     "LearningDecision",

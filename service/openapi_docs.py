@@ -20,10 +20,14 @@ _DESCRIPTIONS = {
     404: "Not found.",
     409: "Conflicts with the current state.",
     413: "The body or the batch is too large.",
+    415: "The body is not sent as application/json (another Content-Type, a charset other "
+    "than UTF-8, or a Content-Encoding such as gzip).",
     422: "The request is malformed.",
     429: "The API key sent more requests than CLV_RATE_LIMIT_PER_MINUTE allows; retry after "
     "Retry-After seconds.",
-    503: "The database is unreachable; retry after Retry-After seconds.",
+    503: "The database is unreachable or, for POST /v1/events, the service is too far behind "
+    "to take more events (backpressure), or, for scores, no model can be loaded to serve "
+    "(model_unavailable); retry after Retry-After seconds.",
 }
 _EVERY_AUTHENTICATED = (429, 503)
 """What any call with a key can meet: its rate limit, and the database (which holds the keys)

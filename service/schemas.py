@@ -8,12 +8,13 @@ schema-based fuzzers) all read the same way.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, Field, StrictBool, StrictInt
-from pydantic_core import ErrorDetails
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictBool, StrictInt
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from service.db.types import MONEY_SCALE
 
@@ -41,11 +42,17 @@ Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=PRINTABL
 CustomerId = Annotated[str, Field(min_length=1, max_length=128, pattern=PATH_SEGMENT)]
 """A customer id also appears in URL paths (``/v1/customers/{customer_id}``): one segment."""
 
+MAX_AMOUNT = Decimal("1000000000")
+"""The largest amount or unit price one event may carry (a billion in the shop currency): 10**13
+ten-thousandths, so a day's, a customer's or the shop's sums need about a million such events
+to pass the 64-bit counters, and those sums are checked (an event that would pass them becomes
+a dead letter, ``service.jobs.worker``), never wrapped around."""
+
 MoneyAmount = Annotated[
     Decimal,
-    Field(ge=0, max_digits=18, decimal_places=MONEY_SCALE, allow_inf_nan=False),
+    Field(ge=0, le=MAX_AMOUNT, max_digits=18, decimal_places=MONEY_SCALE, allow_inf_nan=False),
 ]
-"""Exact, non-negative money with up to 4 decimal places."""
+"""Exact, non-negative money with up to 4 decimal places, at most ``MAX_AMOUNT``."""
 
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 """Strict: a string is never read as a number, so a numeric string too long for ``ShortText``
@@ -56,6 +63,12 @@ ScalarValue = StrictBool | StrictInt | FiniteFloat | ShortText | None
 
 Key = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 """Names of properties and attributes: short, no spaces, safe in logs and column names."""
+ScalarMap = Annotated[
+    dict[Key, ScalarValue], Field(json_schema_extra={"additionalProperties": False})
+]
+"""Names to scalars (event properties, customer attributes). The key pattern becomes the schema's
+``patternProperties``; ``additionalProperties: false`` says what the server does with any other
+name (refuses it), which the schema would otherwise allow with any value."""
 
 VERSION_ID = r"^[A-Za-z0-9._-]+$"
 VersionId = Annotated[str, Field(max_length=64, pattern=VERSION_ID)]
@@ -70,9 +83,28 @@ def _has_utc_equivalent(moment: datetime) -> datetime:
     return moment
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_has_utc_equivalent)]
-"""An aware datetime that exists in UTC: 0001-01-01T00:00:00+01:00 does not, and would fail
-where it is compared or stored (a 500) rather than here (a 422)."""
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
+
+
+def _not_a_number(value: Any) -> Any:
+    """pydantic reads a number, or a text that is one (``before=0.5``), as a Unix time: a client
+    that sends one has most likely mixed up parameters, so it is refused rather than guessed."""
+    is_number = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+    if is_number or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise PydanticCustomError(
+            "datetime_not_number",
+            "Input should be an ISO 8601 date-time with a time zone, e.g. "
+            "2026-01-15T12:00:00Z, not a number",
+        )
+    return value
+
+
+UtcDatetime = Annotated[
+    AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_has_utc_equivalent)
+]
+"""An aware datetime, sent as ISO 8601 text, that exists in UTC: 0001-01-01T00:00:00+01:00 does
+not, and would fail where it is compared or stored (a 500) rather than here (a 422). Used for
+the moments a request asks about (``as_of``, ``before``); events' own times stay all-Rust."""
 
 
 def error_message(error: ErrorDetails) -> str:

@@ -7,6 +7,7 @@ test; the app behind real HTTP (Starlette's TestClient over ASGI, or a live uvic
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import threading
@@ -25,6 +26,7 @@ from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.api.server import HTTP_PROTOCOL
 from service.auth import service as auth
 from service.config import Settings
 from service.customers.service import ProfilePolicy
@@ -209,14 +211,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_app(settings: Settings) -> Iterator[str]:
-    """The app served by a real uvicorn on a loopback port; yields its base URL."""
+def serve_app(settings: Settings, http: type[asyncio.Protocol] = HTTP_PROTOCOL) -> Iterator[str]:
+    """The app served by a real uvicorn on a loopback port (with ``clv serve``'s HTTP protocol,
+    unless ``http`` says another); yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_level="warning", access_log=False)
+        uvicorn.Config(create_app(settings), log_level="warning", access_log=False, http=http)
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

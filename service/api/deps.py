@@ -15,6 +15,7 @@ from service.auth.rate_limit import RateLimiter
 from service.config import Settings
 from service.customers.service import ProfilePolicy
 from service.errors import AuthenticationError, PermissionDeniedError
+from service.events.backpressure import Backpressure
 from service.events.service import IngestRules
 
 
@@ -43,6 +44,11 @@ async def _ingest_rules(request: Request) -> IngestRules:
     return rules
 
 
+async def _backpressure(request: Request) -> Backpressure:
+    backpressure: Backpressure = request.app.state.backpressure
+    return backpressure
+
+
 async def _profile_policy(request: Request) -> ProfilePolicy:
     policy: ProfilePolicy = request.app.state.profile_policy
     return policy
@@ -51,6 +57,7 @@ async def _profile_policy(request: Request) -> ProfilePolicy:
 # Trivial dependencies are async so FastAPI runs them inline rather than in the thread pool.
 SettingsDep = Annotated[Settings, Depends(_settings)]
 IngestRulesDep = Annotated[IngestRules, Depends(_ingest_rules)]
+BackpressureDep = Annotated[Backpressure, Depends(_backpressure)]
 ProfilePolicyDep = Annotated[ProfilePolicy, Depends(_profile_policy)]
 
 _bearer = HTTPBearer(

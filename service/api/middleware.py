@@ -7,6 +7,10 @@
   at once from ``Content-Length``, or as soon as a chunked body grows past the limit. (FastAPI's
   own ``max_body_size`` answers a too-large ``Content-Length`` in plain text, outside our error
   contract, hence this.)
+- ``RequestTargetMiddleware``: refuses with a JSON 422 a path or query string that is not UTF-8
+  once percent-decoded, which the server would otherwise read with U+FFFD in place of the bytes.
+- ``JSONCORSMiddleware``: Starlette's CORS middleware, answering a refused preflight in the JSON
+  error shape instead of text/plain.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import error_body
@@ -147,3 +155,64 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def _not_utf8(raw: bytes, what: str) -> str | None:
+    """Why ``raw`` (a percent-encoded path or query string) is not UTF-8 once decoded, or None."""
+    decoded = unquote_to_bytes(raw)
+    try:
+        decoded.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return (
+            f"Invalid request: the {what} is not valid UTF-8 once percent-decoded (byte "
+            f"0x{decoded[error.start]:02X} at offset {error.start} of the decoded {what}): "
+            "percent-encode the UTF-8 bytes of each character, e.g. é as %C3%A9"
+        )
+    return None
+
+
+class RequestTargetMiddleware:
+    """``GET /v1/customers/%FF`` was read as the customer '\ufffd' (uvicorn and Starlette decode
+    percent-escapes with ``errors="replace"``) and answered 404 naming that customer: the URL
+    had lost the id the client meant. A path or query string that is not UTF-8 once
+    percent-decoded is refused instead, 422, saying which byte."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw_path = scope.get("raw_path") or scope["path"].encode()
+            problem = _not_utf8(raw_path, "path") or _not_utf8(
+                scope.get("query_string", b""), "query string"
+            )
+            if problem is not None:
+                request_id = scope.get("state", {}).get("request_id")
+                await send_json_error(send, 422, "validation_error", problem, request_id)
+                return
+        await self.app(scope, receive, send)
+
+
+class JSONCORSMiddleware(CORSMiddleware):
+    """Starlette refuses a preflight from an origin, or for a method or header, that is not
+    allowed with a text/plain 400 ("Disallowed CORS origin"); this says the same in the API's
+    JSON error shape. The middleware is outermost (see ``create_app``), so the request id is
+    made here."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        request_id = uuid.uuid4().hex
+        refused = bytes(response.body).decode()
+        message = f"{refused}: not allowed by CLV_CORS_ORIGINS and the API's methods and headers"
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in ("content-type", "content-length")
+        }
+        return JSONResponse(
+            error_body("cors_refused", message, request_id),
+            status_code=response.status_code,
+            headers={**headers, "X-Request-ID": request_id},
+        )

@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from service.customers.views import router as customers_router
+from service.dead_letters.views import router as dead_letters_router
 from service.drift.views import router as drift_router
 from service.events.views import router as events_router
 from service.fairness.views import router as fairness_router
@@ -16,6 +17,7 @@ from service.scoring.views import router as scoring_router
 def include_routers(app: FastAPI) -> None:
     app.include_router(ops_router)
     app.include_router(events_router)
+    app.include_router(dead_letters_router)
     app.include_router(customers_router)
     app.include_router(portrait_router)
     app.include_router(scoring_router)

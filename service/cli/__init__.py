@@ -7,6 +7,7 @@ import typer
 from service.cli import data, docs, drift, models, serving
 from service.cli.database import db_app
 from service.cli.docs import openapi_document
+from service.cli.events import events_app
 from service.cli.keys import apikey_app
 from service.cli.learning import learning_app
 from service.cli.reports import report_app
@@ -20,6 +21,7 @@ for commands in (serving.app, data.app, models.app, drift.app, docs.app):
     app.add_typer(commands)  # without a name: its commands join the top level
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(events_app, name="events")
 app.add_typer(data.portrait_app, name="portrait")
 app.add_typer(models.models_app, name="models")
 app.add_typer(learning_app, name="learning")

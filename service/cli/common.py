@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.db import migrations
 from service.db.session import make_engine, make_session_factory
+from service.db.timeouts import Role
 from service.errors import SchemaNotReadyError, ServiceError
 
 if TYPE_CHECKING:
@@ -43,9 +44,10 @@ def load_settings() -> Settings:
 
 
 @contextmanager
-def session_factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    """A session factory on a database that is at the code's schema; errors become messages."""
-    engine = make_engine(settings)
+def session_factory(settings: Settings, role: Role = Role.jobs) -> Iterator[sessionmaker[Session]]:
+    """A session factory on a database that is at the code's schema; errors become messages.
+    The role sets the connections' time limits (``service.db.timeouts``)."""
+    engine = make_engine(settings, role)
     try:
         migrations.ensure_schema_current(engine)
         yield make_session_factory(engine)

@@ -18,11 +18,13 @@ import uvicorn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.api.server import HTTP_PROTOCOL
 from service.auth import service as auth
 from service.cli.common import console, load_settings, session_factory
 from service.cli.data import import_events, simulate
 from service.cli.models import train
 from service.db import migrations
+from service.db.timeouts import Role
 from service.jobs.runner import JobRunner
 from service.jobs.worker import Worker
 from service.logs import logging_config
@@ -63,6 +65,7 @@ def serve(
             access_log=False,  # RequestContextMiddleware logs each request, with its request id
             log_config=logging_config(settings.log_level),
             timeout_graceful_shutdown=30,
+            http=HTTP_PROTOCOL,  # uvicorn's own 4xx (an unparseable request) as JSON errors
         )
     finally:
         if shared_metrics is not None:
@@ -77,10 +80,13 @@ def worker() -> None:
     settings = load_settings()
     logging.config.dictConfig(logging_config(settings.log_level))
     torch.set_num_threads(settings.torch_threads)
-    with session_factory(settings) as factory:
+    with (
+        session_factory(settings) as factory,
+        session_factory(settings, Role.worker) as events,
+    ):
         scorer = Scorer(settings)
         loop = Worker(
-            factory,
+            events,
             poll_seconds=settings.worker_poll_seconds,
             batch=settings.worker_batch,
             scorer=scorer,

@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from service.customers.models import CustomerAttributes
 from service.db.base import Base
-from service.db.bulk import bulk_upsert
+from service.db.bulk import bulk_upsert, is_postgresql
+from service.db.types import MONEY_SCALE
 from service.events.models import Event
-from service.jobs.models import PendingEvent
+from service.jobs.models import DeadLetter, PendingEvent
 
 
 def attributes(session: Session, customer_id: str) -> Sequence[CustomerAttributes]:
@@ -72,18 +73,31 @@ class TypeStats(NamedTuple):
 
 
 def event_stats(session: Session, customer_id: str) -> list[TypeStats]:
+    """Counts, totals and first and last times per event type. On SQLite (money in integer
+    ten-thousandths) the total is summed as ``total()``, a float: ``sum()`` raises "integer
+    overflow" past 2**63 units, and the float is exact up to 2**53 units (900 billion)."""
+    on_sqlite = not is_postgresql(session)
     rows = session.execute(
         select(
             Event.type,
             func.count(),
-            func.sum(Event.amount),
+            func.total(Event.amount) if on_sqlite else func.sum(Event.amount),
             func.min(Event.occurred_at),
             func.max(Event.occurred_at),
         )
         .where(Event.customer_id == customer_id)
         .group_by(Event.type)
     ).all()
+    if on_sqlite:
+        return [
+            TypeStats(kind, number, _units(total), first, last)
+            for kind, number, total, first, last in rows
+        ]
     return [TypeStats._make(row) for row in rows]
+
+
+def _units(total: float) -> Decimal:
+    return Decimal(round(total)).scaleb(-MONEY_SCALE)
 
 
 def exists_customer(session: Session, customer_id: str) -> bool:
@@ -101,15 +115,14 @@ def erase(session: Session, customer_id: str) -> int:
     """Delete every row of every table that has a ``customer_id`` column; return the count.
 
     Driven by the metadata, so a table added later is erased without anyone remembering to.
-    The customer's queued events go first: that waits for a worker applying them right now
+    The customer's queued and dead-lettered events go first (a dead letter's error may quote
+    the customer's id): that waits for a worker applying them right now
     (it holds those queue rows) and stops any later worker, so no aggregate about the customer
     is written after the erasure.
     """
-    session.execute(
-        delete(PendingEvent).where(
-            PendingEvent.seq.in_(select(Event.seq).where(Event.customer_id == customer_id))
-        )
-    )
+    customer_seqs = select(Event.seq).where(Event.customer_id == customer_id)
+    session.execute(delete(PendingEvent).where(PendingEvent.seq.in_(customer_seqs)))
+    session.execute(delete(DeadLetter).where(DeadLetter.seq.in_(customer_seqs)))
     deleted = 0
     for table in reversed(Base.metadata.sorted_tables):  # children before parents
         if "customer_id" in table.c:

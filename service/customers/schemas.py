@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.risk.schemas import RiskFlagRead
-from service.schemas import Key, ScalarValue
+from service.schemas import ScalarMap, ScalarValue
 from service.scoring.schemas import ScoreHistoryEntry
 
 SourceName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
@@ -33,7 +33,7 @@ class CustomerAttributesUpdate(BaseModel):
         description="Where the attributes come from, e.g. platform, crm, social, third_party. "
         "Each source is stored apart; the profile merges them by CLV_SOURCE_PRECEDENCE."
     )
-    attributes: dict[Key, ScalarValue] = Field(
+    attributes: ScalarMap = Field(
         max_length=MAX_ATTRIBUTES,
         description="Scalar attributes. PATCH merges them into the source's attributes (null "
         "removes one); PUT replaces the source's attributes. email and phone are stored only as "

@@ -28,9 +28,8 @@ from service.schemas import (
     NO_NUL,
     CustomerId,
     Identifier,
-    Key,
     MoneyAmount,
-    ScalarValue,
+    ScalarMap,
     error_message,
 )
 
@@ -118,7 +117,7 @@ class EventCreate(BaseModel):
         pattern=NO_NUL,
         description="Channel, e.g. web, app, pos.",
     )
-    properties: dict[Key, ScalarValue] | None = Field(
+    properties: ScalarMap | None = Field(
         default=None,
         max_length=MAX_PROPERTIES,
         description="Other scalar facts about the event (email and phone values are hashed).",

@@ -26,6 +26,21 @@ class PendingEvent(Base):
     )
 
 
+class DeadLetter(Base):
+    """A stored event the worker could not apply (applying it failed while the events beside it
+    applied), set aside with the error so it cannot stall the queue. It stays in ``events`` but
+    counts nowhere (portrait, training, scores) until an operator retries or drops it
+    (``clv events dead-letters``, ``/v1/dead-letters``)."""
+
+    __tablename__ = "dead_letters"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    )
+    error: Mapped[str] = mapped_column(Text)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Job(Base):
     """Long work (training) requested through the API and done by a worker.
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from service.jobs.models import Job, PendingEvent
+from service.events.models import Event
+from service.jobs.models import DeadLetter, Job, PendingEvent
 
 ABANDONED = "the worker running it stopped (no heartbeat); submit the job again"
 _PENDING: Table = PendingEvent.__table__  # type: ignore[assignment]
+_DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
 
 
 def claim_events(session: Session, limit: int) -> list[int]:
@@ -28,6 +31,61 @@ def claim_events(session: Session, limit: int) -> list[int]:
         delete(_PENDING).where(_PENDING.c.seq.in_(oldest)).returning(_PENDING.c.seq)
     )
     return sorted(claimed)
+
+
+def claim_listed(session: Session, seqs: Sequence[int]) -> list[int]:
+    """Take these events off the queue (those still queued and not held by another worker):
+    a worker isolating a failed batch claims its halves again."""
+    held = select(_PENDING.c.seq).where(_PENDING.c.seq.in_(seqs)).with_for_update(skip_locked=True)
+    claimed = session.scalars(
+        delete(_PENDING).where(_PENDING.c.seq.in_(held.scalar_subquery())).returning(_PENDING.c.seq)
+    )
+    return sorted(claimed)
+
+
+def set_aside(session: Session, seq: int, error: str, now: datetime) -> None:
+    """Move a queued event that cannot be applied to the dead letters, with the error."""
+    session.execute(delete(_PENDING).where(_PENDING.c.seq == seq))
+    session.execute(insert(_DEAD).values(seq=seq, error=error, failed_at=now))
+
+
+def dead_letters(session: Session, limit: int, after: int = 0) -> list[tuple[DeadLetter, Event]]:
+    """Dead letters with their events, by sequence number after ``after``."""
+    rows = session.execute(
+        select(DeadLetter, Event)
+        .join(Event, Event.seq == DeadLetter.seq)
+        .where(DeadLetter.seq > after)
+        .order_by(DeadLetter.seq)
+        .limit(limit)
+    )
+    return [(letter, event) for letter, event in rows]
+
+
+def dead_letter_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(_DEAD)) or 0)
+
+
+def requeue_dead_letters(session: Session, seqs: Sequence[int] | None) -> list[int]:
+    """Queue dead letters (these, or all) for the worker again; returns their numbers."""
+    requeued = _take_dead_letters(session, seqs)
+    if requeued:
+        session.execute(insert(_PENDING), [{"seq": seq} for seq in requeued])
+    return requeued
+
+
+def drop_dead_letters(session: Session, seqs: Sequence[int] | None) -> list[int]:
+    """Delete dead letters (these, or all) and their events: they will never count."""
+    dropped = _take_dead_letters(session, seqs)
+    if dropped:
+        session.execute(delete(Event).where(Event.seq.in_(dropped)))
+    return dropped
+
+
+def _take_dead_letters(session: Session, seqs: Sequence[int] | None) -> list[int]:
+    chosen = delete(_DEAD).returning(_DEAD.c.seq)
+    if seqs is not None:
+        chosen = chosen.where(_DEAD.c.seq.in_(seqs))
+    return sorted(session.scalars(chosen))
 
 
 def pending_count(session: Session) -> int:

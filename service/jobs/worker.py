@@ -15,13 +15,16 @@ Run it inside the API process (``CLV_WORKER=embedded``, the default: a thread) o
 from __future__ import annotations
 
 import logging
+import re
 import time
+from datetime import UTC, datetime
 
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.jobs import repository
 from service.jobs.loop import PollingLoop, backoff_seconds
-from service.ml.activity import Activity, aggregate_frames
+from service.ml.activity import MAX_COUNTER, Activity, CounterOverflowError, aggregate_frames
 from service.ops import metrics
 from service.portrait import repository as portrait
 from service.scoring import repository as scores
@@ -29,22 +32,92 @@ from service.scoring import service as scoring
 
 logger = logging.getLogger(__name__)
 
+_NULL_COUNTER = re.compile(
+    r'column "(?P<column>\w+)" of relation "(?P<table>\w+)"'  # PostgreSQL
+    r"|NOT NULL constraint failed: (?P<table2>\w+)\.(?P<column2>\w+)"  # SQLite
+)
 UPKEEP_SECONDS = 10.0
 """How often an idle worker looks for aged scores (``service.scoring.service.upkeep``)."""
 
 
+POISON = (DataError, IntegrityError, CounterOverflowError)
+"""Failures that depend on the events' values (a sum past its column's largest value, a value
+the database refuses), so the same events fail again on every try: isolated and set aside.
+Anything else (the database unavailable, a bug) fails the turn, and the loop retries."""
+
+
 def process_pending(session_factory: sessionmaker[Session], limit: int) -> int:
     """One batch: claim up to ``limit`` queued events, apply them and mark their customers'
-    scores stale (in the same transaction); returns how many events."""
-    with session_factory() as session, session.begin():
-        seqs = repository.claim_events(session, limit)
-        if seqs:
-            parts = [aggregate_frames(e, i) for e, i in portrait.event_frames_by_seq(session, seqs)]
-            activity = Activity.combine(parts)
-            portrait.add_activity(session, activity)
-            scores.mark_stale(session, activity.days["customer_id"].unique().tolist(), "events")
-    metrics.EVENTS_APPLIED.inc(len(seqs))
+    scores stale (in the same transaction); returns how many events were taken off the queue.
+
+    If applying the batch fails for a reason in ``POISON``, the batch is bisected in this same
+    turn: each half is claimed and applied again on its own, down to the single events that
+    still fail, which become dead letters with the error. So one bad event delays the others
+    by a few retries of their batch, never by a turn, and never stops the queue."""
+    seqs: list[int] = []
+    try:
+        with session_factory() as session, session.begin():
+            seqs = repository.claim_events(session, limit)
+            _apply(session, seqs)
+    except POISON as error:
+        if not seqs:
+            raise
+        logger.warning(
+            "a batch of %d events failed (%s); isolating the cause",
+            len(seqs),
+            dead_letter_reason(error),
+        )
+        _isolate(session_factory, seqs)
+    else:
+        metrics.EVENTS_APPLIED.inc(len(seqs))
     return len(seqs)
+
+
+def _apply(session: Session, seqs: list[int]) -> None:
+    if not seqs:
+        return
+    parts = [aggregate_frames(e, i) for e, i in portrait.event_frames_by_seq(session, seqs)]
+    activity = Activity.combine(parts)
+    portrait.add_activity(session, activity)
+    scores.mark_stale(session, activity.days["customer_id"].unique().tolist(), "events")
+
+
+def _isolate(session_factory: sessionmaker[Session], seqs: list[int]) -> None:
+    """Apply ``seqs`` (claimed again), halving on failure; a single event that fails is set
+    aside as a dead letter."""
+    try:
+        with session_factory() as session, session.begin():
+            claimed = repository.claim_listed(session, seqs)
+            _apply(session, claimed)
+        metrics.EVENTS_APPLIED.inc(len(claimed))
+        return
+    except POISON as error:
+        if len(seqs) == 1:
+            reason = dead_letter_reason(error)
+            with session_factory() as session, session.begin():
+                repository.set_aside(session, seqs[0], reason, datetime.now(UTC))
+            metrics.DEAD_LETTERS.inc()
+            logger.error("event seq %d set aside as a dead letter: %s", seqs[0], reason)
+            return
+    middle = len(seqs) // 2
+    _isolate(session_factory, seqs[:middle])
+    _isolate(session_factory, seqs[middle:])
+
+
+def dead_letter_reason(error: Exception) -> str:
+    """What a person reads in the dead letter: the database's own message (first line, no
+    statement or parameters), with the overflow named where that was the cause."""
+    cause = getattr(error, "orig", None) or error
+    message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    found = _NULL_COUNTER.search(message) if isinstance(error, IntegrityError) else None
+    if found:
+        table = found["table"] or found["table2"]
+        column = found["column"] or found["column2"]
+        return (
+            f"adding it would take its customer's stored {table}.{column} past {MAX_COUNTER:,}, "
+            f"the largest a counter holds ({message})"
+        )
+    return f"{type(cause).__name__}: {message}"
 
 
 def drain(session_factory: sessionmaker[Session], limit: int = 20_000) -> int:

@@ -103,12 +103,24 @@ def _grouped(keys: dict[str, np.ndarray], values: dict[str, np.ndarray]) -> pd.D
     return pd.DataFrame({name: out[name] for name in [*names, *values]})
 
 
+MAX_COUNTER = 2**63 - 1
+"""The largest value a stored counter holds (64-bit, both databases)."""
+
+
+class CounterOverflowError(ValueError):
+    """A sum of counters past ``MAX_COUNTER``: refused rather than wrapped around."""
+
+
 def _add_up(group: np.ndarray, value: np.ndarray, size: int) -> np.ndarray:
-    if len(value) == 0 or np.abs(value).max() < 2**52:  # float64 sums stay exact
+    """Per-group sums, exact: in float64 while the total magnitude keeps every partial sum
+    exact (below 2**53), else in Python integers, refused past ``MAX_COUNTER``."""
+    if len(value) == 0 or np.abs(value.astype(np.float64)).sum() < 2**53:
         return np.bincount(group, weights=value, minlength=size).astype(np.int64)
-    total = np.zeros(size, dtype=np.int64)
-    np.add.at(total, group, value)
-    return total
+    total = np.zeros(size, dtype=object)
+    np.add.at(total, group, value.astype(object))
+    if any(abs(sum_) > MAX_COUNTER for sum_ in total):
+        raise CounterOverflowError(f"a sum of counters passes {MAX_COUNTER:,}")
+    return total.astype(np.int64)
 
 
 def _sum(frame: pd.DataFrame, keys: list[str], counters: Iterable[str]) -> pd.DataFrame:

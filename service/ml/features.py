@@ -111,7 +111,9 @@ def behaviour_features(days: pd.DataFrame, as_of_day: int) -> pd.DataFrame:
     """
     if days.empty:
         return pd.DataFrame(columns=BEHAVIOUR_NAMES, index=pd.Index([], name="customer_id"))
-    days = days.sort_values(["customer_id", "day"])
+    # Sums in float64: exact below 2**53 (900 billion in money), and past it never wrapped
+    # around as int64 sums over a customer's days would be.
+    days = days.astype(dict.fromkeys(DAY_COUNTERS, np.float64)).sort_values(["customer_id", "day"])
     by_customer = days.groupby("customer_id", sort=True)
     totals = by_customer[list(DAY_COUNTERS)].sum()
     out = pd.DataFrame(index=totals.index)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from service.schemas import UtcDatetime, VersionId
 from service.training import protected
@@ -66,14 +66,14 @@ class TrainRequest(BaseModel):
     )
     architecture: str = Field(default="gru_ziln", description="A registered architecture.")
     epochs: int = Field(default=25, ge=1, le=200, description="Upper bound on training epochs.")
-    without_protected_attributes: bool = Field(
+    without_protected_attributes: StrictBool = Field(
         default=False,
         description="true: train without the protected profile attributes "
         "(CLV_FAIRNESS_ATTRIBUTES), whatever CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES says: the model "
         "never sees them, neither in training nor when it scores. Leaving them out is the "
         "default already (unless CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES=true); false asks nothing.",
     )
-    with_protected_attributes: bool = Field(
+    with_protected_attributes: StrictBool = Field(
         default=False,
         description="true: train on the protected profile attributes too (opt in), whatever "
         "CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES says; false asks nothing (the setting decides). "

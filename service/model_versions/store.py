@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from pathlib import Path
@@ -17,6 +18,16 @@ from service.model_versions.service import ArtifactRefusedError, get_version
 from service.ops import metrics
 
 logger = logging.getLogger(__name__)
+
+
+class ModelUnavailableError(ArtifactRefusedError):
+    """The alias names an artifact that cannot be loaded, and no model was loaded before it to
+    keep serving: nothing can be scored. A fault on the server's side (its files), not in the
+    request, so 503 with ``Retry-After`` (when the artifact is tried again), not the 409 a refused
+    promotion gets. A subclass, so what catches a refusal catches this too."""
+
+    status_code = 503
+    code = "model_unavailable"
 
 
 def resolve(session: Session, name: str) -> str:
@@ -76,7 +87,7 @@ class AliasFollower:
                 return self._loaded
             waiting = time.monotonic() < self._retry_at
             if self._loaded is None and wanted in self._refused and waiting:
-                raise ArtifactRefusedError(self._refused[wanted])
+                raise self._unavailable(str(wanted), self._refused[wanted])
             previous = self._loaded[0] if self._loaded is not None else None
             try:
                 self._loaded = load_version(session, self.model_dir, str(wanted), self.device)
@@ -86,7 +97,7 @@ class AliasFollower:
                 self._retry_at = time.monotonic() + self.RETRY_SECONDS
                 if self._loaded is None:
                     logger.error("%s %s refused; nothing to serve: %s", self.alias, wanted, error)
-                    raise
+                    raise self._unavailable(str(wanted), error.message) from None
                 logger.error(
                     "%s %s refused; %s keeps serving: %s",
                     self.alias,
@@ -98,6 +109,16 @@ class AliasFollower:
             self._refused.pop(str(wanted), None)
             metrics.model_loaded(self.alias, self._loaded[0], previous)
             return self._loaded
+
+    def _unavailable(self, version: str, reason: str) -> ModelUnavailableError:
+        retry_after = max(1, math.ceil(self._retry_at - time.monotonic()))
+        return ModelUnavailableError(
+            f"{self.alias} {version} cannot be loaded and no earlier model is loaded to serve "
+            f"in its place: {reason}. GET /v1/serving shows the refusal; promote or roll back to "
+            f"a version that loads, or repair the artifact (tried again every "
+            f"{self.RETRY_SECONDS:.0f} s).",
+            headers={"Retry-After": str(retry_after)},
+        )
 
     def state(self) -> tuple[str | None, dict[str, str]]:
         """The version this process serves (None before the first load) and the versions it

@@ -55,6 +55,10 @@ EVENTS_APPLIED = Counter(
     "clv_events_applied_total",
     "Stored events applied to the customer portrait by a worker in this process.",
 )
+DEAD_LETTERS = Counter(
+    "clv_dead_letters_total",
+    "Stored events a worker in this process could not apply and set aside as dead letters.",
+)
 SCORING = Histogram(
     "clv_scoring_duration_seconds",
     "Time to compute scores for one call of the scoring engine (events read, features, "
@@ -130,7 +134,7 @@ class _Snapshot:
 
 
 def database_gauges(
-    jobs: Mapping[tuple[str, str], int], pending_events: int, stale_scores: int
+    jobs: Mapping[tuple[str, str], int], pending_events: int, stale_scores: int, dead_letters: int
 ) -> list[Metric]:
     by_state = GaugeMetricFamily(
         "clv_jobs", "Jobs in the database, by kind and status.", labels=["kind", "status"]
@@ -143,6 +147,11 @@ def database_gauges(
             "clv_pending_events",
             "Stored events not yet applied to the portrait (the worker's backlog).",
             value=pending_events,
+        ),
+        GaugeMetricFamily(
+            "clv_dead_letters",
+            "Stored events set aside because applying them failed (clv events dead-letters).",
+            value=dead_letters,
         ),
         GaugeMetricFamily(
             "clv_stale_scores",

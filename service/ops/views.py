@@ -6,11 +6,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from service.drift.service import latest_report as latest_drift
-from service.errors import error_body
+from service.errors import DatabaseUnavailableError, error_body
 from service.jobs import repository as jobs
 from service.ops import metrics
 from service.scoring import repository as scores
@@ -28,23 +28,41 @@ async def healthz() -> HealthRead:
     return HealthRead(status="ok")
 
 
+class ReadyRead(HealthRead):
+    pending_events: int = Field(description="Stored events waiting for the worker.")
+    stale_scores: int = Field(description="Customers waiting for a fresh score.")
+    dead_letters: int = Field(
+        description="Events set aside because applying them failed (clv events dead-letters)."
+    )
+
+
 @router.get(
     "/readyz",
     operation_id="readyz",
     summary="Readiness",
-    response_model=HealthRead,
+    response_model=ReadyRead,
     responses={503: {"description": "Not ready: the database is unreachable."}},
 )
 def readyz(request: Request) -> Response:
-    """Ready to serve: the database answers."""
+    """Ready to serve: the database answers. One that hangs rather than refuses is reported
+    within 5 s, with the Retry-After of the API's own 503s. The body gives the queues' depths
+    (counted at most once a second, as backpressure does) and the dead letters: readiness does
+    not depend on them, an operator's attention might."""
     try:
-        with request.app.state.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        with request.app.state.session_factory() as session:
+            pending, stale = request.app.state.backpressure.depths(session)
+            ready = ReadyRead(
+                status="ok",
+                pending_events=pending,
+                stale_scores=stale,
+                dead_letters=jobs.dead_letter_count(session),
+            )
     except Exception as error:  # any failure means "not ready"; the reason goes in the body
         message = f"database unreachable: {error.__class__.__name__}"
         request_id = getattr(request.state, "request_id", None)
-        return JSONResponse(error_body("not_ready", message, request_id), status_code=503)
-    return JSONResponse(HealthRead(status="ok").model_dump())
+        body = error_body("not_ready", message, request_id)
+        return JSONResponse(body, status_code=503, headers=DatabaseUnavailableError().headers)
+    return JSONResponse(ready.model_dump())
 
 
 @router.get(
@@ -67,11 +85,14 @@ def prometheus_metrics(request: Request) -> Response:
     try:
         with request.app.state.session_factory() as session:
             database = metrics.database_gauges(
-                jobs.job_counts(session), jobs.pending_count(session), scores.queued(session)
+                jobs.job_counts(session),
+                jobs.pending_count(session),
+                scores.queued(session),
+                jobs.dead_letter_count(session),
             )
             drift = latest_drift(session)
             if drift is not None:
                 database += metrics.drift_gauges(drift.body, drift.created_at)
-    except (OperationalError, InterfaceError):
+    except (OperationalError, InterfaceError, PoolTimeoutError):  # bounded: service.db.timeouts
         database = None
     return Response(metrics.exposition(database), media_type=CONTENT_TYPE_LATEST)

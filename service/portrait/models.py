@@ -10,6 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from service.db.base import Base
 from service.db.types import UTCDateTime
 
+COUNTER = BigInteger().with_variant(Integer(), "sqlite")
+"""64-bit counters (SQLite's INTEGER is 64-bit already). Sums are checked against their
+largest value when added (``service.portrait.repository``), never wrapped."""
+
 
 class CustomerDay(Base):
     """One customer's events on one UTC day, counted. Money in ten-thousandths (``*_units``)."""
@@ -18,17 +22,17 @@ class CustomerDay(Base):
 
     customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    orders: Mapped[int] = mapped_column(Integer)
+    orders: Mapped[int] = mapped_column(COUNTER)
     spend_units: Mapped[int] = mapped_column(BigInteger)
-    units: Mapped[int] = mapped_column(Integer)
-    refunds: Mapped[int] = mapped_column(Integer)
+    units: Mapped[int] = mapped_column(COUNTER)
+    refunds: Mapped[int] = mapped_column(COUNTER)
     refunded_units: Mapped[int] = mapped_column(BigInteger)
-    views: Mapped[int] = mapped_column(Integer)
-    carts: Mapped[int] = mapped_column(Integer)
-    removes: Mapped[int] = mapped_column(Integer)
-    checkouts: Mapped[int] = mapped_column(Integer)
-    sessions: Mapped[int] = mapped_column(Integer)
-    events: Mapped[int] = mapped_column(Integer)
+    views: Mapped[int] = mapped_column(COUNTER)
+    carts: Mapped[int] = mapped_column(COUNTER)
+    removes: Mapped[int] = mapped_column(COUNTER)
+    checkouts: Mapped[int] = mapped_column(COUNTER)
+    sessions: Mapped[int] = mapped_column(COUNTER)
+    events: Mapped[int] = mapped_column(COUNTER)
 
 
 class CustomerProduct(Base):
@@ -38,8 +42,8 @@ class CustomerProduct(Base):
 
     customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     sku: Mapped[str] = mapped_column(String(128), primary_key=True)
-    bought: Mapped[int] = mapped_column(Integer)
-    viewed: Mapped[int] = mapped_column(Integer)
+    bought: Mapped[int] = mapped_column(COUNTER)
+    viewed: Mapped[int] = mapped_column(COUNTER)
 
 
 class Product(Base):

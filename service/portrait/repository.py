@@ -17,6 +17,8 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    literal,
+    null,
     select,
     text,
     tuple_,
@@ -32,6 +34,7 @@ from service.ml.activity import (
     EPOCH,
     EVENT_COLUMNS,
     ITEM_COLUMNS,
+    MAX_COUNTER,
     PRODUCT_COUNTERS,
     Activity,
 )
@@ -43,7 +46,17 @@ _CATALOGUE: Table = Product.__table__  # type: ignore[assignment]
 
 
 def _adding(table: Table, counters: Sequence[str]) -> Any:
-    return lambda excluded: {name: table.c[name] + excluded[name] for name in counters}
+    """Stored + batch, checked: a sum past ``MAX_COUNTER`` becomes NULL, which the NOT NULL
+    column refuses, failing the batch (the worker then isolates the event that overflows)
+    where PostgreSQL would raise "bigint out of range" and SQLite would silently store a float."""
+    largest = literal(MAX_COUNTER, BigInteger())
+    return lambda excluded: {
+        name: case(
+            (table.c[name] > largest - excluded[name], null()),
+            else_=table.c[name] + excluded[name],
+        )
+        for name in counters
+    }
 
 
 def _latest_text(excluded: Any) -> dict[str, Any]:
@@ -185,8 +198,11 @@ def event_frames(
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Events at or before ``until`` (of the listed customers, of the customers with ids in a
     range, or of all), as (event frame, item frame) chunks; an item chunk need not belong to the
-    event chunk beside it."""
-    where = "e.occurred_at <= :until"
+    event chunk beside it. Dead letters (``service.jobs.models.DeadLetter``) are left out: they
+    count nowhere until retried."""
+    where = (
+        "e.occurred_at <= :until AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.seq = e.seq)"
+    )
     parameters: list[BindParameter[Any]] = [bindparam("until", until, type_=UTCDateTime())]
     if customer_ids is not None and is_postgresql(session):
         where += " AND e.customer_id = ANY(:customers)"

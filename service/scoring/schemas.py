@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StrictBool
 
 from service.risk.schemas import RiskFlagRead
 from service.schemas import CustomerId, UtcDatetime
@@ -150,7 +150,7 @@ class BatchScoreRequest(BaseModel):
         default=None, ge=1, le=3650, description="Default: the champion's horizon."
     )
     as_of: UtcDatetime | None = Field(default=None, description="Default: now (stored scores).")
-    explain: bool = Field(default=False, description="Include SHAP attributions.")
+    explain: StrictBool = Field(default=False, description="Include SHAP attributions.")
 
 
 class BatchScoreRead(BaseModel):

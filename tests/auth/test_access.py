@@ -18,6 +18,9 @@ from tests.factories import batch, event
 # that is fine here: the point is which keys get past authentication and authorisation.
 ROUTES: list[tuple[str, str, Any, str]] = [
     ("POST", "/v1/events", batch(event()), "ingest"),
+    ("GET", "/v1/dead-letters", None, "admin"),
+    ("POST", "/v1/dead-letters/retry", {"all": True}, "admin"),
+    ("POST", "/v1/dead-letters/drop", {"seqs": [1]}, "admin"),
     ("PATCH", "/v1/customers/c-1", {"source": "crm", "attributes": {"a": 1}}, "ingest"),
     ("PUT", "/v1/customers/c-1", {"source": "crm", "attributes": {"a": 1}}, "ingest"),
     ("GET", "/v1/customers/c-1", None, "read"),

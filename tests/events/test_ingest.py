@@ -179,9 +179,7 @@ def test_zero_amount_purchases_are_accepted(client: TestClient, headers: dict[st
     assert post(client, headers, batch(event(amount="0"), event(amount=0)))["accepted"] == 2
 
 
-@pytest.mark.parametrize(
-    "amount", ["12345678901234.5678", 12345678901234.5678, 0.1, "0.3000", 19.99, 7]
-)
+@pytest.mark.parametrize("amount", ["999999999.9999", 999999999.9999, 0.1, "0.3000", 19.99, 7])
 def test_amounts_are_kept_exactly_as_sent(
     client: TestClient,
     headers: dict[str, str],
@@ -190,7 +188,7 @@ def test_amounts_are_kept_exactly_as_sent(
 ) -> None:
     if isinstance(amount, float):
         # Sent as the JSON number literal, not through a Python float round trip.
-        literal = {0.1: "0.1", 19.99: "19.99"}.get(amount, "12345678901234.5678")
+        literal = {0.1: "0.1", 19.99: "19.99"}.get(amount, "999999999.9999")
         content = (
             '{"events": [{"event_id": "e", "customer_id": "c", "type": "purchase", '
             f'"occurred_at": "2026-01-15T12:00:00Z", "amount": {literal}}}]}}'

@@ -9,8 +9,11 @@ its field rules are in tests/events/test_ingest.py; this file does not repeat th
 
 from __future__ import annotations
 
+import gzip
 import json
+import socket
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -19,11 +22,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from service.api.server import JSONErrorsH11Protocol
 from service.config import Settings
+from service.db.session import make_session_factory
 from service.events.models import Event
+from service.exact_json import MAX_DEPTH
 from service.main import create_app
+from service.model_versions.models import ModelAlias, ModelVersion
 from service.scoring.models import Score
-from tests.conftest import KeyFactory, bearer
+from tests.conftest import KeyFactory, bearer, serve_app
 from tests.factories import batch, event, iso
 from tests.fuzz.conftest import Target
 from tests.test_openapi import COMMITTED
@@ -50,6 +57,7 @@ def headers(make_key: KeyFactory) -> dict[str, str]:
 def assert_refused(response: Any, status: int, code: str, why: str = "") -> None:
     """A JSON error of the documented shape, whose message or details say ``why``."""
     assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
     body = response.json()
     assert body["code"] == code
     assert body["message"]
@@ -69,25 +77,152 @@ def rejection(client: TestClient, headers: dict[str, str], **fields: Any) -> str
 # -- Bodies that are not JSON, or too much of it -------------------------------------------------
 
 MALFORMED = {
-    "truncated": b'{"source": "crm", "attributes": {',
-    "nan": b'{"source": "crm", "attributes": {"a": NaN}, "alias": NaN}',
-    "infinity": b'{"customer_ids": ["c-1"], "horizon_days": Infinity}',
-    "minus-infinity": b'{"customer_ids": ["c-1"], "epochs": -Infinity}',
-    "invalid-utf8": b'{"source": "\xff\xfe", "alias": "\xc3\x28"}',
-    "deeply-nested": b"[" * 100_000 + b"]" * 100_000,
-    "form-data": b"source=crm&attributes=a",
+    "truncated": (
+        b'{"source": "crm", "attributes": {',
+        "Expecting property name enclosed in double quotes at line 1, column 34",
+    ),
+    "syntax-on-line-3": (
+        b'{\n  "source": "crm",\n  "attributes": {"a": 1,}\n}',
+        "Expecting property name enclosed in double quotes at line 3, column 25",
+    ),
+    "nan": (
+        b'{"source": "crm", "attributes": {"a": NaN}, "alias": NaN}',
+        "NaN is not valid JSON (JSON has no NaN or Infinity)",
+    ),
+    "infinity": (
+        b'{"customer_ids": ["c-1"], "horizon_days": Infinity}',
+        "Infinity is not valid JSON",
+    ),
+    "minus-infinity": (
+        b'{"customer_ids": ["c-1"], "epochs": -Infinity}',
+        "-Infinity is not valid JSON",
+    ),
+    "invalid-utf8": (
+        b'{"source": "\xff\xfe", "alias": "\xc3\x28"}',
+        "invalid UTF-8 at byte 12 (0xFF): JSON must be encoded as UTF-8",
+    ),
+    "utf-16": ('{"source": "crm"}'.encode("utf-16"), "invalid UTF-8 at byte 0 (0xFF)"),
+    "deeply-nested": (
+        b"[" * 100_000 + b"]" * 100_000,
+        "arrays and objects nest deeper than 32 levels",
+    ),
+    "gzip-without-its-header": (
+        gzip.compress(b'{"source": "crm", "attributes": {}}'),
+        "it starts as gzip does (0x1F 0x8B): compressed bodies are not accepted",
+    ),
+    "form-data": (b"source=crm&attributes=a", "Expecting value at line 1, column 1"),
 }
 
 
 @pytest.mark.parametrize(("method", "path"), JSON_ENDPOINTS, ids=ENDPOINT_IDS)
-def test_a_body_that_is_not_json_is_a_422_on_every_json_endpoint(
+def test_a_body_that_is_not_json_is_a_422_saying_why_on_every_json_endpoint(
     client: TestClient, headers: dict[str, str], method: str, path: str
 ) -> None:
-    for name, content in MALFORMED.items():
+    """It was "Invalid request: body.0: JSON decode error" whatever was wrong."""
+    for name, (content, why) in MALFORMED.items():
         response = client.request(method, path, content=content, headers=headers)
 
         assert response.status_code == 422, name  # which malformed body, when it fails
-        assert_refused(response, 422, "validation_error")
+        assert_refused(response, 422, "validation_error", f"The body is not valid JSON: {why}")
+        assert response.json()["details"][0]["type"] == "json_invalid"
+
+
+def nested(depth: int) -> bytes:
+    """Attributes whose one value nests ``depth`` arrays and objects in all (the body's own
+    object and the attributes' count)."""
+    value = b"1"
+    for level in range(depth - 2):
+        value = b'{"a": ' + value + b"}" if level % 2 else b"[" + value + b"]"
+    return b'{"source": "crm", "attributes": {"a": ' + value + b"}}"
+
+
+def test_nesting_is_refused_exactly_past_its_limit(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    at_limit = client.patch("/v1/customers/c-1", content=nested(MAX_DEPTH), headers=headers)
+    past_it = client.patch("/v1/customers/c-1", content=nested(MAX_DEPTH + 1), headers=headers)
+
+    # At the limit the body is JSON, and the attribute (not a scalar) is what is refused.
+    assert_refused(at_limit, 422, "validation_error", "body.attributes.a")
+    assert at_limit.json()["details"][0]["type"] != "json_invalid"
+    assert_refused(past_it, 422, "validation_error", f"nest deeper than {MAX_DEPTH} levels")
+
+
+NOT_JSON_TYPES = {
+    "text/plain": "Content-Type 'text/plain' is not accepted: send the body as application/json",
+    "application/x-www-form-urlencoded": "Content-Type 'application/x-www-form-urlencoded' is "
+    "not accepted: send the body as application/json",
+    "multipart/form-data; boundary=x": "Content-Type 'multipart/form-data; boundary=x' is not "
+    "accepted",
+    "text/json": "Content-Type 'text/json' is not accepted",
+    "application/json; charset=latin-1": "charset 'latin-1' is not accepted: application/json "
+    "is UTF-8",
+}
+
+
+@pytest.mark.parametrize(("method", "path"), JSON_ENDPOINTS, ids=ENDPOINT_IDS)
+def test_a_body_not_sent_as_json_is_a_415_naming_the_type_expected(
+    client: TestClient, headers: dict[str, str], method: str, path: str
+) -> None:
+    """It was a 422 "Input should be a valid dictionary or object to extract fields from"."""
+    content = b'{"source": "crm", "attributes": {}}'
+    for content_type, why in NOT_JSON_TYPES.items():
+        sent = {**headers, "Content-Type": content_type}
+        response = client.request(method, path, content=content, headers=sent)
+
+        assert_refused(response, 415, "unsupported_media_type", why)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "deflate", "zstd", "gzip, identity"])
+def test_a_compressed_body_is_a_415(
+    client: TestClient, headers: dict[str, str], coding: str
+) -> None:
+    body = json.dumps({"source": "crm", "attributes": {"a": 1}}).encode()
+    content = gzip.compress(body) if coding.startswith("gzip") else body
+
+    for method, path in JSON_ENDPOINTS:
+        response = client.request(
+            method, path, content=content, headers={**headers, "Content-Encoding": coding}
+        )
+
+        assert_refused(
+            response, 415, "unsupported_media_type", "compressed bodies are not accepted"
+        )
+        assert response.headers["Accept-Encoding"] == "identity"
+
+
+def test_json_types_are_accepted_whatever_their_parameters_or_suffix(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    body = json.dumps({"source": "crm", "attributes": {"a": 1}}).encode()
+    for content_type in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON; charset=UTF-8",
+        "application/merge-patch+json",
+    ]:
+        sent = {**headers, "Content-Type": content_type, "Content-Encoding": "identity"}
+        response = client.patch("/v1/customers/c-1", content=body, headers=sent)
+
+        assert response.status_code == 200, (content_type, response.text)
+
+
+def test_a_body_without_a_content_type_is_read_as_json(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    """As ``requests.post(url, data=json.dumps(...))`` sends it: what the client means is JSON
+    (the decision is in service/api/routing.py and the README's API section)."""
+    bare = {key: value for key, value in headers.items() if key != "Content-Type"}
+    good = json.dumps({"source": "crm", "attributes": {"a": 1}}).encode()
+
+    stored = client.put("/v1/customers/c-1", content=good, headers=bare)
+    broken = client.put("/v1/customers/c-1", content=b"source=crm", headers=bare)
+
+    assert "content-type" not in stored.request.headers
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["sources"][0]["attributes"] == {"a": 1}
+    why = "The body is not valid JSON (sent without a Content-Type): Expecting value"
+    assert_refused(broken, 422, "validation_error", why)
 
 
 def test_a_body_over_the_limit_is_a_413_on_every_json_endpoint(
@@ -550,3 +685,253 @@ def test_the_committed_document_gives_metrics_their_content_type() -> None:
     document = json.loads(COMMITTED.read_text())
 
     assert "text/plain" in document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+
+
+# -- Paths, queries and date-times the server would have guessed at ------------------------------
+
+NOT_UTF8 = [
+    (
+        "/v1/customers/%FF",
+        "the path is not valid UTF-8 once percent-decoded (byte 0xFF at "
+        "offset 14 of the decoded path)",
+    ),
+    ("/v1/customers/%C3%28", "the path is not valid UTF-8 once percent-decoded (byte 0xC3"),
+    ("/v1/models/%ED%A0%80", "the path is not valid UTF-8"),  # an encoded surrogate
+    (
+        "/v1/customers/c-1/clv/history?before=%FF",
+        "the query string is not valid UTF-8 once percent-decoded (byte 0xFF at offset 7",
+    ),
+    ("/v1/no-such-route/%FF", "the path is not valid UTF-8"),
+]
+
+
+def test_a_path_or_query_that_is_not_utf8_is_a_422_saying_which_byte(
+    live_server: str, make_key: KeyFactory
+) -> None:
+    """Over real HTTP (uvicorn decodes the path). ``GET /v1/customers/%FF`` was a 404 "no
+    customer '\ufffd'": the server had replaced the byte and looked up another id."""
+    with httpx.Client(base_url=live_server, headers=bearer(make_key("admin"))) as api:
+        for url, why in NOT_UTF8:
+            assert_refused(api.get(url), 422, "validation_error", why)
+        # U+FFFD itself, sent as its UTF-8 bytes, is an id like any other.
+        replacement = api.get("/v1/customers/%EF%BF%BD")
+
+    assert_refused(replacement, 404, "not_found", "no customer '\ufffd'")
+
+
+NUMBERS_FOR_MOMENTS = ["0", "0.5", "1700000000", "-1", "1e9", " 12 "]
+
+
+def test_a_number_where_a_moment_is_expected_is_a_422(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    """``before=0.5`` and ``"as_of": 0`` were read as Unix times (1970), so a client that mixed
+    up its parameters got an answer about 1970 instead of an error."""
+    why = "Input should be an ISO 8601 date-time with a time zone, e.g. 2026-01-15T12:00:00Z, not a"
+    client.post("/v1/events", json=batch(event()), headers=headers)
+    for number in NUMBERS_FOR_MOMENTS:
+        history = client.get(
+            "/v1/customers/c-1/clv/history", params={"before": number}, headers=headers
+        )
+        features = client.get(
+            "/v1/customers/c-1/features", params={"as_of": number}, headers=headers
+        )
+        score = client.get("/v1/customers/c-1/clv", params={"as_of": number}, headers=headers)
+
+        assert_refused(history, 422, "validation_error", f"query.before: {why}")
+        assert_refused(features, 422, "validation_error", f"query.as_of: {why}")
+        assert_refused(score, 422, "validation_error", f"query.as_of: {why}")
+    bodies = [
+        ("/v1/clv/batch", {"customer_ids": ["c-1"], "as_of": 0}),
+        ("/v1/clv/batch", {"customer_ids": ["c-1"], "as_of": 0.5}),
+        ("/v1/clv/batch", {"customer_ids": ["c-1"], "as_of": "1700000000"}),
+        ("/v1/models", {"horizon_days": 30, "as_of": 1700000000}),
+        ("/v1/monitoring/drift", {"as_of": 0}),
+        ("/v1/reports/fairness", {"as_of": 0}),
+        ("/v1/learning/runs", {"as_of": 0}),
+    ]
+    for path, body in bodies:
+        assert_refused(
+            client.post(path, json=body, headers=headers),
+            422,
+            "validation_error",
+            f"body.as_of: {why}",
+        )
+
+
+def test_a_boolean_in_a_body_is_true_or_false_not_a_number_or_a_word(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    """``"without_protected_attributes": 0`` was read as false and the job queued."""
+    for value in [0, 1, "true", "yes", "off"]:
+        train = client.post(
+            "/v1/models",
+            json={"horizon_days": 30, "without_protected_attributes": value},
+            headers=headers,
+        )
+        score = client.post(
+            "/v1/clv/batch", json={"customer_ids": ["c-1"], "explain": value}, headers=headers
+        )
+
+        why = "Input should be a valid boolean"
+        assert_refused(train, 422, "validation_error", f"body.without_protected_attributes: {why}")
+        assert_refused(score, 422, "validation_error", f"body.explain: {why}")
+
+
+# -- What uvicorn answers before the app sees the request, and refused CORS preflights ---------
+
+
+def exchange(base_url: str, request: bytes) -> tuple[int, dict[str, str], Any]:
+    """Send raw bytes and read the whole answer: status, headers and the JSON body."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in lines)}
+    return int(status_line.split()[1]), headers, json.loads(body)
+
+
+def assert_json_refusal(
+    answer: tuple[int, dict[str, str], Any], status: int, code: str, why: str
+) -> None:
+    got, headers, body = answer
+    assert got == status, body
+    assert headers["content-type"] == "application/json"
+    assert body["code"] == code
+    assert why in body["message"], body
+    assert body["request_id"] == headers["x-request-id"]
+
+
+def test_requests_uvicorn_cannot_parse_get_a_json_error(live_server: str) -> None:
+    """A 100,000-character path was a text/plain 400 "Invalid HTTP request received." from
+    uvicorn, outside the API's error shape."""
+    long_path = b"GET /v1/customers/" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    bad_header = b"GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n"
+    bad_method = b"G@T /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    assert_json_refusal(
+        exchange(live_server, long_path),
+        414,
+        "url_too_long",
+        "The URL is too long: at most 65,535 bytes",
+    )
+    assert_json_refusal(
+        exchange(live_server, bad_header),
+        400,
+        "bad_request",
+        "The request is not valid HTTP/1.1: Invalid header token",
+    )
+    assert_json_refusal(
+        exchange(live_server, bad_method),
+        400,
+        "bad_request",
+        "The request is not valid HTTP/1.1: Invalid method encountered",
+    )
+
+
+def test_with_h11_a_request_head_over_its_limit_is_a_json_431(settings: Settings) -> None:
+    """h11, uvicorn's pure-Python parser, limits a request head still arriving; over it was a
+    plain 400. (The head is sent without its end, as one larger than a read arrives.)"""
+    huge_header = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000
+    with serve_app(settings, http=JSONErrorsH11Protocol) as url:
+        answer = exchange(url, huge_header)
+        fine = httpx.get(f"{url}/healthz")
+
+    assert_json_refusal(
+        answer,
+        431,
+        "headers_too_large",
+        "The request line and headers are too large: at most 16,384 bytes",
+    )
+    assert fine.status_code == 200
+
+
+def test_a_refused_cors_preflight_is_a_json_400(settings: Settings) -> None:
+    configured = settings.model_copy(update={"cors_origins": ["https://admin.example.com"]})
+    preflight = {
+        "Origin": "https://evil.example.com",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    with TestClient(create_app(configured)) as client:
+        refused = client.options("/v1/events", headers=preflight)
+
+    assert_refused(
+        refused, 400, "cors_refused", "Disallowed CORS origin: not allowed by CLV_CORS_ORIGINS"
+    )
+    assert "access-control-allow-origin" not in refused.headers
+
+
+# -- A champion that cannot be loaded ------------------------------------------------------------
+
+
+def test_scores_with_a_champion_that_cannot_load_are_a_503_with_retry_after(
+    settings: Settings, db: Engine, make_key: KeyFactory, tmp_path: Path
+) -> None:
+    """With no model loaded yet and the champion's artifact missing, every score read was a 409
+    "artifact_refused", as if the client had asked for a conflicting change. The fault is the
+    server's, and passes when the artifact is repaired or another version promoted: 503."""
+    now = datetime.now(UTC)
+    with make_session_factory(db)() as session, session.begin():
+        session.add(
+            ModelVersion(
+                version="clv-gone",
+                architecture="gru_ziln",
+                horizon_days=365,
+                trained_horizon_days=365,
+                data_from=now - timedelta(days=400),
+                data_to=now - timedelta(days=30),
+                sha256="0" * 64,
+                metrics={},
+                created_at=now,
+                created_by="test",
+            )
+        )
+        session.flush()
+        session.add(ModelAlias(alias="champion", version="clv-gone", updated_at=now))
+    unloadable = settings.model_copy(update={"model_dir": tmp_path / "models"})
+    headers = bearer(make_key("read"))
+    with TestClient(create_app(unloadable)) as client:
+        client.post("/v1/events", json=batch(event()), headers=bearer(make_key("ingest")))
+        one = client.get("/v1/customers/c-1/clv", headers=headers)
+        again = client.get("/v1/customers/c-1/clv", headers=headers)  # within the retry wait
+        many = client.post("/v1/clv/batch", json={"customer_ids": ["c-1"]}, headers=headers)
+
+    why = "champion clv-gone cannot be loaded and no earlier model is loaded to serve in its place"
+    for response in (one, again, many):
+        assert_refused(response, 503, "model_unavailable", why)
+        assert "is incomplete" in response.json()["message"]
+        assert 1 <= int(response.headers["Retry-After"]) <= 30
+
+
+# -- What the committed document says about requests ----------------------------------------------
+
+
+def test_the_committed_document_forbids_the_names_the_server_refuses() -> None:
+    """The attribute and property maps documented their name pattern as patternProperties
+    without ``additionalProperties: false``, so any other name was valid by the document and
+    refused by the server."""
+    schemas = json.loads(COMMITTED.read_text())["components"]["schemas"]
+    attributes = schemas["CustomerAttributesUpdate"]["properties"]["attributes"]
+    properties = schemas["EventCreate"]["properties"]["properties"]["anyOf"][0]
+
+    for names in (attributes, properties):
+        assert names["additionalProperties"] is False
+        assert list(names["patternProperties"]) == ["^[A-Za-z0-9_.:-]+$"]
+
+
+def test_the_committed_document_lists_415_wherever_a_body_is_taken() -> None:
+    document = json.loads(COMMITTED.read_text())
+    operations = [
+        operation
+        for methods in document["paths"].values()
+        for operation in methods.values()
+        if "requestBody" in operation
+    ]
+
+    assert len(operations) >= len(JSON_ENDPOINTS)
+    assert [o["operationId"] for o in operations if "415" not in o["responses"]] == []

@@ -26,7 +26,8 @@ from tests.prometheus import sample
 
 def test_liveness_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ok"}
+    ready = {"status": "ok", "pending_events": 0, "stale_scores": 0, "dead_letters": 0}
+    assert client.get("/readyz").json() == ready
 
 
 def test_every_response_carries_a_request_id_also_in_error_bodies(client: TestClient) -> None:

@@ -1,0 +1,79 @@
+"""Backpressure: ingestion refuses work the worker cannot apply in time.
+
+Ingestion is cheaper than applying (bench/ingest.py: storing alone runs about twice as fast as
+storing with the portrait kept current), so a storefront sending flat out can build a queue that
+takes minutes to drain, while the API still answers 200 and the freshness promise silently
+becomes "minutes". Past a configured depth of the event queue (``CLV_MAX_PENDING_EVENTS``) or of
+the rescoring queue (``CLV_MAX_STALE_SCORES``, off by default: promoting a champion queues every
+customer), ``POST /v1/events`` answers 503 with ``Retry-After`` instead, which every HTTP client
+library retries. The depths are counted at most once a second per process, so the check costs a
+request almost nothing; the limit is therefore approximate by a second's worth of events.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from service.config import Settings
+from service.errors import ServiceError
+from service.jobs import repository as queue
+from service.scoring import repository as scores
+
+
+class OverloadedError(ServiceError):
+    status_code = 503
+    code = "overloaded"
+
+
+@dataclass
+class Backpressure:
+    max_pending_events: int  # 0: no limit
+    max_stale_scores: int  # 0: no limit
+    retry_after_seconds: int
+    refresh_seconds: float = 1.0
+    _depths: tuple[int, int] = (0, 0)
+    _counted_at: float = -float("inf")
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Backpressure:
+        return cls(
+            settings.max_pending_events,
+            settings.max_stale_scores,
+            settings.backpressure_retry_after_seconds,
+        )
+
+    def admit(self, session: Session) -> None:
+        """Raise ``OverloadedError`` when a queue is past its limit."""
+        if not (self.max_pending_events or self.max_stale_scores):
+            return
+        pending, stale = self.depths(session)
+        if self.max_pending_events and pending > self.max_pending_events:
+            self._refuse(
+                f"{pending:,} stored events wait for the worker (limit {self.max_pending_events:,}"
+                ", CLV_MAX_PENDING_EVENTS)"
+            )
+        if self.max_stale_scores and stale > self.max_stale_scores:
+            self._refuse(
+                f"{stale:,} customers wait for a fresh score (limit {self.max_stale_scores:,}, "
+                "CLV_MAX_STALE_SCORES)"
+            )
+
+    def depths(self, session: Session) -> tuple[int, int]:
+        """(events queued, customers queued for rescoring), at most ``refresh_seconds`` old."""
+        with self._lock:
+            if time.monotonic() - self._counted_at >= self.refresh_seconds:
+                self._depths = (queue.pending_count(session), scores.queued(session))
+                self._counted_at = time.monotonic()
+            return self._depths
+
+    def _refuse(self, why: str) -> None:
+        raise OverloadedError(
+            f"Ingestion is paused while the service catches up: {why}. Nothing in this request "
+            f"was stored; send it again after Retry-After ({self.retry_after_seconds} s).",
+            headers={"Retry-After": str(self.retry_after_seconds)},
+        )
