@@ -10,7 +10,7 @@ differently, for two reasons measured on our networks (``bench/score.py``):
   Here the path integral is a Gauss-Legendre quadrature (``NODES`` points)
   from each of ``BACKGROUND_ROWS`` k-means medoids of the training customers, weighted by their
   cluster's size: the same quantity, deterministic, and adaptive (a customer whose sum misses
-  by more than ``REFINE_ABOVE`` is integrated again with four times the nodes).
+  by more than ``ADDITIVITY_TOLERANCE`` is integrated again with four times the nodes).
 - The sequence network packs each customer's events by their count (the "present" channel), a
   step function no gradient sees: along a straight path the count jumps and the jump's effect is
   lost: a second source of ``GradientExplainer``'s error. Here the path first takes the
@@ -39,11 +39,13 @@ from service.ml.losses import ziln_mean
 BACKGROUND_ROWS = 8
 NODES = 16
 MAX_NODES = 256
-REFINE_ABOVE = 0.01
 ADDITIVITY_TOLERANCE = 0.02
 """|base + sum(contributions) - clv| <= ADDITIVITY_TOLERANCE * max(clv, 1): the stated bound.
-The error is the ReLU kinks between quadrature nodes; refinement keeps it under REFINE_ABOVE
-(measured on a 1,200-customer shop: 0.3% on average, 1.0% at most)."""
+The error is the ReLU kinks between quadrature nodes; it halves with each doubling of nodes, and
+only a customer past the bound is integrated again (refining past 1% instead cost a third of the
+throughput: 39% of customers went to 64 nodes). Measured on 2,000 customers of a 3,000-customer
+shop: 0.64% on average; one customer in 2,000 stayed past the bound at ``MAX_NODES`` (3.4% of a
+score of 0.95)."""
 _PATH_ROWS = 4096  # path points per forward/backward pass
 
 
@@ -143,15 +145,18 @@ def expected_gradients(
     it to another horizon) for each customer. ``fixed_column``: a tabular column set to the
     customer's own value in the background (the horizon: asked, not explained).
 
-    Adaptive: customers whose contributions miss their score by more than ``REFINE_ABOVE`` of
-    it are integrated again with four times the nodes (up to ``MAX_NODES``); few need it."""
+    Adaptive: customers whose contributions miss their score by more than
+    ``ADDITIVITY_TOLERANCE`` of it are integrated again with four times the nodes (up to
+    ``MAX_NODES``)."""
     net.eval()
     path = _Path(net, background, log_calibration, fixed_column, device)
     n = len(tabular)
     scale = np.ones(n) if scale is None else scale
     base, scores = np.empty(n), np.empty(n)
     tab_out, seq_out = np.empty((n, tabular.shape[1])), np.empty((n, sequences.shape[2]))
-    todo, current = np.arange(n), nodes
+    # Customers in chunks of similar event counts: the network's step loop starts at the first
+    # step any row of a chunk uses, so short histories cost fewer steps.
+    todo, current = np.argsort(sequences[..., 0].sum(dim=1).numpy(), kind="stable"), nodes
     with _gradients_through_rnn(device):
         while len(todo):
             per_chunk = max(1, _PATH_ROWS // (len(background.weights) * current))
@@ -160,8 +165,10 @@ def expected_gradients(
                 b, f, t, q = path.integrate(sequences[rows], tabular[rows], current)
                 base[rows], scores[rows], tab_out[rows], seq_out[rows] = b, f, t, q
             totals = base[todo] + tab_out[todo].sum(axis=1) + seq_out[todo].sum(axis=1)
-            # |error| <= REFINE_ABOVE * max(clv, 1), in the units of the unscaled score
-            allowed = REFINE_ABOVE * np.maximum(scores[todo] * scale[todo], 1.0) / scale[todo]
+            # |error| <= ADDITIVITY_TOLERANCE * max(clv, 1), in the unscaled score's units
+            allowed = (
+                ADDITIVITY_TOLERANCE * np.maximum(scores[todo] * scale[todo], 1.0) / scale[todo]
+            )
             missed = np.abs(totals - scores[todo]) > allowed
             todo, current = todo[missed], current * 4
             if current > MAX_NODES:

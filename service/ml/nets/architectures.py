@@ -38,18 +38,33 @@ class GruZiln(nn.Module):
         self.head = nn.Sequential(nn.Linear(3 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, 3))
 
     def forward(self, sequence: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
-        lengths = sequence[..., 0].sum(dim=1).clamp(min=1).long().cpu()
-        # Sequences are left-padded: roll each so its events come first, then pack.
-        shift = sequence.shape[1] - lengths.to(sequence.device)
-        index = torch.arange(sequence.shape[1], device=sequence.device)[None, :] + shift[:, None]
-        index = index % sequence.shape[1]
-        aligned = torch.gather(sequence, 1, index[..., None].expand_as(sequence))
-        packed = nn.utils.rnn.pack_padded_sequence(
-            aligned, lengths, batch_first=True, enforce_sorted=False
+        logits: torch.Tensor = self.head(
+            torch.cat([self.last_state(sequence), self.tabular(tabular)], dim=1)
         )
-        _, state = self.gru(packed)
-        logits: torch.Tensor = self.head(torch.cat([state[-1], self.tabular(tabular)], dim=1))
         return logits
+
+    def last_state(self, sequence: torch.Tensor) -> torch.Tensor:
+        """The GRU's state after each customer's events: the GRU module (float, or quantized
+        to int8) one step at a time, keeping the state where a row holds no event (the padding,
+        on the left), from the first step any row uses.
+
+        The same function as packing the events (``pack_padded_sequence``), which this replaced:
+        that sliced the packed input at every step, and each step's backward pass zero-filled
+        the whole input (59.5% of an explanation's CPU in ``SliceBackward``). A customer with no
+        events reads its last (zero) row, as a packed length of 1 did."""
+        present = sequence[..., 0].detach() > 0.5
+        present[:, -1] |= ~present.any(dim=1)
+        used = present.any(dim=0).nonzero()
+        state = sequence.new_zeros(1, len(sequence), self.gru.hidden_size)  # (layers, n, hidden)
+        if not len(used):  # no customers
+            return state[0]
+        # unbind: one backward op stacks the steps' gradients (a slice per step zero-filled the
+        # whole input in its backward pass: 79% of an explanation's CPU)
+        steps = sequence.unbind(dim=1)
+        for step in range(int(used[0]), sequence.shape[1]):
+            _, stepped = self.gru(steps[step][:, None], state)
+            state = torch.where(present[None, :, step, None], stepped, state)
+        return state[0]
 
 
 class MlpZiln(nn.Module):
