@@ -134,7 +134,11 @@ class _Snapshot:
 
 
 def database_gauges(
-    jobs: Mapping[tuple[str, str], int], pending_events: int, stale_scores: int, dead_letters: int
+    jobs: Mapping[tuple[str, str], int],
+    pending_events: int,
+    stale_scores: int,
+    oldest_stale_seconds: float,
+    dead_letters: int,
 ) -> list[Metric]:
     by_state = GaugeMetricFamily(
         "clv_jobs", "Jobs in the database, by kind and status.", labels=["kind", "status"]
@@ -157,6 +161,11 @@ def database_gauges(
             "clv_stale_scores",
             "Customers queued for a fresh score (the rescoring backlog).",
             value=stale_scores,
+        ),
+        GaugeMetricFamily(
+            "clv_stale_scores_oldest_seconds",
+            "How long the customer queued longest for a fresh score has waited (0: none queued).",
+            value=oldest_stale_seconds,
         ),
     ]
 

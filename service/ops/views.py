@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -88,6 +90,7 @@ def prometheus_metrics(request: Request) -> Response:
                 jobs.job_counts(session),
                 jobs.pending_count(session),
                 scores.queued(session),
+                _seconds_since(scores.oldest_queued(session)),
                 jobs.dead_letter_count(session),
             )
             drift = latest_drift(session)
@@ -96,3 +99,7 @@ def prometheus_metrics(request: Request) -> Response:
     except (OperationalError, InterfaceError, PoolTimeoutError):  # bounded: service.db.timeouts
         database = None
     return Response(metrics.exposition(database), media_type=CONTENT_TYPE_LATEST)
+
+
+def _seconds_since(moment: datetime | None) -> float:
+    return 0.0 if moment is None else max(0.0, (datetime.now(UTC) - moment).total_seconds())

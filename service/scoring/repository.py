@@ -72,11 +72,13 @@ def current(session: Session, customer_id: str) -> Score | None:
 def current_many(
     session: Session, customer_ids: Sequence[str], *, explanations: bool
 ) -> dict[str, dict[str, Any]]:
-    """The stored scores as plain dicts (``VALUE_COLUMNS``, ``risk_flags``, and ``explanation``
-    when asked for: 1.2 KB each). Plain rows, and the ids as one array on PostgreSQL: a
+    """The stored scores as plain dicts (``VALUE_COLUMNS``, ``risk_flags``, ``stale_since``: when
+    the customer was queued for rescoring, if they are, and ``explanation`` when asked for: 1.2 KB
+    each). Plain rows, and the ids as one array on PostgreSQL: a
     10,000-customer batch spent most of its time building ORM objects and 10,000 placeholders."""
     names = [*VALUE_COLUMNS, "risk_flags"]
-    columns = [_SCORES.c.customer_id, *(_SCORES.c[name] for name in names)]
+    columns: list[Any] = [_SCORES.c.customer_id, *(_SCORES.c[name] for name in names)]
+    columns.append(_STALE.c.since.label("stale_since"))
     if explanations:
         columns.append(_SCORES.c.explanation)
     if is_postgresql(session):
@@ -84,7 +86,8 @@ def current_many(
         condition = _SCORES.c.customer_id == func.any(ids)
     else:
         condition = _SCORES.c.customer_id.in_(customer_ids)
-    rows = session.execute(select(*columns).where(condition)).mappings()
+    queued = _SCORES.outerjoin(_STALE, _STALE.c.customer_id == _SCORES.c.customer_id)
+    rows = session.execute(select(*columns).select_from(queued).where(condition)).mappings()
     return {row["customer_id"]: dict(row) for row in rows}
 
 
@@ -168,6 +171,12 @@ def take_stale(session: Session, leased: Mapping[str, tuple[datetime, str]]) -> 
 
 def queued(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(_STALE)) or 0)
+
+
+def oldest_queued(session: Session) -> datetime | None:
+    """The earliest reason time among the customers waiting for a fresh score."""
+    oldest: datetime | None = session.scalar(select(func.min(_STALE.c.since)))
+    return oldest
 
 
 def mark_aged(session: Session, before: datetime, limit: int, now: datetime) -> int:

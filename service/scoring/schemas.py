@@ -103,6 +103,12 @@ class ClvScoreRead(BaseModel):
         description="stored: the customer's kept-fresh score; computed: for this request (an "
         "as_of, a horizon other than the model's, or no stored score yet)."
     )
+    stale_since: datetime | None = Field(
+        default=None,
+        description="For a stored score the worker has not yet caught up with: when the "
+        "customer's newer events or attributes (or a new champion, or the score's age) queued "
+        "them for a fresh score; null when the score is current.",
+    )
     explanation: ExplanationRead | None = Field(
         default=None, description="SHAP attributions, with explain=true."
     )

@@ -27,6 +27,7 @@ from service.scoring.models import Score, ScoreDeciles, ScoreHistory
 from service.scoring.service import Scorer, refresh_stale, rescore_all, upkeep
 from tests.conftest import KeyFactory, ScoredShop, bearer, serve_app, top_customer
 from tests.customers.test_profiles import count_rows_about
+from tests.prometheus import sample
 
 
 def _order(customer: str, event_id: str, amount: str = "250.00") -> dict[str, Any]:
@@ -78,14 +79,28 @@ def test_attribute_changes_mark_the_customer_stale_and_the_worker_rescores(
     customer = top_customer(db)
     factory = make_session_factory(db)
     with TestClient(create_app(scored_shop.settings)) as client:
+        assert (
+            client.get(f"/v1/customers/{customer}/clv", headers=headers).json()["stale_since"]
+            is None
+        )
         client.patch(
             f"/v1/customers/{customer}",
             json={"source": "crm", "attributes": {"acquisition_channel": "paid_social"}},
             headers=headers,
         )
+        waiting = client.get(f"/v1/customers/{customer}/clv", headers=headers).json()
+        queued_for = sample(client.get("/metrics").text, "clv_stale_scores_oldest_seconds")
         rescored = refresh_stale(factory, Scorer(scored_shop.settings))
+        fresh = client.get(f"/v1/customers/{customer}/clv", headers=headers).json()
         entries = client.get(f"/v1/customers/{customer}/clv/history", headers=headers).json()
+        drained = sample(client.get("/metrics").text, "clv_stale_scores_oldest_seconds")
 
+    # the stored score still served, saying a fresher one is on its way, and since when
+    assert waiting["source"] == "stored"
+    assert waiting["stale_since"] > waiting["as_of"]
+    assert 0 < queued_for < 60
+    assert fresh["stale_since"] is None
+    assert drained == 0
     assert rescored == 1
     assert [e["trigger"] for e in entries["entries"]] == ["attributes", "model"]
 
