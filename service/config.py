@@ -104,7 +104,12 @@ class Settings(BaseSettings):
         default=["crm", "platform", "third_party", "social"],
         description="Attribute sources, most trusted first, for merging the customer profile.",
     )
-    db_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections per process.")
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description="PostgreSQL connections per process for requests, and as many overflow; the "
+        "event worker and jobs hold up to 6 each besides (2 x this + 12 at most per process).",
+    )
     # Time limits on PostgreSQL (service.db.timeouts): a hung database answers 503 in seconds.
     db_connect_timeout_seconds: int = Field(
         default=2,
@@ -113,7 +118,7 @@ class Settings(BaseSettings):
         description="How long opening a PostgreSQL connection may take (libpq's least is 2).",
     )
     db_pool_timeout_seconds: float = Field(
-        default=1.0,
+        default=1.5,
         gt=0,
         le=60,
         description="How long a request waits for a free pooled connection before its 503.",
@@ -149,7 +154,12 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(
         default=0.2, gt=0, le=10, description="How often an idle worker looks for new events."
     )
-    worker_batch: int = Field(default=20_000, ge=1, description="Events a worker applies at once.")
+    worker_batch: int = Field(
+        default=20_000,
+        ge=1,
+        le=30_000,
+        description="Events a worker applies at once (at most 30,000: SQLite's placeholders).",
+    )
     max_pending_events: int = Field(
         default=1_000_000,
         ge=0,

@@ -41,15 +41,19 @@ def upgrade() -> None:
         sa.Column("failed_at", service.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_dead_letters")),
     )
-    if op.get_bind().dialect.name == "postgresql":
-        for table, columns in WIDENED.items():
-            for name in columns:
-                op.alter_column(table, name, type_=sa.BigInteger(), existing_nullable=False)
+    _retype("bigint")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        for table, columns in WIDENED.items():
-            for name in columns:
-                op.alter_column(table, name, type_=sa.Integer(), existing_nullable=False)
+    _retype("integer")
     op.drop_table("dead_letters")
+
+
+def _retype(kind: str) -> None:
+    """One ALTER TABLE per table: each column altered on its own would rewrite the whole table
+    again, under an exclusive lock."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for table, columns in WIDENED.items():
+        changes = ", ".join(f"ALTER COLUMN {name} TYPE {kind}" for name in columns)
+        op.execute(f"ALTER TABLE {table} {changes}")

@@ -66,7 +66,7 @@ def _refuse_unsupported_type(request: Request) -> None:
             f"Content-Type {declared!r} is not accepted: send the body as {JSON_MEDIA_TYPE}"
         )
     charset = str(header.get_param("charset", "utf-8")).lower()
-    if charset not in ("utf-8", "utf8"):
+    if charset not in ("utf-8", "utf8", "us-ascii", "ascii"):  # ASCII is UTF-8's subset
         raise UnsupportedMediaTypeError(
             f"charset {charset!r} is not accepted: {JSON_MEDIA_TYPE} is UTF-8"
         )

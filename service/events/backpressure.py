@@ -6,8 +6,9 @@ takes minutes to drain, while the API still answers 200 and the freshness promis
 becomes "minutes". Past a configured depth of the event queue (``CLV_MAX_PENDING_EVENTS``) or of
 the rescoring queue (``CLV_MAX_STALE_SCORES``, off by default: promoting a champion queues every
 customer), ``POST /v1/events`` answers 503 with ``Retry-After`` instead, which every HTTP client
-library retries. The depths are counted at most once a second per process, so the check costs a
-request almost nothing; the limit is therefore approximate by a second's worth of events.
+library retries. The depths are counted at most once a second per process and only up to one
+past the limit, so the check costs a request almost nothing; the limit is therefore approximate
+by a second's worth of events.
 """
 
 from __future__ import annotations
@@ -51,25 +52,40 @@ class Backpressure:
         """Raise ``OverloadedError`` when a queue is past its limit."""
         if not (self.max_pending_events or self.max_stale_scores):
             return
-        pending, stale = self.depths(session)
+        pending, stale = self._depths_now(session)
         if self.max_pending_events and pending > self.max_pending_events:
             self._refuse(
-                f"{pending:,} stored events wait for the worker (limit {self.max_pending_events:,}"
-                ", CLV_MAX_PENDING_EVENTS)"
+                f"over {self.max_pending_events:,} stored events wait for the worker (the limit, "
+                "CLV_MAX_PENDING_EVENTS)"
             )
         if self.max_stale_scores and stale > self.max_stale_scores:
             self._refuse(
-                f"{stale:,} customers wait for a fresh score (limit {self.max_stale_scores:,}, "
+                f"over {self.max_stale_scores:,} customers wait for a fresh score (the limit, "
                 "CLV_MAX_STALE_SCORES)"
             )
 
-    def depths(self, session: Session) -> tuple[int, int]:
-        """(events queued, customers queued for rescoring), at most ``refresh_seconds`` old."""
-        with self._lock:
-            if time.monotonic() - self._counted_at >= self.refresh_seconds:
-                self._depths = (queue.pending_count(session), scores.queued(session))
-                self._counted_at = time.monotonic()
+    def _depths_now(self, session: Session) -> tuple[int, int]:
+        """The queues' depths, counted at most once per ``refresh_seconds`` and only up to one
+        past each limit (a queue without one is not counted). One request counts while the
+        others go on with the last figures: none waits on another's count, which on a hung
+        database would queue them one after the other."""
+        if time.monotonic() - self._counted_at < self.refresh_seconds:
             return self._depths
+        if not self._lock.acquire(blocking=False):
+            return self._depths
+        try:
+            self._depths = (
+                queue.pending_count(session, up_to=self.max_pending_events + 1)
+                if self.max_pending_events
+                else 0,
+                scores.queued(session, up_to=self.max_stale_scores + 1)
+                if self.max_stale_scores
+                else 0,
+            )
+            self._counted_at = time.monotonic()
+        finally:
+            self._lock.release()
+        return self._depths
 
     def _refuse(self, why: str) -> None:
         raise OverloadedError(

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Select, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from service.db.bulk import is_postgresql
+from service.db.queries import count_rows
 from service.events.models import Event
 from service.jobs.models import DeadLetter, Job, PendingEvent
 
@@ -35,18 +38,28 @@ def claim_events(session: Session, limit: int) -> list[int]:
 
 def claim_listed(session: Session, seqs: Sequence[int]) -> list[int]:
     """Take these events off the queue (those still queued and not held by another worker):
-    a worker isolating a failed batch claims its halves again."""
-    held = select(_PENDING.c.seq).where(_PENDING.c.seq.in_(seqs)).with_for_update(skip_locked=True)
+    a worker isolating a failed batch claims its halves again. The numbers travel as one array
+    on PostgreSQL (a list of placeholders would stop at 65,535)."""
+    listed = (
+        _PENDING.c.seq == func.any(bindparam("seqs", list(seqs), type_=ARRAY(BigInteger())))
+        if is_postgresql(session)
+        else _PENDING.c.seq.in_(seqs)
+    )
+    held = select(_PENDING.c.seq).where(listed).with_for_update(skip_locked=True)
     claimed = session.scalars(
         delete(_PENDING).where(_PENDING.c.seq.in_(held.scalar_subquery())).returning(_PENDING.c.seq)
     )
     return sorted(claimed)
 
 
-def set_aside(session: Session, seq: int, error: str, now: datetime) -> None:
-    """Move a queued event that cannot be applied to the dead letters, with the error."""
-    session.execute(delete(_PENDING).where(_PENDING.c.seq == seq))
+def set_aside(session: Session, seq: int, error: str, now: datetime) -> bool:
+    """Move a queued event that cannot be applied to the dead letters, with the error; False
+    when it is no longer queued (another worker took it, or its customer was erased)."""
+    taken = session.scalar(delete(_PENDING).where(_PENDING.c.seq == seq).returning(_PENDING.c.seq))
+    if taken is None:
+        return False
     session.execute(insert(_DEAD).values(seq=seq, error=error, failed_at=now))
+    return True
 
 
 def dead_letters(session: Session, limit: int, after: int = 0) -> list[tuple[DeadLetter, Event]]:
@@ -62,34 +75,38 @@ def dead_letters(session: Session, limit: int, after: int = 0) -> list[tuple[Dea
 
 
 def dead_letter_count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(_DEAD)) or 0)
+    return count_rows(session, select(_DEAD.c.seq))
 
 
 def requeue_dead_letters(session: Session, seqs: Sequence[int] | None) -> list[int]:
     """Queue dead letters (these, or all) for the worker again; returns their numbers."""
-    requeued = _take_dead_letters(session, seqs)
-    if requeued:
-        session.execute(insert(_PENDING), [{"seq": seq} for seq in requeued])
-    return requeued
+    chosen = _chosen_dead_letters(seqs)
+    session.execute(insert(_PENDING).from_select(["seq"], chosen))
+    return _delete_dead_letters(session, chosen)
 
 
 def drop_dead_letters(session: Session, seqs: Sequence[int] | None) -> list[int]:
     """Delete dead letters (these, or all) and their events: they will never count."""
-    dropped = _take_dead_letters(session, seqs)
-    if dropped:
-        session.execute(delete(Event).where(Event.seq.in_(dropped)))
-    return dropped
+    chosen = _chosen_dead_letters(seqs)
+    session.execute(delete(Event).where(Event.seq.in_(chosen)))
+    return _delete_dead_letters(session, chosen)
 
 
-def _take_dead_letters(session: Session, seqs: Sequence[int] | None) -> list[int]:
-    chosen = delete(_DEAD).returning(_DEAD.c.seq)
-    if seqs is not None:
-        chosen = chosen.where(_DEAD.c.seq.in_(seqs))
-    return sorted(session.scalars(chosen))
+def _chosen_dead_letters(seqs: Sequence[int] | None) -> Select[tuple[int]]:
+    """The chosen dead letters' numbers as a subquery: "all" may be more than a statement's
+    placeholders allow."""
+    chosen = select(_DEAD.c.seq)
+    return chosen if seqs is None else chosen.where(_DEAD.c.seq.in_(seqs))
 
 
-def pending_count(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(_PENDING)) or 0)
+def _delete_dead_letters(session: Session, chosen: Select[tuple[int]]) -> list[int]:
+    deleted = delete(_DEAD).where(_DEAD.c.seq.in_(chosen)).returning(_DEAD.c.seq)
+    return sorted(session.scalars(deleted))
+
+
+def pending_count(session: Session, up_to: int | None = None) -> int:
+    """Events queued (counting stops at ``up_to``: enough to compare with a limit)."""
+    return count_rows(session, select(_PENDING.c.seq), up_to)
 
 
 def job_counts(session: Session) -> dict[tuple[str, str], int]:

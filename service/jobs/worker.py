@@ -19,12 +19,20 @@ import re
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import DataError, IntegrityError
+from psycopg.errors import QueryCanceled
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.jobs import repository
 from service.jobs.loop import PollingLoop, backoff_seconds
-from service.ml.activity import MAX_COUNTER, Activity, CounterOverflowError, aggregate_frames
+from service.ml.activity import (
+    DAY_COUNTERS,
+    MAX_COUNTER,
+    PRODUCT_COUNTERS,
+    Activity,
+    CounterOverflowError,
+    aggregate_frames,
+)
 from service.ops import metrics
 from service.portrait import repository as portrait
 from service.scoring import repository as scores
@@ -40,27 +48,49 @@ UPKEEP_SECONDS = 10.0
 """How often an idle worker looks for aged scores (``service.scoring.service.upkeep``)."""
 
 
-POISON = (DataError, IntegrityError, CounterOverflowError)
-"""Failures that depend on the events' values (a sum past its column's largest value, a value
-the database refuses), so the same events fail again on every try: isolated and set aside.
-Anything else (the database unavailable, a bug) fails the turn, and the loop retries."""
+COUNTERS = {
+    "customer_days": frozenset(DAY_COUNTERS),
+    "customer_products": frozenset(PRODUCT_COUNTERS),
+}
+NUMERIC_OUT_OF_RANGE = "22003"  # SQLSTATE: a value past its column's type
+
+
+def overflow(error: Exception) -> str | None:
+    """The counter an error says a sum overflowed (``table.column``, or "a batch's sum"), or
+    None for any other error. Only these depend on the events' values alone, so the same events
+    fail again on every try: they are isolated and set aside. Anything else (the database
+    unavailable, a bug, a schema that drifted) fails the turn and the loop retries, rather than
+    setting every event aside."""
+    if isinstance(error, CounterOverflowError):
+        return "a batch's sum"
+    cause = getattr(error, "orig", None)
+    if isinstance(error, DataError) and getattr(cause, "sqlstate", None) == NUMERIC_OUT_OF_RANGE:
+        return "a stored sum"
+    found = _NULL_COUNTER.search(str(cause)) if isinstance(error, IntegrityError) else None
+    if found:
+        table = found["table"] or found["table2"]
+        column = found["column"] or found["column2"]
+        if column in COUNTERS.get(table, ()):
+            return f"{table}.{column}"
+    return None
 
 
 def process_pending(session_factory: sessionmaker[Session], limit: int) -> int:
     """One batch: claim up to ``limit`` queued events, apply them and mark their customers'
     scores stale (in the same transaction); returns how many events were taken off the queue.
 
-    If applying the batch fails for a reason in ``POISON``, the batch is bisected in this same
-    turn: each half is claimed and applied again on its own, down to the single events that
-    still fail, which become dead letters with the error. So one bad event delays the others
-    by a few retries of their batch, never by a turn, and never stops the queue."""
+    If applying the batch fails because a sum would overflow (``overflow``), the batch is
+    bisected in this same turn: each half is claimed and applied again on its own, down to the
+    single events that still fail, which become dead letters with the error. So one bad event
+    delays the others by a few retries of their batch, never by a turn, and never stops the
+    queue."""
     seqs: list[int] = []
     try:
         with session_factory() as session, session.begin():
             seqs = repository.claim_events(session, limit)
             _apply(session, seqs)
-    except POISON as error:
-        if not seqs:
+    except (DataError, IntegrityError, CounterOverflowError) as error:
+        if not seqs or overflow(error) is None:
             raise
         logger.warning(
             "a batch of %d events failed (%s); isolating the cause",
@@ -91,13 +121,16 @@ def _isolate(session_factory: sessionmaker[Session], seqs: list[int]) -> None:
             _apply(session, claimed)
         metrics.EVENTS_APPLIED.inc(len(claimed))
         return
-    except POISON as error:
+    except (DataError, IntegrityError, CounterOverflowError) as error:
+        if overflow(error) is None:
+            raise
         if len(seqs) == 1:
             reason = dead_letter_reason(error)
             with session_factory() as session, session.begin():
-                repository.set_aside(session, seqs[0], reason, datetime.now(UTC))
-            metrics.DEAD_LETTERS.inc()
-            logger.error("event seq %d set aside as a dead letter: %s", seqs[0], reason)
+                aside = repository.set_aside(session, seqs[0], reason, datetime.now(UTC))
+            if aside:
+                metrics.DEAD_LETTERS.inc()
+                logger.error("event seq %d set aside as a dead letter: %s", seqs[0], reason)
             return
     middle = len(seqs) // 2
     _isolate(session_factory, seqs[:middle])
@@ -105,19 +138,14 @@ def _isolate(session_factory: sessionmaker[Session], seqs: list[int]) -> None:
 
 
 def dead_letter_reason(error: Exception) -> str:
-    """What a person reads in the dead letter: the database's own message (first line, no
-    statement or parameters), with the overflow named where that was the cause."""
+    """What a person reads in the dead letter: which sum would overflow, and the database's own
+    message (first line, no statement or parameters)."""
     cause = getattr(error, "orig", None) or error
     message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-    found = _NULL_COUNTER.search(message) if isinstance(error, IntegrityError) else None
-    if found:
-        table = found["table"] or found["table2"]
-        column = found["column"] or found["column2"]
-        return (
-            f"adding it would take its customer's stored {table}.{column} past {MAX_COUNTER:,}, "
-            f"the largest a counter holds ({message})"
-        )
-    return f"{type(cause).__name__}: {message}"
+    return (
+        f"adding it would take {overflow(error)} of its customer past {MAX_COUNTER:,}, the "
+        f"largest a counter holds ({message})"
+    )
 
 
 def drain(session_factory: sessionmaker[Session], limit: int = 20_000) -> int:
@@ -145,12 +173,23 @@ class Worker(PollingLoop):
         super().__init__(poll_seconds)
         self.session_factory = session_factory
         self.batch = batch
+        self._batch = batch  # smaller for a while after a batch timed out
         self.scorer = scorer
         self._next_upkeep = 0.0
         self._refresh_after, self._refresh_failures = 0.0, 0
 
     def turn(self) -> bool:
-        return bool(process_pending(self.session_factory, self.batch) + self._refresh())
+        try:
+            applied = process_pending(self.session_factory, self._batch)
+        except OperationalError as error:
+            # A batch past the worker's statement_timeout would time out on every try: halve it
+            # (back to the setting, doubling, once batches apply again).
+            if isinstance(error.orig, QueryCanceled) and self._batch > 1:
+                self._batch //= 2
+                logger.warning("a batch timed out; applying %d events at a time", self._batch)
+            raise
+        self._batch = min(self.batch, self._batch * 2)
+        return bool(applied + self._refresh())
 
     def _refresh(self) -> int:
         """Rescore queued customers, or, with none queued, do the scores' upkeep (aged scores,

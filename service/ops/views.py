@@ -48,15 +48,13 @@ class ReadyRead(HealthRead):
 def readyz(request: Request) -> Response:
     """Ready to serve: the database answers. One that hangs rather than refuses is reported
     within 5 s, with the Retry-After of the API's own 503s. The body gives the queues' depths
-    (counted at most once a second, as backpressure does) and the dead letters: readiness does
-    not depend on them, an operator's attention might."""
+    and the dead letters: readiness does not depend on them, an operator's attention might."""
     try:
         with request.app.state.session_factory() as session:
-            pending, stale = request.app.state.backpressure.depths(session)
             ready = ReadyRead(
                 status="ok",
-                pending_events=pending,
-                stale_scores=stale,
+                pending_events=jobs.pending_count(session),
+                stale_scores=scores.queued(session),
                 dead_letters=jobs.dead_letter_count(session),
             )
     except Exception as error:  # any failure means "not ready"; the reason goes in the body

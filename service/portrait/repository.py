@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+import psycopg
 from sqlalchemy import (
     BigInteger,
     BindParameter,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from service.db.bulk import bulk_upsert, is_postgresql
@@ -179,13 +181,26 @@ def _fetched_frames(
 ) -> Iterator[pd.DataFrame]:
     """PostgreSQL: a server-side cursor fetched ``chunk`` rows a round trip, straight from the
     driver (SQLAlchemy's row buffering fetched ~100 rows a trip, which dominated reading
-    millions of events)."""
-    compiled = statement.compile(dialect=session.get_bind().dialect)
+    millions of events). The driver's errors are wrapped as SQLAlchemy's would be, so a
+    statement timeout or a hung server answers 503 like any other query."""
+    dialect = session.get_bind().dialect
+    compiled = statement.compile(dialect=dialect)
     raw: Any = session.connection().connection.driver_connection
-    with raw.cursor(name="portrait_frames", binary=True) as cursor:
-        cursor.execute(str(compiled), compiled.params)
-        while rows := cursor.fetchmany(chunk):
-            yield pd.DataFrame(rows, columns=columns)
+    try:
+        with raw.cursor(name="portrait_frames", binary=True) as cursor:
+            cursor.execute(str(compiled), compiled.params)
+            while rows := cursor.fetchmany(chunk):
+                yield pd.DataFrame(rows, columns=columns)
+    except psycopg.Error as error:  # as SQLAlchemy would have wrapped it: a timeout is a 503
+        raise DBAPIError.instance(
+            str(compiled),
+            None,
+            error,
+            psycopg.Error,
+            hide_parameters=True,
+            dialect=dialect,
+            connection_invalidated=raw.closed,
+        ) from error
 
 
 def event_frames(

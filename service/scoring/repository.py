@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.db.bulk import is_postgresql
+from service.db.queries import count_rows
 from service.events.models import Event
 from service.model_versions.models import ModelAlias
 from service.scoring.models import Score, ScoreDeciles, ScoreHistory, StaleScore
@@ -169,8 +170,9 @@ def take_stale(session: Session, leased: Mapping[str, tuple[datetime, str]]) -> 
     return set(removed)
 
 
-def queued(session: Session) -> int:
-    return int(session.scalar(select(func.count()).select_from(_STALE)) or 0)
+def queued(session: Session, up_to: int | None = None) -> int:
+    """Customers queued for a fresh score (counting stops at ``up_to``)."""
+    return count_rows(session, select(_STALE.c.customer_id), up_to)
 
 
 def oldest_queued(session: Session) -> datetime | None:

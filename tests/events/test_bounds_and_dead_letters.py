@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import DataError, IntegrityError
 from typer.testing import CliRunner
 
 from service.cli import app as cli
@@ -28,7 +29,7 @@ from service.config import Settings
 from service.db.session import make_session_factory
 from service.events.models import Event
 from service.jobs.models import DeadLetter, PendingEvent
-from service.jobs.worker import process_pending
+from service.jobs.worker import overflow, process_pending
 from service.main import create_app
 from service.ml.activity import (
     DAY_COUNTERS,
@@ -165,7 +166,9 @@ def test_an_event_that_would_overflow_a_sum_is_set_aside_and_the_rest_apply_in_t
             select(CustomerDay.spend_units).where(CustomerDay.customer_id == "whale")
         )
     assert len(letters) == 1
-    assert re.search(r"customer_days\.spend_units past 9,223,372,036,854,775,807", letters[0][1])
+    assert re.search(
+        r"customer_days\.spend_units of its customer past 9,223,372,036,854,775,807", letters[0][1]
+    )
     assert stored == MAX_COUNTER - 10_000  # the 4 applied, the 6 did not
     orders = sum(_features(client, headers, f"c-{i}")["orders_total"] for i in range(500))
     assert orders == 10_000
@@ -285,8 +288,28 @@ def test_ingestion_past_the_queue_limit_is_refused_with_retry_after_and_stores_n
         assert refused.status_code == 503
         assert refused.headers["Retry-After"] == "5"
         assert refused.json()["code"] == "overloaded"
-        assert "3 stored events wait for the worker (limit 2" in refused.json()["message"]
+        assert "over 2 stored events wait for the worker" in refused.json()["message"]
         with db.connect() as connection:
             assert connection.scalar(select(func.count()).select_from(Event)) == 3
         process_pending(make_session_factory(db), limit=100)
         assert client.post("/v1/events", json=later, headers=headers).json()["accepted"] == 1
+
+
+def _integrity(message: str) -> IntegrityError:
+    return IntegrityError("", {}, Exception(message))
+
+
+@pytest.mark.parametrize(
+    ("error", "counter"),
+    [
+        (_integrity("NOT NULL constraint failed: customer_days.units"), "customer_days.units"),
+        (_integrity("NOT NULL constraint failed: events.customer_id"), None),
+        (_integrity("UNIQUE constraint failed: events.event_id"), None),
+        (DataError("", {}, Exception("invalid input syntax")), None),
+        (CounterOverflowError("x"), "a batch's sum"),
+    ],
+)
+def test_only_an_overflowing_sum_sets_events_aside(error: Exception, counter: str | None) -> None:
+    """Any other failure (a bug, a schema that drifted) fails the worker's turn, to be retried,
+    instead of setting every event aside one by one."""
+    assert overflow(error) == counter

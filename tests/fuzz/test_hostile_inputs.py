@@ -199,6 +199,7 @@ def test_json_types_are_accepted_whatever_their_parameters_or_suffix(
         "application/json",
         "application/json; charset=utf-8",
         "Application/JSON; charset=UTF-8",
+        "application/json; charset=us-ascii",
         "application/merge-patch+json",
     ]:
         sent = {**headers, "Content-Type": content_type, "Content-Encoding": "identity"}
