@@ -66,7 +66,10 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    database_url: str, workers: int = 1, extra_env: dict[str, str] | None = None
+    database_url: str,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+    event_workers: int = 0,
 ) -> Iterator[tuple[str, int]]:
     """`clv serve` in its own process; yields (base URL, pid)."""
     port = free_port()
@@ -86,6 +89,8 @@ def running_server(
             str(port),
             "--workers",
             str(workers),
+            "--event-workers",
+            str(event_workers),
         ],
         env=env,
     )

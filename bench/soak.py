@@ -3,7 +3,8 @@
 1. Simulates a small shop whose history ends yesterday (default 3,000 customers over 540 days),
    loads it into a scratch PostgreSQL database, trains a champion (`clv train`, 365 days, a few
    epochs) and runs its rescoring job; then starts `clv serve`: one worker process with its
-   embedded event worker, which applies events to the portrait and rescores their customers.
+   embedded event worker, which applies events to the portrait and rescores their customers
+   (or, with ``--event-workers M``, M ``clv worker`` processes beside the API doing that).
 2. From a separate process (spawned: the clients do not share the server's interpreter), N
    asyncio clients on keep-alive connections (httpx2) each repeat, for S seconds, an operation
    drawn by weight:
@@ -22,6 +23,7 @@
 Client and server share the machine's cores, so the figures are those of the pair.
 
     .venv/bin/python bench/soak.py [--customers 3000] [--clients 32] [--seconds 90]
+                                   [--event-workers 0]
 """
 
 from __future__ import annotations
@@ -292,6 +294,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=90, help="length of the load")
     parser.add_argument("--warm-up", type=float, default=30, help="seconds before the RSS base")
     parser.add_argument("--catch-up-timeout", type=float, default=600)
+    parser.add_argument(
+        "--event-workers",
+        type=int,
+        default=0,
+        help="clv serve --event-workers: background work in processes of its own (0: embedded)",
+    )
     args = parser.parse_args()
     began = time.perf_counter()
     first_day = datetime.now(UTC).date() - timedelta(days=DAYS)
@@ -308,10 +316,12 @@ def main() -> None:
             "clients": args.clients,
             "weights": WEIGHTS,
             "batch_events": BATCH,
+            "event_workers": args.event_workers,
         }
         portrait_before = scalar(shop.url, PORTRAIT_EVENTS)
         env = {**shop.env, "CLV_LOG_LEVEL": "WARNING"}
-        with running_server(shop.url, extra_env=env) as (base, pid):
+        layout = {"extra_env": env, "event_workers": args.event_workers}
+        with running_server(shop.url, **layout) as (base, pid):
             plan = Plan(base, scored.key, scored.customers, args.clients, args.seconds, seed=0)
             result |= run_load(plan, pid, args.warm_up)
             result["queued_events_at_end"] = scalar(shop.url, QUEUED_EVENTS)

@@ -21,16 +21,26 @@ class ServerProcess:
     ``start`` again brings up a new process on the same port and database.
     """
 
-    def __init__(self, port: int, env: dict[str, str], log: Path, *, workers: int = 1) -> None:
+    def __init__(
+        self,
+        port: int,
+        env: dict[str, str],
+        log: Path,
+        *,
+        workers: int = 1,
+        event_workers: int = 0,
+    ) -> None:
         self.port, self.env, self.log, self.workers = port, env, log, workers
+        self.event_workers = event_workers
         self.url = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
         command = [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)]
+        command += ["--workers", str(self.workers), "--event-workers", str(self.event_workers)]
         with self.log.open("ab") as output:
             self.process = subprocess.Popen(
-                [*command, "--workers", str(self.workers)],
+                command,
                 env={**os.environ, **self.env},
                 stdout=output,
                 stderr=subprocess.STDOUT,

@@ -6,7 +6,11 @@ import json
 import logging.config
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -23,6 +27,7 @@ from service.auth import service as auth
 from service.cli.common import console, load_settings, session_factory
 from service.cli.data import import_events, simulate
 from service.cli.models import train
+from service.config import WorkerMode
 from service.db import migrations
 from service.db.timeouts import Role
 from service.jobs.runner import JobRunner
@@ -33,6 +38,7 @@ from service.scoring import repository as scores
 from service.scoring.models import Score
 from service.scoring.service import Scorer
 
+logger = logging.getLogger(__name__)
 app = typer.Typer()
 DEMO_HORIZON_DAYS = 365
 
@@ -41,20 +47,34 @@ DEMO_HORIZON_DAYS = 365
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 for all.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="API (uvicorn) processes.")] = 1,
+    event_workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="`clv worker` processes to run beside the API (applying events, rescoring, "
+            "jobs, the scheduler); 0: each API process does that work in a thread.",
+        ),
+    ] = 0,
 ) -> None:
     """Start the HTTP API (uvicorn). The database must be migrated (clv db upgrade). On
     SIGTERM or Ctrl-C it stops accepting connections and finishes the requests in flight
-    (up to 30 s) before exiting."""
+    (up to 30 s) before exiting. With ``--event-workers M`` the background work runs in M
+    processes of its own, restarted if they die, so request handling never shares a GIL with
+    rescoring and scheduled jobs never run in an API process."""
     settings = load_settings()
     with session_factory(settings):
         pass  # refuses an un-migrated database with the command to run
     shared_metrics = None
-    if workers > 1 and not os.environ.get(metrics.MULTIPROCESS_DIR):
+    if (workers > 1 or event_workers) and not os.environ.get(metrics.MULTIPROCESS_DIR):
         # Before the workers start (they import the metrics library afresh and read it then):
         # every process writes its samples there and a scrape of any one sums them all.
         shared_metrics = tempfile.mkdtemp(prefix="clv-metrics-")
         os.environ[metrics.MULTIPROCESS_DIR] = shared_metrics
+    background = EventWorkers(event_workers)
+    if event_workers:
+        os.environ["CLV_WORKER"] = WorkerMode.off.value  # read by each API process's settings
+        background.start()
     try:
         uvicorn.run(
             "service.main:create_app",
@@ -68,8 +88,51 @@ def serve(
             http=HTTP_PROTOCOL,  # uvicorn's own 4xx (an unparseable request) as JSON errors
         )
     finally:
+        background.stop()
         if shared_metrics is not None:
             shutil.rmtree(shared_metrics, ignore_errors=True)
+
+
+class EventWorkers:
+    """``clv worker`` processes beside ``clv serve``'s API, each restarted when it exits (a
+    crash, the OOM killer) until ``stop``; stopping sends SIGTERM and waits for the current
+    turn (a job running is marked failed at its next checkpoint, as in an API process)."""
+
+    RESTART_SECONDS = 1.0
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="clv-event-workers", daemon=True)
+
+    def start(self) -> None:
+        self.processes = [self._spawn() for _ in range(self.count)]
+        self._watcher.start()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "service.cli", "worker"])
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.RESTART_SECONDS):
+            for index, process in enumerate(self.processes):
+                if process.poll() is not None and not self._stopping.is_set():
+                    logger.error(
+                        "event worker %d exited with %s; restarting it",
+                        process.pid,
+                        process.returncode,
+                    )
+                    self.processes[index] = self._spawn()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
+        for process in self.processes:
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 @app.command()
@@ -93,13 +156,20 @@ def worker() -> None:
         )
         jobs = JobRunner(factory, settings, scorer=scorer)
         jobs.start()
-        console.print("worker running (events and jobs); Ctrl-C stops it")
+
+        def finish(_signal: int, _frame: object) -> None:  # SIGTERM: after the current turn
+            loop.request_stop()
+            jobs.request_stop()
+
+        signal.signal(signal.SIGTERM, finish)
+        console.print("worker running (events and jobs); Ctrl-C or SIGTERM stops it")
         try:
             loop.run()
         except KeyboardInterrupt:
-            console.print("worker stopped")
+            pass
         finally:
             jobs.stop()
+            console.print("worker stopped")
 
 
 @app.command()

@@ -4,6 +4,8 @@ idempotency holds across processes, a promotion reaches both and metrics add up.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import socket
 import threading
@@ -23,6 +25,7 @@ from service.events.models import Event
 from service.jobs.models import Job
 from service.ml.clv_model import ClvModel
 from service.model_versions import service as registry
+from service.portrait.models import CustomerDay
 from tests.conftest import KeyFactory, bearer, free_port
 from tests.factories import batch, event
 from tests.processes import ServerProcess
@@ -206,3 +209,57 @@ def test_two_worker_processes_share_idempotency_promotions_and_metrics(
         for pid in pids:
             loaded = {"alias": "champion", "version": second, "pid": str(pid)}
             assert sample(scrape, "clv_model_loaded", **loaded) == 1
+
+
+def _event_workers(server: ServerProcess) -> list[int]:
+    """The pids of ``clv worker`` processes ``clv serve`` runs."""
+    assert server.process is not None
+    found = []
+    for task in Path(f"/proc/{server.process.pid}/task").iterdir():  # a thread's children
+        with contextlib.suppress(FileNotFoundError):  # a thread or a child that just ended
+            for pid in (task / "children").read_text().split():
+                if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(int(pid))
+    return found
+
+
+def _applied(db: Engine, customer: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with db.connect() as connection:
+            found = connection.scalar(
+                select(func.count())
+                .select_from(CustomerDay)
+                .where(CustomerDay.customer_id == customer)
+            )
+        if found:
+            return
+        assert time.monotonic() < deadline, f"{customer}'s events were never applied"
+        time.sleep(0.2)
+
+
+def test_event_workers_apply_events_beside_the_api_and_are_restarted_when_they_die(
+    settings: Settings, make_key: KeyFactory, db: Engine, tmp_path: Path
+) -> None:
+    """``clv serve --event-workers 1``: the API process runs no worker thread; a ``clv worker``
+    process applies the events, and one killed outright is replaced."""
+    server = ServerProcess(
+        free_port(), environment(settings), tmp_path / "server.log", event_workers=1
+    ).start()
+    call: dict[str, Any] = {"headers": bearer(make_key("ingest")), "timeout": 30}
+    try:
+        (first,) = _event_workers(server)
+        sent = httpx.post(f"{server.url}/v1/events", json=batch(event(customer_id="a")), **call)
+        assert sent.json()["accepted"] == 1
+        _applied(db, "a")
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while _event_workers(server) in ([], [first]):
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.2)
+        sent = httpx.post(f"{server.url}/v1/events", json=batch(event(customer_id="b")), **call)
+        assert sent.json()["accepted"] == 1
+        _applied(db, "b")
+    finally:
+        assert server.kill(signal.SIGTERM) in (0, -signal.SIGTERM), server.output()
+    assert "restarting it" in server.output()
