@@ -11,6 +11,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -111,7 +113,10 @@ class EventWorkers:
         self._watcher.start()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "service.cli", "worker"])
+        # --parent-pid: uvicorn ends the process by re-raising SIGTERM after its shutdown, so
+        # no clean-up here runs; each worker stops by itself once this process is gone.
+        command = [sys.executable, "-m", "service.cli", "worker", "--parent-pid", str(os.getpid())]
+        return subprocess.Popen(command)
 
     def _watch(self) -> None:
         while not self._stopping.wait(self.RESTART_SECONDS):
@@ -136,7 +141,12 @@ class EventWorkers:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    parent_pid: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Stop when this process is gone (clv serve's own workers)."),
+    ] = None,
+) -> None:
     """Apply newly stored events to the customer portrait, keep stored scores fresh and run
     queued jobs (training, rescoring), continuously: run it beside API processes started with
     CLV_WORKER=off; several workers may share a PostgreSQL database."""
@@ -162,6 +172,10 @@ def worker() -> None:
             jobs.request_stop()
 
         signal.signal(signal.SIGTERM, finish)
+        if parent_pid is not None:
+            threading.Thread(
+                target=_stop_when_orphaned, args=(parent_pid, finish), daemon=True
+            ).start()
         console.print("worker running (events and jobs); Ctrl-C or SIGTERM stops it")
         try:
             loop.run()
@@ -170,6 +184,14 @@ def worker() -> None:
         finally:
             jobs.stop()
             console.print("worker stopped")
+
+
+def _stop_when_orphaned(parent_pid: int, stop: Callable[[int, object], None]) -> None:
+    """Once the parent is gone (this process re-parented), stop as on SIGTERM."""
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    logger.warning("clv serve (pid %d) is gone; stopping", parent_pid)
+    stop(signal.SIGTERM, None)
 
 
 @app.command()

@@ -260,6 +260,14 @@ def test_event_workers_apply_events_beside_the_api_and_are_restarted_when_they_d
         sent = httpx.post(f"{server.url}/v1/events", json=batch(event(customer_id="b")), **call)
         assert sent.json()["accepted"] == 1
         _applied(db, "b")
+        workers = _event_workers(server)
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)  # to clv serve alone, not its group
+        assert server.process.wait(30) in (0, -signal.SIGTERM), server.output()
+        deadline = time.monotonic() + 15
+        while any(Path(f"/proc/{pid}").exists() for pid in workers):  # they stop by themselves
+            assert time.monotonic() < deadline, f"event workers {workers} outlived clv serve"
+            time.sleep(0.2)
     finally:
-        assert server.kill(signal.SIGTERM) in (0, -signal.SIGTERM), server.output()
+        server.kill()
     assert "restarting it" in server.output()
