@@ -217,7 +217,7 @@ def int8_backtest(factory: Any, settings: Settings, end: datetime, out: Path) ->
     keys = ("normalized_gini", "decile_mape", "aggregate_revenue_error")
     return {
         f"backtest_{name}_{key}": round(buyers[name][key], 4)
-        for name in ("deep", "deep_int8", "btyd")
+        for name in ("served", "served_int8", "btyd")
         for key in keys
     }
 
