@@ -21,8 +21,9 @@ from typing import Annotated
 import torch
 import typer
 import uvicorn
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.api.server import HTTP_PROTOCOL
 from service.auth import service as auth
@@ -32,6 +33,7 @@ from service.cli.models import train
 from service.config import WorkerMode
 from service.db import migrations
 from service.db.timeouts import Role
+from service.jobs import repository as job_queue
 from service.jobs.runner import JobRunner
 from service.jobs.worker import Worker
 from service.logs import logging_config
@@ -219,10 +221,7 @@ def demo(
             simulate(out=shop, customers=customers, days=days, start=first_day.isoformat())
             import_events(shop)
             train(horizon_days=DEMO_HORIZON_DAYS)
-        runner = JobRunner(factory, settings)
-        with console.status("scoring every customer (with SHAP attributions)"):
-            while runner.run_once():  # the new champion's rescoring
-                pass
+        _run_jobs_showing_progress(factory, JobRunner(factory, settings))
         with factory() as session, session.begin():
             name = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
             _, token = auth.create_key(session, name, list(auth.Scope))
@@ -235,6 +234,34 @@ def demo(
     for example in demo_curl_examples(base, token, settings.currency, customer):
         say(example + "\n")
     serve(host=host, port=port, workers=1)
+
+
+def _run_jobs_showing_progress(factory: sessionmaker[Session], runner: JobRunner) -> None:
+    """Run the queued jobs (the new champion's rescoring of everyone) in a thread, with a bar
+    of the rescoring's progress as the job writes it (at most once a second)."""
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while runner.run_once():
+                pass
+        except BaseException as error:  # raised again below, in the command's thread
+            failures.append(error)
+
+    thread = threading.Thread(target=work, name="clv-demo-jobs", daemon=True)
+    thread.start()
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("scoring every customer (with SHAP attributions)", total=1.0)
+        while thread.is_alive():
+            thread.join(0.25)
+            with factory() as session:
+                job = job_queue.active_job(session, "rescore")
+            if job is not None:
+                bar.update(task, completed=job.progress)
+        bar.update(task, completed=1.0)
+    if failures:
+        raise failures[0]
 
 
 def demo_customer(session: Session) -> str:
