@@ -35,22 +35,25 @@ from service.ml.activity import (
 )
 from service.ops import metrics
 from service.portrait import repository as portrait
+from service.portrait.models import CustomerDay, CustomerProduct
 from service.scoring import repository as scores
 from service.scoring import service as scoring
 
 logger = logging.getLogger(__name__)
 
-_NULL_COUNTER = re.compile(
-    r'column "(?P<column>\w+)" of relation "(?P<table>\w+)"'  # PostgreSQL
-    r"|NOT NULL constraint failed: (?P<table2>\w+)\.(?P<column2>\w+)"  # SQLite
+_NULL_COLUMN = (
+    re.compile(r'column "(?P<column>\w+)" of relation "(?P<table>\w+)"'),  # PostgreSQL
+    re.compile(r"NOT NULL constraint failed: (?P<table>\w+)\.(?P<column>\w+)"),  # SQLite
 )
+"""The column a NOT NULL violation names: what ``service.portrait.repository``'s checked sums
+turn an overflow into."""
 UPKEEP_SECONDS = 10.0
 """How often an idle worker looks for aged scores (``service.scoring.service.upkeep``)."""
 
 
 COUNTERS = {
-    "customer_days": frozenset(DAY_COUNTERS),
-    "customer_products": frozenset(PRODUCT_COUNTERS),
+    CustomerDay.__tablename__: frozenset(DAY_COUNTERS),
+    CustomerProduct.__tablename__: frozenset(PRODUCT_COUNTERS),
 }
 NUMERIC_OUT_OF_RANGE = "22003"  # SQLSTATE: a value past its column's type
 
@@ -66,12 +69,12 @@ def overflow(error: Exception) -> str | None:
     cause = getattr(error, "orig", None)
     if isinstance(error, DataError) and getattr(cause, "sqlstate", None) == NUMERIC_OUT_OF_RANGE:
         return "a stored sum"
-    found = _NULL_COUNTER.search(str(cause)) if isinstance(error, IntegrityError) else None
-    if found:
-        table = found["table"] or found["table2"]
-        column = found["column"] or found["column2"]
-        if column in COUNTERS.get(table, ()):
-            return f"{table}.{column}"
+    if not isinstance(error, IntegrityError):
+        return None
+    for pattern in _NULL_COLUMN:
+        found = pattern.search(str(cause))
+        if found and found["column"] in COUNTERS.get(found["table"], ()):
+            return f"{found['table']}.{found['column']}"
     return None
 
 
