@@ -4,10 +4,10 @@ Storing and applying run at similar rates (bench/ingest.py), and the worker also
 storefront sending flat out can build a queue that takes minutes to drain, while the API still
 answers 200 and the freshness promise silently becomes "minutes". Past a configured depth of the
 event queue (``CLV_MAX_PENDING_EVENTS``) or of the rescoring queue (``CLV_MAX_STALE_SCORES``, off by
-default: promoting a champion queues every customer), ``POST /v1/events`` answers 503 with ``Retry-
-After`` instead, which every HTTP client library retries. The depths are counted at most once a
-second per process and only up to one past the limit, so the check costs a request almost nothing;
-the limit is therefore approximate by a second's worth of events.
+default: promoting a champion queues every customer), ``POST /v1/events`` answers 503 with
+``Retry-After`` instead, which every HTTP client library retries. The depths are counted at most
+once a second per process and only up to one past the limit, so the check costs a request almost
+nothing; the limit is therefore approximate by a second's worth of events.
 """
 
 from __future__ import annotations
