@@ -31,6 +31,7 @@ from service.db import migrations
 from service.db.session import make_engine, make_session_factory
 from service.jobs.runner import JobRunner
 from service.privacy import PiiHasher
+from service.scoring.service import Scorer, explain_pending
 from service.simulator.config import ShopConfig
 from service.simulator.files import write_shop
 from service.training.scoring import customer_ids
@@ -247,12 +248,14 @@ class ScoredShop:
     customers: list[str]  # every customer with an event
     key: str  # an API key with every scope
     train_seconds: float
-    rescore_seconds: float
+    rescore_seconds: float  # the rescoring job: every customer's score
+    explain_seconds: float  # then every stored score's attributions, as idle workers do
 
 
 def scored_shop(shop: ShopDatabase, horizon_days: int, epochs: int | None = None) -> ScoredShop:
     """Train the champion (`clv train` in its own process, as an operator would), run its
-    rescoring job here (every customer's stored score with attributions) and create a key."""
+    rescoring job here (every customer's stored score), explain every score as idle workers
+    would, and create a key."""
     train = [sys.executable, "-m", "service.cli", "train", "--horizon-days", str(horizon_days)]
     train += ["--epochs", str(epochs)] if epochs else []
     started = time.perf_counter()
@@ -269,8 +272,12 @@ def scored_shop(shop: ShopDatabase, horizon_days: int, epochs: int | None = None
     started = time.perf_counter()
     JobRunner(factory, settings).run_once()
     rescore_seconds = time.perf_counter() - started
+    scorer, started = Scorer(settings), time.perf_counter()
+    while explain_pending(factory, scorer):
+        pass
+    explain_seconds = time.perf_counter() - started
     with factory() as session, session.begin():
         customers = customer_ids(session, datetime.now(UTC))
         _, key = auth.create_key(session, "bench", list(auth.Scope))
     engine.dispose()
-    return ScoredShop(settings, customers, key, train_seconds, rescore_seconds)
+    return ScoredShop(settings, customers, key, train_seconds, rescore_seconds, explain_seconds)

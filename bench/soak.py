@@ -13,9 +13,13 @@
    - explain: the same with ?explain=true (its stored attributions).
    A non-2xx answer, a transport error, an ingest answer that does not accept the whole batch
    or an explain answer without an explanation is an error (target 0).
+   Beside them, a freshness probe posts one order a second for a known customer and polls its
+   score until it describes a moment after the order: event -> fresh score under the load
+   (target p99 <= 2 s).
 3. Samples the server's resident memory (VmRSS, with children) every 2 s: growth from the end
    of the warm-up (30 s: RSS climbs until then) to the end of the load, medians over 15 s each
-   (target < 10%).
+   (target < 10%); and the queues' depths (events to apply, customers waiting for a fresh
+   score, scores waiting for attributions).
 4. Waits for the event worker to catch up (no queued event, no stale score), sampling the RSS
    on, then checks that every acknowledged event is stored once and counted once in the
    portrait.
@@ -74,6 +78,7 @@ class Plan:
     """What the client process needs (it is spawned, so this is pickled)."""
 
     base: str
+    url: str  # the database's, for the queues' depths
     key: str
     customers: list[str]
     clients: int
@@ -89,6 +94,7 @@ class Tally:
     errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(WEIGHTS, 0))
     messages: list[str] = field(default_factory=list)
     accepted: int = 0  # events the server acknowledged as stored
+    freshness_s: list[float] = field(default_factory=list)  # the probe's event -> fresh score
     finished_at: list[float] = field(default_factory=list)  # seconds from the start
 
     def record(self, operation: str, seconds: float, problem: str | None, at: float) -> None:
@@ -168,8 +174,39 @@ async def client_task(
         tally.record(operation, done - sent, problem, done - start)
 
 
+async def freshness_probe(http: httpx.AsyncClient, plan: Plan, tally: Tally, start: float) -> None:
+    """Once a second: an order for a known customer, then its score polled every 20 ms until it
+    describes a moment at or after the order (given up after 30 s, recorded as 30 s)."""
+    rng = random.Random(plan.seed - 1)
+    number = 0
+    while time.perf_counter() - start < plan.seconds:
+        number += 1
+        customer, sent = rng.choice(plan.customers), datetime.now(UTC)
+        began = time.perf_counter()
+        order = {
+            "event_id": f"soak-fresh-{number}",
+            "customer_id": customer,
+            "type": "purchase",
+            "occurred_at": sent.isoformat(),
+            "amount": "80.00",
+        }
+        try:
+            response = await http.post("/v1/events", json={"events": [order]})
+            tally.accepted += int(response.json()["accepted"])
+            while time.perf_counter() - began < 30:
+                score = (await http.get(f"/v1/customers/{customer}/clv")).json()
+                if score["source"] == "stored" and datetime.fromisoformat(score["as_of"]) >= sent:
+                    break
+                await asyncio.sleep(0.02)
+        except (httpx.HTTPError, ValueError, KeyError) as error:
+            tally.messages.append(f"freshness probe: {type(error).__name__}: {error}")
+        tally.freshness_s.append(time.perf_counter() - began)
+        await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - began)))
+
+
 async def load(plan: Plan, started: multiprocessing.Queue[Any]) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=plan.clients, max_keepalive_connections=plan.clients)
+    connections = plan.clients + 1  # and the freshness probe
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     headers = {"Authorization": f"Bearer {plan.key}"}
     tally = Tally()
     async with httpx.AsyncClient(
@@ -178,7 +215,8 @@ async def load(plan: Plan, started: multiprocessing.Queue[Any]) -> dict[str, Any
         started.put(("started", None))
         start = time.perf_counter()
         await asyncio.gather(
-            *(client_task(http, c, plan, tally, start) for c in range(plan.clients))
+            freshness_probe(http, plan, tally, start),
+            *(client_task(http, c, plan, tally, start) for c in range(plan.clients)),
         )
     return summary(tally)
 
@@ -203,6 +241,13 @@ def summary(tally: Tally) -> dict[str, Any]:
             windows[int(at // WINDOW_S)] += 1
     result["all_per_s_by_window"] = [round(count / WINDOW_S, 1) for count in windows]
     result["events_acknowledged"] = tally.accepted
+    fresh = tally.freshness_s
+    result |= {
+        "event_to_fresh_score_samples": len(fresh),
+        "event_to_fresh_score_p50_s": round(percentile(fresh, 50), 3) if fresh else None,
+        "event_to_fresh_score_p99_s": round(percentile(fresh, 99), 3) if fresh else None,
+        "event_to_fresh_score_max_s": round(max(fresh), 3) if fresh else None,
+    }
     result["error_messages"] = tally.messages
     return result
 
@@ -221,6 +266,7 @@ def run_load(plan: Plan, pid: int, warm_up_s: float) -> dict[str, Any]:
     messages.get(timeout=300)  # started: the client process has imported and connected
     start = time.monotonic()
     curve = [(0.0, rss_mib(pid))]
+    depths = [[0.0, *queue_depths(plan.url)]]
     result: dict[str, Any]
     while True:
         try:
@@ -229,7 +275,9 @@ def run_load(plan: Plan, pid: int, warm_up_s: float) -> dict[str, Any]:
         except queue.Empty:
             if not process.is_alive():
                 raise RuntimeError("the client process died") from None
-            curve.append((round(time.monotonic() - start, 1), rss_mib(pid)))
+            at = round(time.monotonic() - start, 1)
+            curve.append((at, rss_mib(pid)))
+            depths.append([at, *queue_depths(plan.url)])
     process.join()
     curve.append((round(time.monotonic() - start, 1), rss_mib(pid)))
     # Medians over RSS_SPAN_S: one sample can land on a request's transient allocations.
@@ -242,6 +290,8 @@ def run_load(plan: Plan, pid: int, warm_up_s: float) -> dict[str, Any]:
         "server_rss_end_mib": round(end, 1),
         "server_rss_growth_after_warm_up_pct": round((end - warm) / warm * 100, 1),
         "server_rss_curve_s_mib": [[at, round(mib, 1)] for at, mib in curve],
+        "stale_scores_max": max(row[2] for row in depths),
+        "queue_depths_s_pending_stale_unexplained": depths,
     }
 
 
@@ -256,9 +306,18 @@ def scalar(url: str, query: str) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
+def queue_depths(url: str) -> list[int]:
+    """Events waiting for the worker, customers waiting for a fresh score, scores waiting for
+    their attributions."""
+    with psycopg.connect(libpq_url(url)) as connection:
+        row = connection.execute(f"SELECT ({QUEUED_EVENTS}), ({STALE_SCORES}), ({UNEXPLAINED})")
+        return [int(value) for value in row.fetchone() or (0, 0, 0)]
+
+
 PORTRAIT_EVENTS = "SELECT sum(events) FROM customer_days"
 QUEUED_EVENTS = "SELECT count(*) FROM pending_events"
 STALE_SCORES = "SELECT count(*) FROM stale_scores"
+UNEXPLAINED = "SELECT count(*) FROM unexplained_scores"
 BACKLOG = f"SELECT ({QUEUED_EVENTS}) + ({STALE_SCORES})"
 STORED = "SELECT count(*) FROM events WHERE event_id LIKE 'soak-%'"
 
@@ -312,6 +371,7 @@ def main() -> None:
             "events_before": shop.events,
             "train_seconds": round(scored.train_seconds, 1),
             "rescore_customers_per_s": round(len(scored.customers) / scored.rescore_seconds, 1),
+            "explain_customers_per_s": round(len(scored.customers) / scored.explain_seconds, 1),
             "setup_seconds": round(time.perf_counter() - began, 1),
             "clients": args.clients,
             "weights": WEIGHTS,
@@ -322,7 +382,9 @@ def main() -> None:
         env = {**shop.env, "CLV_LOG_LEVEL": "WARNING"}
         layout = {"extra_env": env, "event_workers": args.event_workers}
         with running_server(shop.url, **layout) as (base, pid):
-            plan = Plan(base, scored.key, scored.customers, args.clients, args.seconds, seed=0)
+            plan = Plan(
+                base, shop.url, scored.key, scored.customers, args.clients, args.seconds, seed=0
+            )
             result |= run_load(plan, pid, args.warm_up)
             result["queued_events_at_end"] = scalar(shop.url, QUEUED_EVENTS)
             result["stale_scores_at_end"] = scalar(shop.url, STALE_SCORES)

@@ -8,7 +8,13 @@ from service.learning.models import LearningDecision, SchedulerMark
 from service.model_versions.models import ModelAlias, ModelVersion, PromotionLog
 from service.portrait.models import CustomerDay, CustomerProduct, Product
 from service.reports.models import Report
-from service.scoring.models import Score, ScoreDeciles, ScoreHistory, StaleScore
+from service.scoring.models import (
+    Score,
+    ScoreDeciles,
+    ScoreHistory,
+    StaleScore,
+    UnexplainedScore,
+)
 
 __all__ = [
     "ApiKey",
@@ -30,4 +36,5 @@ __all__ = [
     "ScoreDeciles",
     "ScoreHistory",
     "StaleScore",
+    "UnexplainedScore",
 ]

@@ -42,6 +42,7 @@ from service.ml.training import TrainConfig, train
 from service.model_versions import service as registry
 from service.privacy import PiiHasher
 from service.scoring.models import Score
+from service.scoring.service import Scorer, explain_pending
 from service.shop_files import ShopFiles, load_folder
 from service.simulator.config import ShopConfig
 from service.simulator.files import write_shop
@@ -282,7 +283,17 @@ def score_everyone(settings: Settings, factory: sessionmaker[Session], model: Cl
     runner = JobRunner(factory, settings)
     while runner.run_once():
         pass
+    explain_everyone(settings, factory)
     return version.version
+
+
+def explain_everyone(settings: Settings, factory: sessionmaker[Session]) -> int:
+    """Store the attributions of every stored score waiting for them, as an idle worker would;
+    returns how many scores were explained."""
+    scorer, total = Scorer(settings), 0
+    while explained := explain_pending(factory, scorer):
+        total += explained
+    return total
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ path keeps ingestion at the database's pace (bench/ingest.py) and lets the worke
 requests into one larger, cheaper update; the portrait follows within a poll interval.
 
 It also keeps stored scores fresh: the customers of each applied batch are marked stale in its
-transaction, and the next turn rescores them with the champion (``service.scoring.service``).
+transaction, and the next turn rescores them with the champion (``service.scoring.service``);
+stored scores are explained when nobody waits for a fresh one.
 
 Run it inside the API process (``CLV_WORKER=embedded``, the default: a thread) or on its own
 (``clv worker``, with ``CLV_WORKER=off`` for the API).
@@ -160,8 +161,8 @@ def drain(session_factory: sessionmaker[Session], limit: int = 20_000) -> int:
 
 
 class Worker(PollingLoop):
-    """The loop: apply events, then rescore stale customers, while there is work; poll when
-    there is none; back off and retry when the database is unavailable."""
+    """The loop: apply events, then rescore stale customers, then explain stored scores, while
+    there is work; poll when there is none; back off and retry when the database is unavailable."""
 
     name = "clv-worker"
 
@@ -195,13 +196,16 @@ class Worker(PollingLoop):
         return bool(applied + self._refresh())
 
     def _refresh(self) -> int:
-        """Rescore queued customers, or, with none queued, do the scores' upkeep (aged scores,
-        deciles). A failure here (a champion that cannot be loaded) must not hold up the
-        portrait: it is logged and rescoring pauses, backing off, while events go on."""
+        """Rescore queued customers; with none queued, explain stored scores; with none of
+        those, do the scores' upkeep (aged scores, deciles). A failure here (a champion that
+        cannot be loaded) must not hold up the portrait: it is logged and rescoring pauses,
+        backing off, while events go on."""
         if self.scorer is None or time.monotonic() < self._refresh_after:
             return 0
         try:
             refreshed = scoring.refresh_stale(self.session_factory, self.scorer)
+            if not refreshed:
+                refreshed = scoring.explain_pending(self.session_factory, self.scorer)
             if not refreshed and time.monotonic() >= self._next_upkeep:
                 self._next_upkeep = time.monotonic() + UPKEEP_SECONDS
                 refreshed = scoring.upkeep(self.session_factory, self.scorer)

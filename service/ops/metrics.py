@@ -139,6 +139,7 @@ def database_gauges(
     stale_scores: int,
     oldest_stale_seconds: float,
     dead_letters: int,
+    unexplained_scores: int,
 ) -> list[Metric]:
     by_state = GaugeMetricFamily(
         "clv_jobs", "Jobs in the database, by kind and status.", labels=["kind", "status"]
@@ -166,6 +167,12 @@ def database_gauges(
             "clv_stale_scores_oldest_seconds",
             "How long the customer queued longest for a fresh score has waited (0: none queued).",
             value=oldest_stale_seconds,
+        ),
+        GaugeMetricFamily(
+            "clv_unexplained_scores",
+            "Stored scores whose attributions are still to be computed (explained after every "
+            "stale customer is rescored).",
+            value=unexplained_scores,
         ),
     ]
 

@@ -33,6 +33,9 @@ async def healthz() -> HealthRead:
 class ReadyRead(HealthRead):
     pending_events: int = Field(description="Stored events waiting for the worker.")
     stale_scores: int = Field(description="Customers waiting for a fresh score.")
+    unexplained_scores: int = Field(
+        description="Stored scores waiting for their attributions (computed after the scores)."
+    )
     dead_letters: int = Field(
         description="Events set aside because applying them failed (clv events dead-letters)."
     )
@@ -55,6 +58,7 @@ def readyz(request: Request) -> Response:
                 status="ok",
                 pending_events=jobs.pending_count(session),
                 stale_scores=scores.queued(session),
+                unexplained_scores=scores.unexplained(session),
                 dead_letters=jobs.dead_letter_count(session),
             )
     except Exception as error:  # any failure means "not ready"; the reason goes in the body
@@ -90,6 +94,7 @@ def prometheus_metrics(request: Request) -> Response:
                 scores.queued(session),
                 _seconds_since(scores.oldest_queued(session)),
                 jobs.dead_letter_count(session),
+                scores.unexplained(session),
             )
             drift = latest_drift(session)
             if drift is not None:

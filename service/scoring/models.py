@@ -1,5 +1,5 @@
 """Stored scores: the current one per customer, every change, the customers waiting for a fresh
-one, and the decile boundaries of the latest scoring of everyone."""
+one or for its attributions, and the decile boundaries of the latest scoring of everyone."""
 
 from __future__ import annotations
 
@@ -78,6 +78,22 @@ class StaleScore(Base):
     since: Mapped[datetime] = mapped_column(UTCDateTime())  # the latest reason's time
     trigger: Mapped[str] = mapped_column(String(16))  # events, attributes, model, age
     leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # being rescored
+
+
+class UnexplainedScore(Base):
+    """A stored score whose attributions are still to be computed. Scores are stored first and
+    explained right after, at a lower priority (a worker explains a customer only when nobody
+    waits for a fresh score), so a slow explanation never keeps a stale score served. The row
+    names the score by its ``computed_at``: attributions computed for a score that has since been
+    replaced are not stored."""
+
+    __tablename__ = "unexplained_scores"
+
+    __table_args__ = (Index("ix_unexplained_scores_computed_at", "computed_at", "customer_id"),)
+
+    customer_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())  # of the score to explain
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # being explained
 
 
 class ScoreDeciles(Base):

@@ -1,5 +1,5 @@
-"""SQL for scores: the current row per customer, the history, the stale-customer queue and the
-decile boundaries."""
+"""SQL for scores: the current row per customer, the history, the queues of customers waiting for
+a fresh score and of scores waiting for their attributions, and the decile boundaries."""
 
 from __future__ import annotations
 
@@ -26,12 +26,13 @@ from service.db.bulk import is_postgresql
 from service.db.queries import count_rows
 from service.events.models import Event
 from service.model_versions.models import ModelAlias
-from service.scoring.models import Score, ScoreDeciles, ScoreHistory, StaleScore
+from service.scoring.models import Score, ScoreDeciles, ScoreHistory, StaleScore, UnexplainedScore
 
 _SCORES: Table = Score.__table__  # type: ignore[assignment]
 _HISTORY: Table = ScoreHistory.__table__  # type: ignore[assignment]
 _STALE: Table = StaleScore.__table__  # type: ignore[assignment]
 _DECILES: Table = ScoreDeciles.__table__  # type: ignore[assignment]
+_UNEXPLAINED: Table = UnexplainedScore.__table__  # type: ignore[assignment]
 VALUE_COLUMNS = [c.name for c in _HISTORY.c if c.name not in ("id", "customer_id")]
 CURRENT_ONLY = ["explanation", "risk_flags"]
 """Kept with the current score only, not in the history."""
@@ -63,7 +64,28 @@ def save_scores(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
     ]
     if history:
         session.execute(_HISTORY.insert(), history)
+    _queue_explanations(session, [row for row in rows if row["customer_id"] in stored])
     return stored
+
+
+def _queue_explanations(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Queue the stored rows without attributions for them (a newer score replaces the queued
+    one and its lease), and take those stored with attributions off the queue."""
+    waiting = [
+        {"customer_id": r["customer_id"], "computed_at": r["computed_at"], "leased_until": None}
+        for r in rows
+        if r["explanation"] is None
+    ]
+    explained = [r["customer_id"] for r in rows if r["explanation"] is not None]
+    if waiting:
+        statement = _insert(session, _UNEXPLAINED)
+        statement = statement.on_conflict_do_update(
+            index_elements=["customer_id"],
+            set_={"computed_at": statement.excluded.computed_at, "leased_until": None},
+        )
+        session.execute(statement, waiting)
+    if explained:
+        session.execute(delete(_UNEXPLAINED).where(_UNEXPLAINED.c.customer_id.in_(explained)))
 
 
 def current(session: Session, customer_id: str) -> Score | None:
@@ -136,24 +158,33 @@ def lease_stale(
     session: Session, limit: int, now: datetime, lease: timedelta
 ) -> dict[str, tuple[datetime, str]]:
     """Lease up to ``limit`` queued customers nobody is rescoring (or whose lease ran out: its
-    worker died), longest waiting first: {customer: (since, trigger)}. Rows another worker is
-    leasing right now are skipped (``SKIP LOCKED``)."""
-    free = or_(_STALE.c.leased_until.is_(None), _STALE.c.leased_until < now)
+    worker died), longest waiting first: {customer: (since, trigger)}."""
+    rows = _lease(session, _STALE, _STALE.c.since, limit, now + lease, now)
+    return {row.customer_id: (row.since, row.trigger) for row in rows}
+
+
+def _lease(
+    session: Session, table: Table, oldest: Any, limit: int, until: datetime, now: datetime
+) -> Sequence[Any]:
+    """Lease up to ``limit`` free rows of a queue (never leased, or whose lease ran out), by
+    ``oldest`` first, until ``until``; returns them. Rows another worker is leasing right now
+    are skipped (``SKIP LOCKED``)."""
+    free = or_(table.c.leased_until.is_(None), table.c.leased_until < now)
     chosen = (
-        select(_STALE.c.customer_id)
+        select(table.c.customer_id)
         .where(free)
-        .order_by(_STALE.c.since, _STALE.c.customer_id)
+        .order_by(oldest, table.c.customer_id)
         .limit(limit)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    leased = session.execute(
-        update(_STALE)
-        .where(_STALE.c.customer_id.in_(chosen))
-        .values(leased_until=now + lease)
-        .returning(_STALE.c.customer_id, _STALE.c.since, _STALE.c.trigger)
+    statement = (
+        update(table)
+        .where(table.c.customer_id.in_(chosen))
+        .values(leased_until=until)
+        .returning(*table.c)
     )
-    return {row[0]: (row[1], row[2]) for row in leased}
+    return session.execute(statement).all()
 
 
 def take_stale(session: Session, leased: Mapping[str, tuple[datetime, str]]) -> set[str]:
@@ -173,6 +204,53 @@ def take_stale(session: Session, leased: Mapping[str, tuple[datetime, str]]) -> 
 def queued(session: Session, up_to: int | None = None) -> int:
     """Customers queued for a fresh score (counting stops at ``up_to``)."""
     return count_rows(session, select(_STALE.c.customer_id), up_to)
+
+
+def lease_unexplained(
+    session: Session, limit: int, now: datetime, lease: timedelta
+) -> dict[str, datetime]:
+    """Lease up to ``limit`` stored scores waiting for their attributions, oldest first:
+    {customer: the queued score's ``computed_at``}."""
+    rows = _lease(session, _UNEXPLAINED, _UNEXPLAINED.c.computed_at, limit, now + lease, now)
+    return {row.customer_id: row.computed_at for row in rows}
+
+
+def moments(
+    session: Session, customer_ids: Sequence[str]
+) -> dict[str, tuple[str, datetime, datetime]]:
+    """Which score each customer holds: {customer: (model_version, as_of, computed_at)}."""
+    query = select(
+        _SCORES.c.customer_id, _SCORES.c.model_version, _SCORES.c.as_of, _SCORES.c.computed_at
+    ).where(_SCORES.c.customer_id.in_(customer_ids))
+    return {row[0]: (row[1], row[2], row[3]) for row in session.execute(query)}
+
+
+def save_explanations(
+    session: Session, leased: Mapping[str, datetime], blobs: Mapping[str, bytes]
+) -> None:
+    """Store each customer's attributions on the score they were computed for (the leased
+    ``computed_at``) if it is still the current one, and take the leased scores off the queue,
+    explained or not (not: replaced meanwhile, or by another version, whose rescoring queues
+    them again). A score queued again since the lease stays queued."""
+    rows = [
+        {"customer": customer, "computed": leased[customer], "blob": blob}
+        for customer, blob in blobs.items()
+    ]
+    if rows:
+        same_score = (_SCORES.c.customer_id == bindparam("customer")) & (
+            _SCORES.c.computed_at == bindparam("computed")
+        )
+        statement = update(_SCORES).where(same_score).values(explanation=bindparam("blob"))
+        session.execute(statement, rows)
+    pairs = list(leased.items())
+    if pairs:
+        queued = tuple_(_UNEXPLAINED.c.customer_id, _UNEXPLAINED.c.computed_at)
+        session.execute(delete(_UNEXPLAINED).where(queued.in_(pairs)))
+
+
+def unexplained(session: Session, up_to: int | None = None) -> int:
+    """Stored scores waiting for their attributions (counting stops at ``up_to``)."""
+    return count_rows(session, select(_UNEXPLAINED.c.customer_id), up_to)
 
 
 def oldest_queued(session: Session) -> datetime | None:

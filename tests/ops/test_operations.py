@@ -26,7 +26,13 @@ from tests.prometheus import sample
 
 def test_liveness_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    ready = {"status": "ok", "pending_events": 0, "stale_scores": 0, "dead_letters": 0}
+    ready = {
+        "status": "ok",
+        "pending_events": 0,
+        "stale_scores": 0,
+        "unexplained_scores": 0,
+        "dead_letters": 0,
+    }
     assert client.get("/readyz").json() == ready
 
 
