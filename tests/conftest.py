@@ -291,7 +291,7 @@ def explain_everyone(settings: Settings, factory: sessionmaker[Session]) -> int:
     """Store the attributions of every stored score waiting for them, as an idle worker would;
     returns how many scores were explained."""
     scorer, total = Scorer(settings), 0
-    while explained := explain_pending(factory, scorer):
+    while explained := explain_pending(factory, scorer, limit=1_000):
         total += explained
     return total
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from service.customers.models import CustomerAttributes
 from service.db.base import Base
 from service.db.bulk import bulk_upsert, is_postgresql
+from service.db.queries import one_of
 from service.db.types import MONEY_SCALE
 from service.events.models import Event
 from service.jobs.models import DeadLetter, PendingEvent
@@ -33,7 +34,7 @@ def all_attributes(
     table = CustomerAttributes.__table__
     query = select(table)
     if customer_ids is not None:
-        query = query.where(table.c.customer_id.in_(customer_ids))
+        query = query.where(one_of(session, table.c.customer_id, customer_ids))
     return session.execute(query).all()
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import BigInteger, ColumnElement, Select, String, bindparam, func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
+
+from service.db.bulk import is_postgresql
 
 
 def count_rows(session: Session, rows: Select[Any], up_to: int | None = None) -> int:
@@ -13,3 +17,16 @@ def count_rows(session: Session, rows: Select[Any], up_to: int | None = None) ->
     with a limit, and cheap on a long queue)."""
     counted = (rows if up_to is None else rows.limit(up_to)).subquery()
     return int(session.scalar(select(func.count()).select_from(counted)) or 0)
+
+
+def one_of(
+    session: Session, column: Any, values: Sequence[str] | Sequence[int]
+) -> ColumnElement[bool]:
+    """``column`` is one of ``values``: on PostgreSQL ``= ANY(array)``, one parameter however
+    many values (a list of placeholders stops at 65,535 and costs a bind per value); on SQLite,
+    which has no arrays, ``IN`` (its limit is far higher)."""
+    if not is_postgresql(session):
+        return column.in_(values)  # type: ignore[no-any-return]
+    kind = BigInteger() if values and isinstance(values[0], int) else String()
+    array = bindparam(None, list(values), type_=postgresql.ARRAY(kind))
+    return column == func.any(array)  # type: ignore[no-any-return]

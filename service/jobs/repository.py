@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Select, Table, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Select, Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from service.db.bulk import is_postgresql
-from service.db.queries import count_rows
+from service.db.queries import count_rows, one_of
 from service.events.models import Event
 from service.jobs.models import DeadLetter, Job, PendingEvent
 
@@ -40,12 +38,11 @@ def claim_listed(session: Session, seqs: Sequence[int]) -> list[int]:
     """Take these events off the queue (those still queued and not held by another worker):
     a worker isolating a failed batch claims its halves again. The numbers travel as one array
     on PostgreSQL (a list of placeholders would stop at 65,535)."""
-    listed = (
-        _PENDING.c.seq == func.any(bindparam("seqs", list(seqs), type_=ARRAY(BigInteger())))
-        if is_postgresql(session)
-        else _PENDING.c.seq.in_(seqs)
+    held = (
+        select(_PENDING.c.seq)
+        .where(one_of(session, _PENDING.c.seq, seqs))
+        .with_for_update(skip_locked=True)
     )
-    held = select(_PENDING.c.seq).where(listed).with_for_update(skip_locked=True)
     claimed = session.scalars(
         delete(_PENDING).where(_PENDING.c.seq.in_(held.scalar_subquery())).returning(_PENDING.c.seq)
     )

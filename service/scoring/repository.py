@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy import (
     Float,
-    String,
     Table,
     bindparam,
     delete,
@@ -23,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.db.bulk import is_postgresql
-from service.db.queries import count_rows
+from service.db.queries import count_rows, one_of
 from service.events.models import Event
 from service.model_versions.models import ModelAlias
 from service.scoring.models import Score, ScoreDeciles, ScoreHistory, StaleScore, UnexplainedScore
@@ -104,11 +103,7 @@ def current_many(
     columns.append(_STALE.c.since.label("stale_since"))
     if explanations:
         columns.append(_SCORES.c.explanation)
-    if is_postgresql(session):
-        ids = bindparam("ids", list(customer_ids), type_=postgresql.ARRAY(String()))
-        condition = _SCORES.c.customer_id == func.any(ids)
-    else:
-        condition = _SCORES.c.customer_id.in_(customer_ids)
+    condition = one_of(session, _SCORES.c.customer_id, customer_ids)
     queued = _SCORES.outerjoin(_STALE, _STALE.c.customer_id == _SCORES.c.customer_id)
     rows = session.execute(select(*columns).select_from(queued).where(condition)).mappings()
     return {row["customer_id"]: dict(row) for row in rows}
@@ -221,7 +216,7 @@ def moments(
     """Which score each customer holds: {customer: (model_version, as_of, computed_at)}."""
     query = select(
         _SCORES.c.customer_id, _SCORES.c.model_version, _SCORES.c.as_of, _SCORES.c.computed_at
-    ).where(_SCORES.c.customer_id.in_(customer_ids))
+    ).where(one_of(session, _SCORES.c.customer_id, customer_ids))
     return {row[0]: (row[1], row[2], row[3]) for row in session.execute(query)}
 
 
