@@ -185,6 +185,12 @@ class Settings(BaseSettings):
         description="A running job with no heartbeat for this long is marked failed (its worker "
         "died); keep it several heartbeats long.",
     )
+    api_key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long each API process trusts a key it has checked without reading it "
+        "again: a revoked key is refused within this time; 0 reads the key on every request.",
+    )
     rate_limit_per_minute: int = Field(
         default=0,
         ge=0,

@@ -22,6 +22,7 @@ from service.api.middleware import (
     RequestTargetMiddleware,
 )
 from service.api.router import include_routers
+from service.auth.cache import KeyCache
 from service.auth.rate_limit import RateLimiter
 from service.config import Settings, WorkerMode
 from service.customers.service import ProfilePolicy
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.backpressure = Backpressure.from_settings(settings)
             app.state.profile_policy = ProfilePolicy.from_settings(settings, pii)
             app.state.scorer = Scorer(settings)
+            app.state.api_keys = KeyCache(settings.api_key_cache_seconds)
             app.state.rate_limiter = (
                 RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
                 if settings.rate_limit_per_minute

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.auth import service as auth
+from service.auth.cache import KeyCache
 from service.auth.models import ApiKey
 from service.auth.rate_limit import RateLimiter
 from service.config import Settings
@@ -19,16 +22,32 @@ from service.events.backpressure import Backpressure
 from service.events.service import IngestRules
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request; commit when the handler returns, before the response is sent
-    (``scope="function"`` below), so an answer never acknowledges uncommitted writes."""
-    with request.app.state.session_factory() as session:
-        try:
-            yield session
+    (``scope="function"`` below), so an answer never acknowledges uncommitted writes.
+
+    Opened on the event loop (a session connects only when first used, in the handler's
+    thread) and finished in one trip through the thread pool: a sync generator would cross it
+    twice, around a handler that crosses it once."""
+    session = request.app.state.session_factory()
+    try:
+        yield session
+    except BaseException:
+        with anyio.CancelScope(shield=True):  # a cancelled request still returns its connection
+            await run_in_threadpool(_finish, session, commit=False)
+        raise
+    with anyio.CancelScope(shield=True):
+        await run_in_threadpool(_finish, session, commit=True)
+
+
+def _finish(session: Session, *, commit: bool) -> None:
+    try:
+        if commit:
             session.commit()
-        except BaseException:
+        else:
             session.rollback()
-            raise
+    finally:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -66,21 +85,33 @@ _bearer = HTTPBearer(
 )
 
 
-def _api_key(
+async def _api_key(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
+    """The request's key: from the process's cache when it was seen within
+    ``CLV_API_KEY_CACHE_SECONDS`` (no database, no thread), else looked up in a thread of the
+    pool with a session of its own."""
     if credentials is None:
         raise AuthenticationError("Missing API key: send the header Authorization: Bearer <key>")
-    key = auth.authenticate(session, credentials.credentials)
+    token = credentials.credentials
+    keys: KeyCache = request.app.state.api_keys
+    key = keys.get(token)
     if key is None:
-        raise AuthenticationError("Unknown or revoked API key")
+        key = await run_in_threadpool(_look_up, request.app.state.session_factory, token)
+        if key is None:
+            raise AuthenticationError("Unknown or revoked API key")
+        keys.put(token, key)
     request.state.api_key_name = key.name
     limiter: RateLimiter | None = request.app.state.rate_limiter
     if limiter is not None:
         limiter.check(key.name)
     return key
+
+
+def _look_up(session_factory: sessionmaker[Session], token: str) -> ApiKey | None:
+    with session_factory() as session:
+        return auth.authenticate(session, token)
 
 
 def _requires(scope: auth.Scope) -> Callable[[ApiKey], Coroutine[Any, Any, ApiKey]]:

@@ -71,13 +71,15 @@ def bulk_upsert(
     columns: Sequence[str],
     rows: Sequence[Mapping[str, Any]] | pd.DataFrame = (),
     document: str | None = None,
-    conflict: Sequence[str],
+    conflict: Sequence[str] | None,
     update: UpdateSet | None = None,
+    update_where: Callable[[Excluded], ColumnElement[bool]] | None = None,
     constants: Mapping[str, Any] | None = None,
     returning: Column[Any] | None = None,
     returning_into: Table | None = None,
 ) -> list[Any]:
-    """Insert the rows; on a conflict over ``conflict`` apply ``update`` (or skip the row).
+    """Insert the rows; on a conflict over ``conflict`` apply ``update`` where ``update_where``
+    holds (or skip the row); ``conflict=None``: a plain insert.
 
     ``rows`` are dicts keyed by ``columns``, or a DataFrame with those columns (serialised in C,
     dates as ``datetime64``). On PostgreSQL a caller may pass ``document``, the rows already
@@ -108,11 +110,14 @@ def bulk_upsert(
     else:  # executemany: SQLAlchemy splits it to stay under SQLite's variable limit
         statement = sqlite.insert(table)
         parameters = [{**row, **constants} for row in _records(rows, table)]
-    if update is None:
+    if conflict is not None and update is None:
         statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
-    else:
+    elif conflict is not None and update is not None:
+        excluded = statement.excluded
         statement = statement.on_conflict_do_update(
-            index_elements=list(conflict), set_=dict(update(statement.excluded))
+            index_elements=list(conflict),
+            set_=dict(update(excluded)),
+            where=update_where(excluded) if update_where is not None else None,
         )
     if returning is None:
         session.execute(statement, parameters)

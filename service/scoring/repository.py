@@ -13,6 +13,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    null,
     or_,
     select,
     tuple_,
@@ -21,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.db.bulk import is_postgresql
+from service.db.bulk import bulk_upsert, is_postgresql
 from service.db.queries import count_rows, one_of
 from service.events.models import Event
 from service.model_versions.models import ModelAlias
@@ -33,8 +34,6 @@ _STALE: Table = StaleScore.__table__  # type: ignore[assignment]
 _DECILES: Table = ScoreDeciles.__table__  # type: ignore[assignment]
 _UNEXPLAINED: Table = UnexplainedScore.__table__  # type: ignore[assignment]
 VALUE_COLUMNS = [c.name for c in _HISTORY.c if c.name not in ("id", "customer_id")]
-CURRENT_ONLY = ["explanation", "risk_flags"]
-"""Kept with the current score only, not in the history."""
 NUMBERS = [c.name for c in _HISTORY.c if isinstance(c.type, Float)]
 
 
@@ -44,47 +43,43 @@ def _insert(session: Session, table: Table) -> Any:
 
 def save_scores(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Store each row as the customer's current score, unless the stored one describes a later
-    moment (a slow rescoring must not overwrite what fresh events produced), and append the rows
-    stored to the history. Returns their customer ids."""
+    moment (a slow rescoring must not overwrite what fresh events produced); append the rows
+    stored to the history and queue them for their attributions (``unexplained_scores``: a new
+    score's attributions are computed after it, ``save_explanations``). Returns their customer
+    ids. Three statements whatever the number of rows (``bulk_upsert``): a multi-row VALUES list
+    spent more time in the driver's query parsing than the database spent storing."""
     if not rows:
         return set()
     rows = sorted(rows, key=lambda row: row["customer_id"])  # one lock order: no deadlocks
-    statement = _insert(session, _SCORES)
-    statement = statement.on_conflict_do_update(
-        index_elements=["customer_id"],
-        set_={name: statement.excluded[name] for name in [*VALUE_COLUMNS, *CURRENT_ONLY]},
-        where=_SCORES.c.as_of <= statement.excluded.as_of,
-    ).returning(_SCORES.c.customer_id)
-    stored = set(session.scalars(statement, list(rows)))
-    history = [
-        {k: v for k, v in row.items() if k not in CURRENT_ONLY}
-        for row in rows
-        if row["customer_id"] in stored
-    ]
-    if history:
-        session.execute(_HISTORY.insert(), history)
-    _queue_explanations(session, [row for row in rows if row["customer_id"] in stored])
-    return stored
-
-
-def _queue_explanations(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Queue the stored rows without attributions for them (a newer score replaces the queued
-    one and its lease), and take those stored with attributions off the queue."""
-    waiting = [
-        {"customer_id": r["customer_id"], "computed_at": r["computed_at"], "leased_until": None}
-        for r in rows
-        if r["explanation"] is None
-    ]
-    explained = [r["customer_id"] for r in rows if r["explanation"] is not None]
-    if waiting:
-        statement = _insert(session, _UNEXPLAINED)
-        statement = statement.on_conflict_do_update(
-            index_elements=["customer_id"],
-            set_={"computed_at": statement.excluded.computed_at, "leased_until": None},
+    columns = ["customer_id", *VALUE_COLUMNS, "risk_flags"]
+    written = [{name: row[name] for name in columns} for row in rows]
+    stored = set(
+        bulk_upsert(
+            session,
+            _SCORES,
+            columns=columns,
+            rows=written,
+            conflict=["customer_id"],
+            update=lambda new: {
+                **{name: new[name] for name in columns[1:]},
+                "explanation": null(),  # the previous score's: they no longer add up
+            },
+            update_where=lambda new: _SCORES.c.as_of <= new.as_of,
+            returning=_SCORES.c.customer_id,
         )
-        session.execute(statement, waiting)
-    if explained:
-        session.execute(delete(_UNEXPLAINED).where(_UNEXPLAINED.c.customer_id.in_(explained)))
+    )
+    kept = [row for row in written if row["customer_id"] in stored]
+    history = [{name: row[name] for name in columns if name != "risk_flags"} for row in kept]
+    bulk_upsert(session, _HISTORY, columns=columns[:-1], rows=history, conflict=None)
+    bulk_upsert(
+        session,
+        _UNEXPLAINED,
+        columns=["customer_id", "computed_at"],
+        rows=[{"customer_id": r["customer_id"], "computed_at": r["computed_at"]} for r in kept],
+        conflict=["customer_id"],
+        update=lambda new: {"computed_at": new.computed_at, "leased_until": null()},
+    )
+    return stored
 
 
 def current(session: Session, customer_id: str) -> Score | None:
@@ -182,15 +177,18 @@ def _lease(
     return session.execute(statement).all()
 
 
-def take_stale(session: Session, leased: Mapping[str, tuple[datetime, str]]) -> set[str]:
-    """Remove the leased customers from the queue, except those queued again since the lease
-    (a newer reason: they stay for the next turn). Returns the customers removed."""
-    if not leased:
+def take_stale(session: Session, customer_ids: Sequence[str], leased_until: datetime) -> set[str]:
+    """Remove the customers leased until ``leased_until`` from the queue, except those queued
+    again since the lease (a newer reason drops the lease: they stay for the next turn) or
+    leased again by another worker after it ran out. Returns the customers removed."""
+    if not customer_ids:
         return set()
-    pairs = [(customer, since) for customer, (since, _) in leased.items()]
     removed = session.scalars(
         delete(_STALE)
-        .where(tuple_(_STALE.c.customer_id, _STALE.c.since).in_(pairs))
+        .where(
+            one_of(session, _STALE.c.customer_id, customer_ids),
+            _STALE.c.leased_until == leased_until,
+        )
         .returning(_STALE.c.customer_id)
     )
     return set(removed)

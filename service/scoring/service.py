@@ -405,7 +405,7 @@ def refresh_stale(
         computed = _compute_each(session, scorer, model, list(leased), as_of, explain=False)
     triggers = {customer: trigger for customer, (_, trigger) in leased.items()}
     with session_factory() as session, session.begin():
-        taken = repository.take_stale(session, leased)
+        taken = repository.take_stale(session, list(leased), now + LEASE)
         rows = _computed_rows(computed, version, model.horizon_days, as_of, triggers)
         repository.save_scores(session, [row for row in rows if row["customer_id"] in taken])
     return len(leased)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -10,7 +11,9 @@ from sqlalchemy import Engine, select
 
 from service.auth import service as auth
 from service.auth.models import ApiKey
+from service.config import Settings
 from service.db.session import make_session_factory
+from service.main import create_app
 from tests.conftest import KeyFactory, bearer
 from tests.factories import batch, event
 
@@ -143,7 +146,7 @@ def test_a_tampered_secret_with_a_real_prefix_is_401(
 
 @pytest.mark.parametrize(("method", "path", "body", "needed"), ROUTES)
 def test_a_revoked_key_is_401(
-    client: TestClient,
+    settings: Settings,
     make_key: KeyFactory,
     db: Engine,
     method: str,
@@ -151,12 +154,14 @@ def test_a_revoked_key_is_401(
     body: Any,
     needed: str,
 ) -> None:
+    uncached = settings.model_copy(update={"api_key_cache_seconds": 0})
     token = make_key("admin", name="to-revoke")
-    assert client.get("/v1/customers/c-1", headers=bearer(token)).status_code == 404
-    with make_session_factory(db)() as session, session.begin():
-        auth.revoke(session, "to-revoke")
+    with TestClient(create_app(uncached)) as client:
+        assert client.get("/v1/customers/c-1", headers=bearer(token)).status_code == 404
+        with make_session_factory(db)() as session, session.begin():
+            auth.revoke(session, "to-revoke")
 
-    response = call(client, method, path, body, bearer(token))
+        response = call(client, method, path, body, bearer(token))
 
     assert response.status_code == 401
     assert response.json() == {
@@ -164,6 +169,26 @@ def test_a_revoked_key_is_401(
         "message": "Unknown or revoked API key",
         "request_id": response.headers["x-request-id"],
     }
+
+
+def test_a_key_revoked_elsewhere_is_refused_once_the_process_cache_expires(
+    settings: Settings, make_key: KeyFactory, db: Engine
+) -> None:
+    cached = settings.model_copy(update={"api_key_cache_seconds": 1.0})
+    token = make_key("read", name="cached")
+    with TestClient(create_app(cached)) as client:
+        assert client.get("/v1/customers/c-1", headers=bearer(token)).status_code == 404
+        with make_session_factory(db)() as session, session.begin():
+            auth.revoke(session, "cached")  # as `clv apikey revoke` does, from another process
+        revoked_at = time.monotonic()
+        within = client.get("/v1/customers/c-1", headers=bearer(token)).status_code
+        time.sleep(max(0.0, 1.05 - (time.monotonic() - revoked_at)))
+        after = client.get("/v1/customers/c-1", headers=bearer(token)).status_code
+        unknown = client.get("/v1/customers/c-1", headers=bearer(token + "x")).status_code
+
+    assert within == 404  # trusted for up to CLV_API_KEY_CACHE_SECONDS
+    assert after == 401
+    assert unknown == 401  # a token never seen is looked up, whatever the cache holds
 
 
 def test_keys_are_stored_only_as_hashes(make_key: KeyFactory, db: Engine) -> None:

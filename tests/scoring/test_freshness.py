@@ -253,7 +253,7 @@ def test_an_older_score_never_replaces_a_newer_one_nor_enters_the_history(
         stored = scores.current(session, customer)
         assert stored is not None
         older = {c: getattr(stored, c) for c in scores.VALUE_COLUMNS}
-        older |= {"customer_id": customer, "explanation": None, "clv": 1.0, "trigger": "model"}
+        older |= {"customer_id": customer, "risk_flags": [], "clv": 1.0, "trigger": "model"}
         older["as_of"] = stored.as_of - timedelta(hours=1)
         written = scores.save_scores(session, [older])
     with factory() as session:
@@ -280,7 +280,7 @@ def test_a_customer_queued_again_while_being_rescored_stays_queued(
     with factory() as session, session.begin():  # a new event while the lease is held
         scores.mark_stale(session, [customer], "events", now + timedelta(seconds=1))
     with factory() as session, session.begin():
-        taken = scores.take_stale(session, leased)
+        taken = scores.take_stale(session, list(leased), now + timedelta(minutes=5))
         left = scores.queued(session)
         relet = scores.lease_stale(session, 10, now, timedelta(minutes=5))
 
@@ -289,6 +289,25 @@ def test_a_customer_queued_again_while_being_rescored_stays_queued(
     assert taken == {"C0000001"}
     assert left == 1
     assert set(relet) == {customer}  # free to lease at once: the new reason dropped the lease
+
+
+def test_a_worker_whose_lease_ran_out_does_not_take_customers_another_worker_leased(
+    scored_shop: ScoredShop, db: Engine
+) -> None:
+    factory = make_session_factory(db)
+    now, lease = datetime.now(UTC), timedelta(minutes=5)
+    with factory() as session, session.begin():
+        scores.mark_stale(session, ["C0000001"], "events", now)
+        first = scores.lease_stale(session, 10, now, lease)
+        later = now + lease + timedelta(seconds=1)  # the first worker hung past its lease
+        second = scores.lease_stale(session, 10, later, lease)
+    with factory() as session, session.begin():
+        taken_by_first = scores.take_stale(session, list(first), now + lease)
+        taken_by_second = scores.take_stale(session, list(second), later + lease)
+
+    assert set(first) == set(second) == {"C0000001"}
+    assert taken_by_first == set()  # its scores are not stored: the second worker's are
+    assert taken_by_second == {"C0000001"}
 
 
 def test_aged_scores_are_computed_on_read_and_requeued_by_an_idle_worker(
