@@ -9,10 +9,11 @@ with its attributions. It is rewritten whenever something it depends on changes:
 - a new champion: a ``rescore`` job rescores everyone in chunks and then fixes the value-tier
   deciles; reads keep answering meanwhile (computed on the fly while a customer's stored score
   is from the previous champion).
-Scores are stored first and explained right after (``explain_pending``), when no customer waits
-for a fresh score: the explanation is most of a rescoring's cost, and a stale score must not be
-served longer because of it. An explained read of a score whose attributions are not stored yet
-computes score and attributions afresh rather than serve older ones.
+Scores are stored first and explained right after (``explain_pending``, a bounded batch in each
+worker turn, after its rescoring): the explanation is most of a rescoring's cost, and a stale
+score must not be served longer because of it. An explained read of a stored score whose
+attributions are not stored yet computes them for that score, as of its moment, rather than
+serve older ones.
 Every stored score is also appended to the history, with its trigger.
 """
 
@@ -75,8 +76,8 @@ STALE_BATCH = 500
 """Customers rescored per worker turn (scores only: about 2,000 a second as measured), so a turn
 takes a fraction of a second and the first customers queued wait little."""
 EXPLAIN_BATCH = 100
-"""Scores explained per worker turn (about 300 a second with the network): a turn of about a
-third of a second, after which fresh events are applied and stale customers rescored first."""
+"""Scores explained per worker turn, after its rescoring (about 300 a second with the network,
+so about a third of a second), before the next turn applies events and rescores again."""
 RESCORE_CHUNK = 2_000
 
 
@@ -414,9 +415,9 @@ def refresh_stale(
 def explain_pending(
     session_factory: sessionmaker[Session], scorer: Scorer, limit: int = EXPLAIN_BATCH
 ) -> int:
-    """One worker turn of the lower priority: lease up to ``limit`` stored scores waiting for
-    their attributions, compute them as of each score's own moment and store them on the
-    scores that are still current. Returns how many were leased."""
+    """The second half of a worker turn: lease up to ``limit`` stored scores waiting for their
+    attributions (oldest first), compute them as of each score's own moment and store them on
+    the scores that are still current. Returns how many were leased."""
     now = datetime.now(UTC)
     with session_factory() as session, session.begin():
         leased = repository.lease_unexplained(session, limit, now, LEASE)

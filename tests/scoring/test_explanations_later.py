@@ -1,7 +1,7 @@
 """Scores first, attributions right after: a rescored customer's score is stored without
-attributions and queued for them; a worker explains it only when nobody waits for a fresh score;
-an explained read meanwhile gets the stored score with attributions computed for it; attributions
-computed for a score replaced meanwhile are never stored on the newer one."""
+attributions and queued for them; a worker turn rescores stale customers first, then explains a
+bounded batch; an explained read meanwhile gets the stored score with attributions computed for
+it; attributions computed for a score replaced meanwhile are never stored on the newer one."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from service.db.session import make_session_factory
 from service.jobs.worker import Worker
 from service.main import create_app
 from service.scoring import repository as scores
-from service.scoring.service import Scorer, explain_pending, refresh_stale
+from service.scoring.service import EXPLAIN_BATCH, Scorer, explain_pending, refresh_stale
 from tests.conftest import KeyFactory, ScoredShop, bearer, top_customer
 from tests.prometheus import sample
 
@@ -86,17 +86,18 @@ def test_attributions_of_a_replaced_score_are_not_stored_on_the_newer_one(
     assert waiting == 1  # the newer score, with a lease of its own to come
 
 
-def test_a_worker_rescores_stale_customers_before_it_explains_anyone(
+def test_a_worker_turn_rescores_every_stale_customer_then_explains_a_bounded_batch(
     scored_shop: ScoredShop, db: Engine
 ) -> None:
-    customers = ["C0000001", "C0000002"]
     factory = make_session_factory(db)
     scorer = Scorer(scored_shop.settings)
+    waiting = EXPLAIN_BATCH + 50
     with factory() as session, session.begin():
-        scores.mark_stale(session, customers[:1], "attributes")
-    refresh_stale(factory, scorer)
+        customers = sorted(scores.moments(session, [f"C{n:07d}" for n in range(1, 1_000)]))
+        scores.mark_stale(session, customers[:waiting], "attributes")
+    refresh_stale(factory, scorer, limit=waiting)  # scores waiting for their attributions
     with factory() as session, session.begin():
-        scores.mark_stale(session, customers[1:], "attributes")
+        scores.mark_stale(session, customers[waiting : waiting + 1], "attributes")
     worker = Worker(factory, poll_seconds=0.01, batch=100, scorer=scorer)
 
     worker.turn()
@@ -106,5 +107,6 @@ def test_a_worker_rescores_stale_customers_before_it_explains_anyone(
     with factory() as session:
         after_second = (scores.queued(session), scores.unexplained(session))
 
-    assert after_first == (0, 2)  # rescored; both scores wait for attributions
+    # the stale customer rescored at once; the oldest scores explained, a batch a turn
+    assert after_first == (0, waiting + 1 - EXPLAIN_BATCH)
     assert after_second == (0, 0)
