@@ -7,7 +7,7 @@ requests into one larger, cheaper update; the portrait follows within a poll int
 
 It also keeps stored scores fresh: the customers of each applied batch are marked stale in its
 transaction, and the next turn rescores them with the champion (``service.scoring.service``),
-then explains a bounded batch of stored scores.
+then explains a bounded batch of the stored scores still without attributions.
 
 Run it inside the API process (``CLV_WORKER=embedded``, the default: a thread) or on its own
 (``clv worker``, with ``CLV_WORKER=off`` for the API).
@@ -196,11 +196,9 @@ class Worker(PollingLoop):
         return bool(applied + self._refresh())
 
     def _refresh(self) -> int:
-        """Rescore queued customers, then explain a bounded batch of stored scores; with neither
-        to do, the scores' upkeep (aged scores, deciles). Scores come first in every turn, but
-        attributions get a share of each turn rather than wait for an idle one: under a steady
-        load they would never come, and every explained read would compute them (in the soak
-        that took 232 requests/s down to 67). A failure here (a champion that cannot be
+        """Rescore queued customers (their scores stored first, then their attributions), then
+        explain a bounded batch of older stored scores (a new champion's); with neither to do,
+        the scores' upkeep (aged scores, deciles). A failure here (a champion that cannot be
         loaded) must not hold up the portrait: it is logged and rescoring pauses, backing off,
         while events go on."""
         if self.scorer is None or time.monotonic() < self._refresh_after:

@@ -33,6 +33,7 @@ class Computed:
     scores: pd.DataFrame  # index: customer ids; SCORE_COLUMNS and cold_start
     explanations: dict[str, bytes]  # by customer id, when asked for
     risk_flags: dict[str, list[RiskFlag]] = field(default_factory=dict)  # flagged customers only
+    examples: list[Examples] = field(default_factory=list)  # what was scored: ``explained``
 
     @classmethod
     def combine(cls, parts: Sequence[Computed]) -> Computed:
@@ -40,7 +41,8 @@ class Computed:
             return cls(pd.DataFrame(columns=[*SCORE_COLUMNS, "cold_start"]), {})
         blobs = {customer: blob for part in parts for customer, blob in part.explanations.items()}
         flags = {customer: flag for part in parts for customer, flag in part.risk_flags.items()}
-        return cls(pd.concat([part.scores for part in parts]), blobs, flags)
+        examples = [examples for part in parts for examples in part.examples]
+        return cls(pd.concat([part.scores for part in parts]), blobs, flags, examples)
 
 
 def compute(
@@ -95,8 +97,17 @@ def _examples(
 def _score(model: ClvModel, examples: Examples, explain: bool) -> Computed:
     scored = model.predict(examples)
     scored["cold_start"] = examples.portrait["has_purchased"].to_numpy() <= 0
-    if not explain:
-        return Computed(scored, {})
+    blobs = _explain(model, examples) if explain else {}
+    return Computed(scored, blobs, examples=[examples])
+
+
+def explained(model: ClvModel, computed: Computed) -> dict[str, bytes]:
+    """The attributions of scores computed without them, from the very examples scored (no
+    second read of the events: they add up to the scores stored)."""
+    return {c: b for examples in computed.examples for c, b in _explain(model, examples).items()}
+
+
+def _explain(model: ClvModel, examples: Examples) -> dict[str, bytes]:
     values = np.concatenate(
         [
             examples.tabular[model.feature_names].to_numpy(np.float64),
@@ -108,4 +119,4 @@ def _score(model: ClvModel, examples: Examples, explain: bool) -> Computed:
         attributions = model.explain(examples)
     metrics.EXPLAINED.inc(len(examples.customers))
     packed = explanations.pack(attributions, values)
-    return Computed(scored, dict(zip(examples.customers, packed, strict=True)))
+    return dict(zip(examples.customers, packed, strict=True))

@@ -9,9 +9,11 @@ with its attributions. It is rewritten whenever something it depends on changes:
 - a new champion: a ``rescore`` job rescores everyone in chunks and then fixes the value-tier
   deciles; reads keep answering meanwhile (computed on the fly while a customer's stored score
   is from the previous champion).
-Scores are stored first and explained right after (``explain_pending``, a bounded batch in each
-worker turn, after its rescoring): the explanation is most of a rescoring's cost, and a stale
-score must not be served longer because of it. An explained read of a stored score whose
+Scores are stored first and explained right after: a worker turn commits its customers' scores,
+then computes their attributions from the same examples (``refresh_stale``); a new champion's
+rescoring stores scores only and workers explain them a bounded batch a turn
+(``explain_pending``). The explanation is most of a rescoring's cost, and a stale score must not
+be served longer because of it. An explained read of a stored score whose
 attributions are not stored yet computes them for that score, as of its moment, rather than
 serve older ones.
 Every stored score is also appended to the history, with its trigger.
@@ -72,9 +74,10 @@ logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 """How long a worker may hold queued customers while it rescores them; after that (it died),
 another worker takes them."""
-STALE_BATCH = 500
-"""Customers rescored per worker turn (scores only: about 2,000 a second as measured), so a turn
-takes a fraction of a second and the first customers queued wait little."""
+STALE_BATCH = 100
+"""Customers rescored per worker turn: their scores (about 2,000 a second as measured) are stored
+first, then their attributions (about 300 a second), so a turn takes about half a second and the
+first customers queued wait little."""
 EXPLAIN_BATCH = 100
 """Scores explained per worker turn, after its rescoring (about 300 a second with the network,
 so about a third of a second), before the next turn applies events and rescores again."""
@@ -384,14 +387,20 @@ def history(
 
 
 def refresh_stale(
-    session_factory: sessionmaker[Session], scorer: Scorer, limit: int = STALE_BATCH
+    session_factory: sessionmaker[Session],
+    scorer: Scorer,
+    limit: int = STALE_BATCH,
+    *,
+    explain: bool = True,
 ) -> int:
-    """One worker turn: lease up to ``limit`` queued customers, rescore them (scores only: their
-    attributions follow, ``explain_pending``; no lock held meanwhile: on SQLite ingestion goes
-    on), then in one short transaction take them off the queue and store their scores; a
-    customer queued again meanwhile stays queued. A customer whose score cannot be computed is
-    logged and dropped from the queue (their next event queues them again) rather than blocking
-    everyone behind. Returns how many."""
+    """One worker turn: lease up to ``limit`` queued customers and rescore them (no lock held
+    meanwhile: on SQLite ingestion goes on); in one short transaction take them off the queue
+    and store their scores, so reads get them at once; then, with ``explain``, compute their
+    attributions from the same examples and store them on those scores. A customer queued
+    again meanwhile stays queued. A customer whose score cannot be computed is logged and
+    dropped from the queue (their next event queues them again) rather than blocking everyone
+    behind. Without ``explain`` (a new champion's rescoring of everyone), the attributions are
+    left to ``explain_pending``. Returns how many customers were leased."""
     now = datetime.now(UTC)
     with session_factory() as session, session.begin():
         leased = repository.lease_stale(session, limit, now, LEASE)
@@ -401,15 +410,39 @@ def refresh_stale(
         version, model = scorer.champion(session)
         # Up to the latest stored event: one stamped a little ahead (clock skew, accepted by
         # ingestion) must be in the score its arrival triggered. The float network, not the
-        # int8 one: the attributions computed later must add up to this score.
+        # int8 one: the attributions must add up to this score.
         as_of = max(now, repository.latest_event(session, list(leased)))
         computed = _compute_each(session, scorer, model, list(leased), as_of, explain=False)
     triggers = {customer: trigger for customer, (_, trigger) in leased.items()}
+    rows = _computed_rows(computed, version, model.horizon_days, as_of, triggers)
     with session_factory() as session, session.begin():
         taken = repository.take_stale(session, list(leased), now + LEASE)
-        rows = _computed_rows(computed, version, model.horizon_days, as_of, triggers)
-        repository.save_scores(session, [row for row in rows if row["customer_id"] in taken])
+        stored = repository.save_scores(session, [r for r in rows if r["customer_id"] in taken])
+    if explain and stored:
+        _explain_stored_rows(
+            session_factory,
+            model,
+            computed,
+            {r["customer_id"]: r["computed_at"] for r in rows if r["customer_id"] in stored},
+        )
     return len(leased)
+
+
+def _explain_stored_rows(
+    session_factory: sessionmaker[Session],
+    model: ClvModel,
+    computed: engine.Computed,
+    stored: Mapping[str, datetime],
+) -> None:
+    """The attributions of the scores just stored; on a failure they stay queued for
+    ``explain_pending``, which isolates the customer that fails."""
+    try:
+        blobs = engine.explained(model, computed)
+    except Exception:
+        logger.exception("explaining %d rescored customers failed; left queued", len(stored))
+        return
+    with session_factory() as session, session.begin():
+        repository.save_explanations(session, stored, {c: blobs[c] for c in stored if c in blobs})
 
 
 def explain_pending(
@@ -518,7 +551,7 @@ def rescore_all(
         )
         repository.mark_stale(session, everyone, "model")
     while True:
-        done = refresh_stale(session_factory, scorer, RESCORE_CHUNK)
+        done = refresh_stale(session_factory, scorer, RESCORE_CHUNK, explain=False)
         with session_factory() as session:
             left = repository.queued(session)
         report(f"scoring customers with {version}", 1 - left / max(len(everyone), 1))

@@ -1,7 +1,9 @@
 """Scores first, attributions right after: a rescored customer's score is stored without
-attributions and queued for them; a worker turn rescores stale customers first, then explains a
-bounded batch; an explained read meanwhile gets the stored score with attributions computed for
-it; attributions computed for a score replaced meanwhile are never stored on the newer one."""
+attributions and queued for them; a worker turn stores its stale customers' scores, then their
+attributions, then explains a bounded batch of older ones (a new champion's rescoring leaves
+every score to that queue); an explained read meanwhile gets the stored score with attributions
+computed for it; attributions computed for a score replaced meanwhile are never stored on the
+newer one."""
 
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ def test_a_rescored_score_is_served_at_once_and_its_attributions_follow(
     scorer = Scorer(scored_shop.settings)
     with factory() as session, session.begin():
         scores.mark_stale(session, [customer], "attributes")
-    assert refresh_stale(factory, scorer) == 1
+    assert refresh_stale(factory, scorer, explain=False) == 1  # as a new champion's rescoring
     with TestClient(create_app(scored_shop.settings)) as client:
         waiting = sample(client.get("/metrics").text, "clv_unexplained_scores")
         ready = client.get("/readyz").json()
@@ -67,12 +69,12 @@ def test_attributions_of_a_replaced_score_are_not_stored_on_the_newer_one(
     scorer = Scorer(scored_shop.settings)
     with factory() as session, session.begin():
         scores.mark_stale(session, [customer], "attributes")
-    refresh_stale(factory, scorer)
+    refresh_stale(factory, scorer, explain=False)
     now = datetime.now(UTC)
     with factory() as session, session.begin():
         leased = scores.lease_unexplained(session, 10, now, timedelta(minutes=5))
         scores.mark_stale(session, [customer], "events")
-    refresh_stale(factory, scorer)  # a newer score, queued for attributions in its turn
+    refresh_stale(factory, scorer, explain=False)  # a newer score, waiting for attributions
     with factory() as session, session.begin():
         scores.save_explanations(session, leased, {customer: b"attributions of the older score"})
     with factory() as session:
@@ -86,7 +88,7 @@ def test_attributions_of_a_replaced_score_are_not_stored_on_the_newer_one(
     assert waiting == 1  # the newer score, with a lease of its own to come
 
 
-def test_a_worker_turn_rescores_every_stale_customer_then_explains_a_bounded_batch(
+def test_a_worker_turn_stores_fresh_scores_with_their_attributions_then_explains_older_ones(
     scored_shop: ScoredShop, db: Engine
 ) -> None:
     factory = make_session_factory(db)
@@ -94,19 +96,24 @@ def test_a_worker_turn_rescores_every_stale_customer_then_explains_a_bounded_bat
     waiting = EXPLAIN_BATCH + 50
     with factory() as session, session.begin():
         customers = sorted(scores.moments(session, [f"C{n:07d}" for n in range(1, 1_000)]))
-        scores.mark_stale(session, customers[:waiting], "attributes")
-    refresh_stale(factory, scorer, limit=waiting)  # scores waiting for their attributions
+        scores.mark_stale(session, customers[:waiting], "model")
+    refresh_stale(factory, scorer, limit=waiting, explain=False)  # a new champion's rescoring
+    fresh = customers[waiting]
     with factory() as session, session.begin():
-        scores.mark_stale(session, customers[waiting : waiting + 1], "attributes")
+        scores.mark_stale(session, [fresh], "attributes")
     worker = Worker(factory, poll_seconds=0.01, batch=100, scorer=scorer)
 
     worker.turn()
     with factory() as session:
         after_first = (scores.queued(session), scores.unexplained(session))
+        rescored = scores.current(session, fresh)
     worker.turn()
     with factory() as session:
         after_second = (scores.queued(session), scores.unexplained(session))
 
-    # the stale customer rescored at once; the oldest scores explained, a batch a turn
-    assert after_first == (0, waiting + 1 - EXPLAIN_BATCH)
+    # the stale customer rescored and explained at once; the older scores a batch a turn
+    assert rescored is not None
+    assert rescored.trigger == "attributes"
+    assert rescored.explanation is not None
+    assert after_first == (0, waiting - EXPLAIN_BATCH)
     assert after_second == (0, 0)
