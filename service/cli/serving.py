@@ -252,7 +252,7 @@ def _run_jobs_showing_progress(factory: sessionmaker[Session], runner: JobRunner
     thread.start()
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
     with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("scoring every customer (with SHAP attributions)", total=1.0)
+        task = bar.add_task("scoring every customer (attributions follow)", total=1.0)
         while thread.is_alive():
             thread.join(0.25)
             with factory() as session:
