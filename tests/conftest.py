@@ -276,15 +276,24 @@ def import_shop(settings: Settings, factory: sessionmaker[Session], folder: Path
 
 def score_everyone(settings: Settings, factory: sessionmaker[Session], model: ClvModel) -> str:
     """Apply the stored events, register ``model`` as the first champion and run the jobs that
-    queues (its rescoring of everyone), as a worker would; the version."""
+    queues (its rescoring of everyone), as a worker would; the version. The scores' attributions
+    are not computed yet (``explain_everyone``), as right after a new champion's rescoring: an
+    explained read computes its own."""
     drain(factory)
     with factory() as session, session.begin():
         version = registry.register(session, settings.model_dir, model, {}, "test")
     runner = JobRunner(factory, settings)
     while runner.run_once():
         pass
-    explain_everyone(settings, factory)
     return version.version
+
+
+@pytest.fixture
+def explained_shop(scored_shop: ScoredShop, db: Engine) -> ScoredShop:
+    """``scored_shop`` with every stored score's attributions computed, as an idle worker
+    leaves it."""
+    explain_everyone(scored_shop.settings, make_session_factory(db))
+    return scored_shop
 
 
 def explain_everyone(settings: Settings, factory: sessionmaker[Session]) -> int:

@@ -29,16 +29,16 @@ def _total(explanation: dict[str, Any]) -> float:
 
 
 def test_a_rescored_score_is_served_at_once_and_its_attributions_follow(
-    scored_shop: ScoredShop, db: Engine, make_key: KeyFactory
+    explained_shop: ScoredShop, db: Engine, make_key: KeyFactory
 ) -> None:
     headers = bearer(make_key("read"))
     customer = top_customer(db)
     factory = make_session_factory(db)
-    scorer = Scorer(scored_shop.settings)
+    scorer = Scorer(explained_shop.settings)
     with factory() as session, session.begin():
         scores.mark_stale(session, [customer], "attributes")
     assert refresh_stale(factory, scorer, explain=False) == 1  # as a new champion's rescoring
-    with TestClient(create_app(scored_shop.settings)) as client:
+    with TestClient(create_app(explained_shop.settings)) as client:
         waiting = sample(client.get("/metrics").text, "clv_unexplained_scores")
         ready = client.get("/readyz").json()
         plain = client.get(f"/v1/customers/{customer}/clv", headers=headers).json()
@@ -62,11 +62,11 @@ def test_a_rescored_score_is_served_at_once_and_its_attributions_follow(
 
 
 def test_attributions_of_a_replaced_score_are_not_stored_on_the_newer_one(
-    scored_shop: ScoredShop, db: Engine
+    explained_shop: ScoredShop, db: Engine
 ) -> None:
     customer = top_customer(db)
     factory = make_session_factory(db)
-    scorer = Scorer(scored_shop.settings)
+    scorer = Scorer(explained_shop.settings)
     with factory() as session, session.begin():
         scores.mark_stale(session, [customer], "attributes")
     refresh_stale(factory, scorer, explain=False)
@@ -89,10 +89,10 @@ def test_attributions_of_a_replaced_score_are_not_stored_on_the_newer_one(
 
 
 def test_a_worker_turn_stores_fresh_scores_with_their_attributions_then_explains_older_ones(
-    scored_shop: ScoredShop, db: Engine
+    explained_shop: ScoredShop, db: Engine
 ) -> None:
     factory = make_session_factory(db)
-    scorer = Scorer(scored_shop.settings)
+    scorer = Scorer(explained_shop.settings)
     waiting = EXPLAIN_BATCH + 50
     with factory() as session, session.begin():
         customers = sorted(scores.moments(session, [f"C{n:07d}" for n in range(1, 1_000)]))

@@ -199,10 +199,13 @@ def test_batches_answer_in_order_list_the_unknown_and_have_limits(api: Any, db: 
     assert empty.status_code == 422
 
 
-def test_global_feature_importance_as_json_and_png(api: Any) -> None:
-    client, headers = api
-    report = client.get("/v1/reports/feature-importance?sample=200", headers=headers)
-    chart = client.get("/v1/reports/feature-importance.png?top=10", headers=headers)
+def test_global_feature_importance_as_json_and_png(
+    explained_shop: ScoredShop, make_key: KeyFactory
+) -> None:
+    headers = bearer(make_key("read"))
+    with TestClient(create_app(explained_shop.settings)) as client:
+        report = client.get("/v1/reports/feature-importance?sample=200", headers=headers)
+        chart = client.get("/v1/reports/feature-importance.png?top=10", headers=headers)
 
     assert report.status_code == 200
     body = report.json()
