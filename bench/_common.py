@@ -281,3 +281,20 @@ def scored_shop(shop: ShopDatabase, horizon_days: int, epochs: int | None = None
         _, key = auth.create_key(session, "bench", list(auth.Scope))
     engine.dispose()
     return ScoredShop(settings, customers, key, train_seconds, rescore_seconds, explain_seconds)
+
+
+def probe_order(event_id: str, customer: str, sent: datetime) -> dict[str, Any]:
+    """The order the freshness probes send (bench/score.py idle, bench/soak.py under load)."""
+    return {
+        "event_id": event_id,
+        "customer_id": customer,
+        "type": "purchase",
+        "occurred_at": sent.isoformat(),
+        "amount": "80.00",
+    }
+
+
+def includes(score: dict[str, Any], sent: datetime) -> bool:
+    """A score read that includes an order sent at ``sent``: stored, and describing a moment at
+    or after it."""
+    return score["source"] == "stored" and datetime.fromisoformat(score["as_of"]) >= sent

@@ -51,8 +51,10 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
+    includes,
     libpq_url,
     percentile,
+    probe_order,
     report,
     rss_mib,
     running_server,
@@ -183,19 +185,12 @@ async def freshness_probe(http: httpx.AsyncClient, plan: Plan, tally: Tally, sta
         number += 1
         customer, sent = rng.choice(plan.customers), datetime.now(UTC)
         began = time.perf_counter()
-        order = {
-            "event_id": f"soak-fresh-{number}",
-            "customer_id": customer,
-            "type": "purchase",
-            "occurred_at": sent.isoformat(),
-            "amount": "80.00",
-        }
+        order = probe_order(f"soak-fresh-{number}", customer, sent)
         try:
             response = await http.post("/v1/events", json={"events": [order]})
             tally.accepted += int(response.json()["accepted"])
             while time.perf_counter() - began < 30:
-                score = (await http.get(f"/v1/customers/{customer}/clv")).json()
-                if score["source"] == "stored" and datetime.fromisoformat(score["as_of"]) >= sent:
+                if includes((await http.get(f"/v1/customers/{customer}/clv")).json(), sent):
                     break
                 await asyncio.sleep(0.05)
         except (httpx.HTTPError, ValueError, KeyError) as error:

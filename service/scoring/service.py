@@ -296,11 +296,8 @@ def _explain_stored(
     """Each stored score's attributions: stored ones where the worker has explained it already,
     computed as of the score's own moment where not."""
     blobs = {c: row["explanation"] for c, row in stored.items() if row["explanation"]}
-    waiting: dict[datetime, list[str]] = {}
-    for customer, row in stored.items():
-        if customer not in blobs:
-            waiting.setdefault(row["as_of"], []).append(customer)
-    for moment, ids in waiting.items():
+    waiting = {c: row["as_of"] for c, row in stored.items() if c not in blobs}
+    for moment, ids in _by_moment(waiting).items():
         blobs |= engine.compute(
             session,
             scorer.settings,
@@ -312,6 +309,15 @@ def _explain_stored(
             purpose="request",
         ).explanations
     return blobs
+
+
+def _by_moment(as_of: Mapping[str, datetime]) -> dict[datetime, list[str]]:
+    """Customers grouped by the moment their score describes: one computation per moment (a
+    worker turn's customers share one)."""
+    groups: dict[datetime, list[str]] = {}
+    for customer, moment in as_of.items():
+        groups.setdefault(moment, []).append(customer)
+    return groups
 
 
 def get_score(
@@ -460,11 +466,12 @@ def explain_pending(
     with session_factory() as session:
         version, model = scorer.champion(session)
         moments = repository.moments(session, list(leased))
-        by_moment: dict[datetime, list[str]] = {}
-        for customer, (scored_by, as_of, computed_at) in moments.items():
-            if scored_by == version and computed_at == leased[customer]:
-                by_moment.setdefault(as_of, []).append(customer)
-        for as_of, ids in by_moment.items():
+        current = {
+            customer: as_of
+            for customer, (scored_by, as_of, computed_at) in moments.items()
+            if scored_by == version and computed_at == leased[customer]
+        }
+        for as_of, ids in _by_moment(current).items():
             blobs |= _compute_each(session, scorer, model, ids, as_of, explain=True).explanations
     with session_factory() as session, session.begin():
         repository.save_explanations(session, leased, blobs)

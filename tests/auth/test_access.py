@@ -144,6 +144,13 @@ def test_a_tampered_secret_with_a_real_prefix_is_401(
     assert client.get("/v1/customers/c-1", headers=bearer(tampered)).status_code == 401
 
 
+def revoke_elsewhere(db: Engine, name: str) -> None:
+    """Revoke a key in the database directly, as `clv apikey revoke` does from another
+    process (nothing tells the API process)."""
+    with make_session_factory(db)() as session, session.begin():
+        auth.revoke(session, name)
+
+
 @pytest.mark.parametrize(("method", "path", "body", "needed"), ROUTES)
 def test_a_revoked_key_is_401(
     settings: Settings,
@@ -158,8 +165,7 @@ def test_a_revoked_key_is_401(
     token = make_key("admin", name="to-revoke")
     with TestClient(create_app(uncached)) as client:
         assert client.get("/v1/customers/c-1", headers=bearer(token)).status_code == 404
-        with make_session_factory(db)() as session, session.begin():
-            auth.revoke(session, "to-revoke")
+        revoke_elsewhere(db, "to-revoke")
 
         response = call(client, method, path, body, bearer(token))
 
@@ -178,8 +184,7 @@ def test_a_key_revoked_elsewhere_is_refused_once_the_process_cache_expires(
     token = make_key("read", name="cached")
     with TestClient(create_app(cached)) as client:
         assert client.get("/v1/customers/c-1", headers=bearer(token)).status_code == 404
-        with make_session_factory(db)() as session, session.begin():
-            auth.revoke(session, "cached")  # as `clv apikey revoke` does, from another process
+        revoke_elsewhere(db, "cached")
         revoked_at = time.monotonic()
         within = client.get("/v1/customers/c-1", headers=bearer(token)).status_code
         time.sleep(max(0.0, 1.05 - (time.monotonic() - revoked_at)))
