@@ -8,7 +8,7 @@ EXTRAS ?= dev
 SPEC := $(if $(EXTRAS),.[$(EXTRAS)],.)
 INSTALLED := $(VENV)/.installed$(if $(EXTRAS),-$(EXTRAS))
 
-.PHONY: install demo serve test lint typecheck pytest openapi bench lock clean browser
+.PHONY: install demo serve test test-fast lint typecheck pytest openapi bench lock clean browser
 
 install: $(INSTALLED)
 
@@ -34,8 +34,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# One pytest-xdist worker per core; each test runs whole on one worker, its databases its own.
+TEST_WORKERS ?= auto
 pytest: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+
+# The inner loop: the tests that reach no database (models, features, simulator), about 2 min.
+test-fast: install
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not db"
 
 openapi: install
 	$(BIN)/clv openapi

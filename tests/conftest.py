@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import torch
 import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, select, text
@@ -56,6 +57,25 @@ FAST = TrainConfig(horizon_days=90, epochs=4, hidden=8, cutoffs=2, sequence_leng
 POSTGRES_URL = os.environ.get(
     "CLV_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs one worker per core), each worker's torch gets its
+    share of the cores: N workers with N threads each would fight over them."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks ``db`` every test that reaches a database, so ``make test-fast`` (``-m "not db"``)
+    is the inner loop's layer: pure functions, the models and the simulator, in about a minute."""
+    for item in items:
+        if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
+
+
+DATABASE_FIXTURES = {"database_url", "postgres_server", "postgres_settings"}
 
 
 @pytest.fixture(autouse=True)

@@ -153,12 +153,12 @@ def test_an_event_that_would_overflow_a_sum_is_set_aside_and_the_rest_apply_in_t
     _send(client, headers, [event(customer_id="whale", amount="1")])
     apply_pending()
     _near_the_largest(db, "whale", room=10_000 * 5)  # five more units of money fit
-    good = [event(customer_id=f"c-{i % 500}", amount="2.50") for i in range(10_000)]
+    good = [event(customer_id=f"c-{i % 100}", amount="2.50") for i in range(2_000)]
     poison = event(customer_id="whale", amount="6")
     fits = event(customer_id="whale", amount="4")
-    _send(client, headers, [*good[:5000], poison, *good[5000:], fits])
+    _send(client, headers, [*good[:1000], poison, *good[1000:], fits])
 
-    assert process_pending(make_session_factory(db), limit=20_000) == 10_002  # one turn
+    assert process_pending(make_session_factory(db), limit=20_000) == 2_002  # one turn
     with db.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(PendingEvent)) == 0
         letters = connection.execute(select(DeadLetter.seq, DeadLetter.error)).all()
@@ -170,8 +170,8 @@ def test_an_event_that_would_overflow_a_sum_is_set_aside_and_the_rest_apply_in_t
         r"customer_days\.spend_units of its customer past 9,223,372,036,854,775,807", letters[0][1]
     )
     assert stored == MAX_COUNTER - 10_000  # the 4 applied, the 6 did not
-    orders = sum(_features(client, headers, f"c-{i}")["orders_total"] for i in range(500))
-    assert orders == 10_000
+    orders = sum(_features(client, headers, f"c-{i}")["orders_total"] for i in range(100))
+    assert orders == 2_000
 
     listed = client.get("/v1/dead-letters", headers=headers).json()
     assert (listed["total"], listed["next_after"]) == (1, None)
