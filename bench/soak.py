@@ -2,9 +2,10 @@
 
 1. Simulates a small shop whose history ends yesterday (default 3,000 customers over 540 days),
    loads it into a scratch PostgreSQL database, trains a champion (`clv train`, 365 days, a few
-   epochs) and runs its rescoring job; then starts `clv serve`: one worker process with its
-   embedded event worker, which applies events to the portrait and rescores their customers
-   (or, with ``--event-workers M``, M ``clv worker`` processes beside the API doing that).
+   epochs) and runs its rescoring job; then starts `clv serve` as it starts by default: one API
+   process and one ``clv worker`` process beside it, which applies events to the portrait and
+   rescores their customers (``--event-workers M``: M of them; 0: the API process's own
+   embedded worker thread does that work).
 2. From a separate process (spawned: the clients do not share the server's interpreter), N
    asyncio clients on keep-alive connections (httpx2) each repeat, for S seconds, an operation
    drawn by weight:
@@ -27,7 +28,7 @@
 Client and server share the machine's cores, so the figures are those of the pair.
 
     .venv/bin/python bench/soak.py [--customers 3000] [--clients 32] [--seconds 90]
-                                   [--event-workers 0]
+                                   [--event-workers 1]
 """
 
 from __future__ import annotations
@@ -351,7 +352,7 @@ def main() -> None:
     parser.add_argument(
         "--event-workers",
         type=int,
-        default=0,
+        default=1,
         help="clv serve --event-workers: background work in processes of its own (0: embedded)",
     )
     args = parser.parse_args()

@@ -28,7 +28,7 @@ class ServerProcess:
         log: Path,
         *,
         workers: int = 1,
-        event_workers: int = 0,
+        event_workers: int | None = 0,
     ) -> None:
         self.port, self.env, self.log, self.workers = port, env, log, workers
         self.event_workers = event_workers
@@ -37,7 +37,9 @@ class ServerProcess:
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
         command = [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)]
-        command += ["--workers", str(self.workers), "--event-workers", str(self.event_workers)]
+        command += ["--workers", str(self.workers)]
+        if self.event_workers is not None:  # None: clv serve's default layout
+            command += ["--event-workers", str(self.event_workers)]
         with self.log.open("ab") as output:
             self.process = subprocess.Popen(
                 command,

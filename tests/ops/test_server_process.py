@@ -241,10 +241,10 @@ def _applied(db: Engine, customer: str, timeout: float = 60.0) -> None:
 def test_event_workers_apply_events_beside_the_api_and_are_restarted_when_they_die(
     settings: Settings, make_key: KeyFactory, db: Engine, tmp_path: Path
 ) -> None:
-    """``clv serve --event-workers 1``: the API process runs no worker thread; a ``clv worker``
-    process applies the events, and one killed outright is replaced."""
+    """``clv serve`` as it starts by default: the API process runs no worker thread; one
+    ``clv worker`` process applies the events, and one killed outright is replaced."""
     server = ServerProcess(
-        free_port(), environment(settings), tmp_path / "server.log", event_workers=1
+        free_port(), environment(settings), tmp_path / "server.log", event_workers=None
     ).start()
     call: dict[str, Any] = {"headers": bearer(make_key("ingest")), "timeout": 30}
     try:
