@@ -82,13 +82,13 @@ EXPLAIN_BATCH = 100
 """Scores explained per worker turn that rescored someone, after its rescoring (about 300 a
 second in batches this size, so about a third of a second), before the next turn applies events
 and rescores again."""
-EXPLAIN_IDLE_BATCH = 500
+EXPLAIN_IDLE_BATCH = 1_000
 """Scores explained per worker turn that found no one stale (a new champion's scores waiting
 for their attributions). Each computation has a fixed cost (reading, per-frame pandas work,
 the network's step loop over short chunks): on a 6,000-customer shop, batches of 100 were
-explained at 239-286 a second and batches of 1,000 at 661-744 (cProfile, one torch thread).
-500 keeps the rate past 500 a second while an event arriving meanwhile waits under a second
-for its turn."""
+explained at 239-286 a second and batches of 1,000 at 661-744 (cProfile, one torch thread);
+batches of 500 measured 446-580 a second in ``bench/score.py``. The price: while such a
+backlog lasts, an event arriving during an idle turn waits for it, about 1.5 s."""
 RESCORE_CHUNK = 2_000
 DECILES_SECONDS = 60.0
 """How long a process keeps a version's value-tier boundaries once stored: they change only when
