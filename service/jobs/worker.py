@@ -200,9 +200,8 @@ class Worker(PollingLoop):
         explain a bounded batch of older stored scores (a new champion's): a small one after
         rescoring, so fresh scores wait little, a larger one when no one was stale, where the
         larger batch explains faster; with neither to do, the scores' upkeep (aged scores,
-        deciles). A failure here (a champion that cannot be
-        loaded) must not hold up the portrait: it is logged and rescoring pauses, backing off,
-        while events go on."""
+        deciles). A failure here (a champion that cannot be loaded) must not hold up the
+        portrait: it is logged and rescoring pauses, backing off, while events go on."""
         if self.scorer is None or time.monotonic() < self._refresh_after:
             return 0
         try:
