@@ -31,7 +31,7 @@ from service.db import migrations
 from service.db.session import make_engine, make_session_factory
 from service.jobs.runner import JobRunner
 from service.privacy import PiiHasher
-from service.scoring.service import EXPLAIN_IDLE_BATCH, Scorer, explain_pending
+from service.scoring.service import Scorer, explain_pending
 from service.simulator.config import ShopConfig
 from service.simulator.files import write_shop
 from service.training.scoring import customer_ids
@@ -273,7 +273,7 @@ def scored_shop(shop: ShopDatabase, horizon_days: int, epochs: int | None = None
     JobRunner(factory, settings).run_once()
     rescore_seconds = time.perf_counter() - started
     scorer, started = Scorer(settings), time.perf_counter()
-    while explain_pending(factory, scorer, EXPLAIN_IDLE_BATCH):
+    while explain_pending(factory, scorer):
         pass
     explain_seconds = time.perf_counter() - started
     with factory() as session, session.begin():

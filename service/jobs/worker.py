@@ -197,17 +197,15 @@ class Worker(PollingLoop):
 
     def _refresh(self) -> int:
         """Rescore queued customers (their scores stored first, then their attributions), then
-        explain a bounded batch of older stored scores (a new champion's): a small one after
-        rescoring, so fresh scores wait little, a larger one when no one was stale, where the
-        larger batch explains faster; with neither to do, the scores' upkeep (aged scores,
-        deciles). A failure here (a champion that cannot be loaded) must not hold up the
-        portrait: it is logged and rescoring pauses, backing off, while events go on."""
+        explain a small batch of older stored scores (a new champion's), so that the next
+        events wait little; with neither to do, the scores' upkeep (aged scores, deciles). A
+        failure here (a champion that cannot be loaded) must not hold up the portrait: it is
+        logged and rescoring pauses, backing off, while events go on."""
         if self.scorer is None or time.monotonic() < self._refresh_after:
             return 0
         try:
             refreshed = scoring.refresh_stale(self.session_factory, self.scorer)
-            batch = scoring.EXPLAIN_BATCH if refreshed else scoring.EXPLAIN_IDLE_BATCH
-            refreshed += scoring.explain_pending(self.session_factory, self.scorer, batch)
+            refreshed += scoring.explain_pending(self.session_factory, self.scorer)
             if not refreshed and time.monotonic() >= self._next_upkeep:
                 self._next_upkeep = time.monotonic() + UPKEEP_SECONDS
                 refreshed = scoring.upkeep(self.session_factory, self.scorer)

@@ -79,16 +79,15 @@ STALE_BATCH = 100
 first, then their attributions (about 300 a second), so a turn takes about half a second and the
 first customers queued wait little."""
 EXPLAIN_BATCH = 100
-"""Scores explained per worker turn that rescored someone, after its rescoring (about 300 a
-second in batches this size, so about a third of a second), before the next turn applies events
-and rescores again."""
-EXPLAIN_IDLE_BATCH = 1_000
-"""Scores explained per worker turn that found no one stale (a new champion's scores waiting
-for their attributions). Each computation has a fixed cost (reading, per-frame pandas work,
-the network's step loop over short chunks): on a 6,000-customer shop, batches of 100 were
-explained at 239-286 a second and batches of 1,000 at 661-744 (cProfile, one torch thread);
-batches of 500 measured 446-580 a second in ``bench/score.py``. The price: while such a
-backlog lasts, an event arriving during an idle turn waits for it, about 1.5 s."""
+"""Scores explained per worker turn, after its rescoring (about 300 a second in batches this
+size, so about a third of a second), before the next turn applies events and rescores again.
+Larger batches explain faster, since each computation has a fixed cost (reading, per-frame
+pandas work, the network's step loop over short chunks: on a 6,000-customer shop, batches of
+100 were explained at 239-286 a second, of 1,000 at 661-744), but an event arriving meanwhile
+waits for the whole batch: with 1,000 a turn while the demo's attributions were being
+computed, an order took 1.3-3.6 s to reach its score against 0.2-0.4 s with 100. A stale score
+must not be served longer because attributions are slow, so the batch stays small; the fixed
+cost is what to remove."""
 RESCORE_CHUNK = 2_000
 DECILES_SECONDS = 60.0
 """How long a process keeps a version's value-tier boundaries once stored: they change only when
