@@ -85,7 +85,7 @@ Larger batches explain faster, since each computation has a fixed cost (reading,
 pandas work, the network's step loop over short chunks: on a 6,000-customer shop, batches of
 100 were explained at 239-286 a second, of 1,000 at 661-744), but an event arriving meanwhile
 waits for the whole batch: with 1,000 a turn while the demo's attributions were being
-computed, an order took 1.3-3.6 s to reach its score against 0.2-0.4 s with 100. A stale score
+computed, an order took 1.3-1.5 s to reach its score against 0.2-0.4 s with 100. A stale score
 must not be served longer because attributions are slow, so the batch stays small; the fixed
 cost is what to remove."""
 RESCORE_CHUNK = 2_000
