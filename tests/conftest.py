@@ -23,7 +23,7 @@ import pytest
 import torch
 import uvicorn
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,7 +42,7 @@ from service.ml.clv_model import ClvModel
 from service.ml.training import TrainConfig, train
 from service.model_versions import service as registry
 from service.privacy import PiiHasher
-from service.scoring.models import Score
+from service.scoring import repository as scores
 from service.scoring.service import Scorer, explain_pending
 from service.shop_files import ShopFiles, load_folder
 from service.simulator.config import ShopConfig
@@ -338,7 +338,7 @@ def shop_model() -> ClvModel:
 def top_customer(db: Engine) -> str:
     """The customer with the highest stored score."""
     with make_session_factory(db)() as session:
-        return str(session.scalar(select(Score.customer_id).order_by(Score.clv.desc()).limit(1)))
+        return str(scores.most_valuable(session))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +20,7 @@ from service.customers.service import ProfilePolicy
 from service.errors import AuthenticationError, PermissionDeniedError
 from service.events.backpressure import Backpressure
 from service.events.service import IngestRules
+from service.schemas import CustomerId
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -128,3 +129,6 @@ def _requires(scope: auth.Scope) -> Callable[[ApiKey], Coroutine[Any, Any, ApiKe
 IngestKey = Annotated[ApiKey, Depends(_requires(auth.Scope.ingest))]
 ReadKey = Annotated[ApiKey, Depends(_requires(auth.Scope.read))]
 AdminKey = Annotated[ApiKey, Depends(_requires(auth.Scope.admin))]
+
+CustomerIdPath = Annotated[CustomerId, Path(description="The customer's id.")]
+"""The ``{customer_id}`` of every customer route (customers, portrait, scores)."""

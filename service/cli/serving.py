@@ -22,7 +22,6 @@ import torch
 import typer
 import uvicorn
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.api.server import HTTP_PROTOCOL
@@ -39,7 +38,6 @@ from service.jobs.worker import Worker
 from service.logs import logging_config
 from service.ops import metrics
 from service.scoring import repository as scores
-from service.scoring.models import Score
 from service.scoring.service import Scorer
 
 logger = logging.getLogger(__name__)
@@ -270,7 +268,7 @@ def _run_jobs_showing_progress(factory: sessionmaker[Session], runner: JobRunner
 
 def demo_customer(session: Session) -> str:
     """The stored customer with the highest score: a good first one to look at."""
-    best = session.scalars(select(Score.customer_id).order_by(Score.clv.desc()).limit(1)).first()
+    best = scores.most_valuable(session)
     if best is None:
         raise typer.BadParameter("the demo database holds no scores; delete it and run again")
     return best

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import Response, status
 
-from fastapi import Path, Response, status
-
-from service.api.deps import AdminKey, IngestKey, ProfilePolicyDep, ReadKey, SessionDep
+from service.api.deps import (
+    AdminKey,
+    CustomerIdPath,
+    IngestKey,
+    ProfilePolicyDep,
+    ReadKey,
+    SessionDep,
+)
 from service.api.routing import domain_router
 from service.customers import service
 from service.customers.schemas import CustomerAttributesUpdate, CustomerRead
 from service.openapi_docs import error_responses
-from service.schemas import CustomerId
 
 router = domain_router(prefix="/v1/customers", tags=["customers"])
-
-CustomerIdPath = Annotated[CustomerId, Path(description="The customer's id.")]
 
 
 @router.patch(

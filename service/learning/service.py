@@ -21,12 +21,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import LearningMode, Settings
-from service.errors import ConflictError, InvalidRequestError, NotFoundError, ServiceError
+from service.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceError,
+    refuse_future,
+)
+from service.jobs import service as jobs
 from service.learning.evaluation import Holdout, holdout_metrics
 from service.learning.models import LearningDecision
 from service.learning.policy import PromotionPolicy
-from service.learning.schemas import LearningDecisionRead
-from service.learning.triggers import Trigger
+from service.learning.schemas import LearningDecisionRead, LearnRequest
+from service.learning.triggers import LEARN_JOB, Trigger
 from service.ml.artifacts import device_for
 from service.ml.clv_model import ClvModel
 from service.ml.examples import EventLog, Profiles, Sources
@@ -40,6 +47,7 @@ from service.ml.training import (
 )
 from service.model_versions import repository as versions
 from service.model_versions import service as registry
+from service.model_versions.schemas import JobRead
 from service.model_versions.service import ArtifactRefusedError
 from service.model_versions.store import load_version
 from service.training import data, protected
@@ -191,6 +199,27 @@ def _promote(
             decision.reasons = [*decision.reasons, f"not promoted: {refused.message}"]
             return
     decision.promoted, decision.outcome = True, "promoted"
+
+
+def submit(session: Session, settings: Settings, request: LearnRequest, actor: str) -> JobRead:
+    """Queue a learning run asked for over the API, after every refusal it can get before
+    running (a moment in the future, an unfair holdout, a run already queued or running)."""
+    refuse_future(request.as_of)
+    as_of = request.as_of or datetime.now(UTC)
+    refuse_unfair(session, settings, as_of, request.challenger)
+    active = jobs.active_job(session, LEARN_JOB)
+    if active is not None:
+        raise ConflictError(
+            f"learning job {active.id} is already {active.status}; follow it at "
+            f"/v1/jobs/{active.id}"
+        )
+    params = {
+        "trigger": Trigger.demand.value,
+        "as_of": as_of.isoformat(),
+        "mode": request.mode,
+        "challenger": request.challenger,
+    }
+    return jobs.submit(session, LEARN_JOB, params, actor)
 
 
 def refuse_unfair(

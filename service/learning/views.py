@@ -3,19 +3,16 @@ and the accuracy of matured predictions per model version."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Path, Query, status
 
 from service.api.deps import AdminKey, ReadKey, SessionDep, SettingsDep
 from service.api.routing import domain_router
-from service.errors import ConflictError, refuse_future
 from service.jobs import service as jobs
 from service.learning import matured
 from service.learning import service as learning
 from service.learning.schemas import AccuracyRead, LearningDecisionRead, LearnRequest
-from service.learning.triggers import LEARN_JOB, Trigger
 from service.model_versions.schemas import JobRead
 from service.openapi_docs import error_responses
 
@@ -45,22 +42,7 @@ def run_learning(
     holdout's start or fewer than `CLV_HOLDOUT_MIN_BUYERS` of them buy in it (the metrics would
     be undefined): the message names the latest fair `as_of` the data allow, and no decision is
     stored."""
-    refuse_future(request.as_of)
-    as_of = request.as_of or datetime.now(UTC)
-    learning.refuse_unfair(session, settings, as_of, request.challenger)
-    active = jobs.active_job(session, LEARN_JOB)
-    if active is not None:
-        raise ConflictError(
-            f"learning job {active.id} is already {active.status}; follow it at "
-            f"/v1/jobs/{active.id}"
-        )
-    params = {
-        "trigger": Trigger.demand.value,
-        "as_of": as_of.isoformat(),
-        "mode": request.mode,
-        "challenger": request.challenger,
-    }
-    return jobs.submit(session, LEARN_JOB, params, key.name)
+    return learning.submit(session, settings, request, key.name)
 
 
 @router.get(

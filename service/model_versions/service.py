@@ -13,14 +13,21 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.errors import ConflictError, NotFoundError, ServiceError
+from service.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceError,
+    refuse_future,
+)
 from service.jobs import service as jobs
 from service.ml import artifacts
 from service.ml.clv_model import ClvModel
 from service.ml.metrics import finite
+from service.ml.nets import list_models
 from service.model_versions import repository
 from service.model_versions.models import ModelAlias, ModelVersion, PromotionLog
-from service.model_versions.schemas import ModelVersionRead, PromotionRead
+from service.model_versions.schemas import JobRead, ModelVersionRead, PromotionRead, TrainRequest
 
 
 class ArtifactRefusedError(ServiceError):
@@ -163,3 +170,16 @@ def history(session: Session) -> list[PromotionRead]:
         )
         for e in repository.history(session)
     ]
+
+
+def submit_training(session: Session, request: TrainRequest, actor: str) -> JobRead:
+    """Queue a training job on the events up to ``as_of`` (default now), refusing an unknown
+    architecture or a moment in the future before anything is queued."""
+    if request.architecture not in list_models():
+        raise InvalidRequestError(
+            f"unknown architecture {request.architecture!r}; known: {', '.join(list_models())}"
+        )
+    refuse_future(request.as_of)
+    as_of = request.as_of or datetime.now(UTC)
+    params = {**request.model_dump(mode="json"), "as_of": as_of.isoformat()}
+    return jobs.submit(session, "train", params, actor)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Path, status
 
 from service.api.deps import AdminKey, ReadKey, SessionDep, SettingsDep
 from service.api.routing import domain_router
-from service.errors import InvalidRequestError, refuse_future
 from service.jobs import service as jobs
-from service.ml.nets import list_models
 from service.model_versions import service
 from service.model_versions.schemas import (
     JobRead,
@@ -40,14 +37,7 @@ JobPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="A job id.")]
 def train_model(request: TrainRequest, session: SessionDep, key: AdminKey) -> JobRead:
     """Queue training on the events up to `as_of` (default now); a worker runs it. Follow it at
     `GET /v1/jobs/{id}`; the result names the new version (champion if it is the first)."""
-    if request.architecture not in list_models():
-        raise InvalidRequestError(
-            f"unknown architecture {request.architecture!r}; known: {', '.join(list_models())}"
-        )
-    refuse_future(request.as_of)
-    as_of = request.as_of or datetime.now(UTC)
-    params = {**request.model_dump(mode="json"), "as_of": as_of.isoformat()}
-    return jobs.submit(session, "train", params, key.name)
+    return service.submit_training(session, request, key.name)
 
 
 @router.get(

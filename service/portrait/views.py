@@ -7,9 +7,8 @@ from typing import Annotated
 
 from fastapi import Query
 
-from service.api.deps import ReadKey, SessionDep
+from service.api.deps import CustomerIdPath, ReadKey, SessionDep
 from service.api.routing import domain_router
-from service.customers.views import CustomerIdPath
 from service.errors import refuse_future
 from service.ml import segments
 from service.ml.features import BEHAVIOUR_FEATURES

@@ -118,6 +118,11 @@ def has_champion(session: Session) -> bool:
     return session.get(ModelAlias, "champion") is not None
 
 
+def most_valuable(session: Session) -> str | None:
+    """The customer with the highest stored score, if any is stored."""
+    return session.scalars(select(Score.customer_id).order_by(Score.clv.desc()).limit(1)).first()
+
+
 def mark_stale(
     session: Session, customer_ids: Iterable[str], trigger: str, now: datetime | None = None
 ) -> None:

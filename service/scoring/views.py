@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
-from service.api.deps import ReadKey, SessionDep
+from service.api.deps import CustomerIdPath, ReadKey, SessionDep
 from service.api.routing import domain_router
 from service.openapi_docs import error_responses
-from service.schemas import CustomerId, UtcDatetime
+from service.schemas import UtcDatetime
 from service.scoring import service
 from service.scoring.schemas import (
     BatchScoreRead,
@@ -23,7 +23,6 @@ from service.scoring.schemas import (
 
 router = domain_router(prefix="/v1", tags=["scores"])
 
-CustomerIdPath = Annotated[CustomerId, Path(description="The customer's id.")]
 Sample = Annotated[int, Query(ge=10, le=20_000, description="Customers to average over.")]
 
 
