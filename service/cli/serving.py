@@ -33,6 +33,7 @@ from service.config import WorkerMode
 from service.db import migrations
 from service.db.timeouts import Role
 from service.jobs import repository as job_queue
+from service.jobs.kinds import JobKind
 from service.jobs.runner import JobRunner
 from service.jobs.worker import Worker
 from service.logs import logging_config
@@ -258,7 +259,7 @@ def _run_jobs_showing_progress(factory: sessionmaker[Session], runner: JobRunner
         while thread.is_alive():
             thread.join(0.25)
             with factory() as session:
-                job = job_queue.active_job(session, "rescore")
+                job = job_queue.active_job(session, JobKind.rescore)
             if job is not None:
                 bar.update(task, completed=job.progress)
         bar.update(task, completed=1.0)

@@ -30,6 +30,7 @@ from service.drift.schemas import (
 )
 from service.errors import InvalidRequestError, NotFoundError, refuse_future
 from service.jobs import service as jobs
+from service.jobs.kinds import JobKind
 from service.learning.triggers import Trigger, request_learning
 from service.ml.artifacts import device_for
 from service.ml.drift import MIN_SEGMENT_Z, PurchaseRate, Shift, Thresholds
@@ -44,7 +45,6 @@ from service.reports.models import Report
 from service.training import data
 
 KIND = "drift"
-DRIFT_JOB = "drift"
 NO_REPORT = (
     "no drift check yet: queue one with POST /v1/monitoring/drift (scope admin) or run clv drift"
 )
@@ -73,7 +73,7 @@ def submit(session: Session, request: DriftCheckRequest, actor: str) -> JobRead:
             f"training data ({data_to.isoformat()}): there is nothing to compare yet"
         )
     as_of = request.as_of.isoformat() if request.as_of else None
-    return jobs.submit_once(session, DRIFT_JOB, {"as_of": as_of}, actor)
+    return jobs.submit_once(session, JobKind.drift, {"as_of": as_of}, actor)
 
 
 def latest_report(session: Session) -> Report | None:

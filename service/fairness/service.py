@@ -31,6 +31,7 @@ from service.fairness.schemas import (
     FairnessRequest,
 )
 from service.jobs import service as jobs
+from service.jobs.kinds import JobKind
 from service.ml.artifacts import device_for
 from service.ml.examples import EventLog, Profiles
 from service.ml.insufficient import InsufficientDataError
@@ -61,7 +62,7 @@ def submit(session: Session, settings: Settings, request: FairnessRequest, actor
     horizon = timedelta(days=request.horizon_days)
     as_of = request.as_of or last - horizon
     refuse_unjudgeable(session, settings, as_of, request.horizon_days, last, run=RUN)
-    return jobs.submit(session, KIND, request.model_dump(mode="json"), actor)
+    return jobs.submit(session, JobKind.fairness, request.model_dump(mode="json"), actor)
 
 
 def latest(session: Session) -> FairnessReportRead:

@@ -1,5 +1,5 @@
-"""Runs queued jobs (training; rescoring everyone after a new champion) in a worker, one at a
-time, reporting progress as it goes.
+"""Runs queued jobs in a worker, one at a time, reporting progress as it goes; what each kind of
+job does is its domain's handler (``service.jobs.registry``).
 
 Progress is written in short transactions of its own (at most once a second) so the API can show
 it while the job's work is uncommitted; the same write reads whether a cancel was asked for,
@@ -24,20 +24,12 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
-from service.drift import service as drift
 from service.errors import ServiceError
-from service.fairness import service as fairness
-from service.jobs import repository
+from service.jobs import registry, repository
 from service.jobs.loop import PollingLoop
-from service.learning import matured
-from service.learning import service as learning
-from service.learning.matured import ACCURACY_JOB
 from service.learning.scheduler import Scheduler
-from service.learning.triggers import LEARN_JOB
 from service.ml.training import TrainingCancelledError
-from service.scoring.service import RescoreCancelledError, Scorer, rescore_all
-from service.training import protected
-from service.training.runner import train_version
+from service.scoring.service import Scorer
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +127,7 @@ class JobRunner(PollingLoop):
         self.scorer = scorer or Scorer(settings)
         self.abandoned_after = timedelta(seconds=settings.job_abandoned_after_seconds)
         self.scheduler = Scheduler(session_factory, settings)
+        registry.load_handlers()
         self._next_sweep = 0.0
 
     def turn(self) -> bool:
@@ -166,7 +159,7 @@ class JobRunner(PollingLoop):
         try:
             with reporter.heartbeat(self.settings.job_heartbeat_seconds):
                 result = self._execute(kind, params, actor, reporter)
-        except (TrainingCancelledError, RescoreCancelledError):
+        except (TrainingCancelledError, registry.JobCancelledError):
             status = "cancelled"
             if self.stopping and not reporter.cancel_requested:
                 status, error = "failed", SHUT_DOWN
@@ -196,54 +189,16 @@ class JobRunner(PollingLoop):
     def _execute(
         self, kind: str, params: dict[str, Any], actor: str, reporter: JobReporter
     ) -> dict[str, Any]:
-        if kind == "rescore":
-            return rescore_all(
-                self.session_factory,
-                self.scorer,
-                params["version"],
-                reporter.progress,
-                reporter.cancelled,
-            )
-        if kind == LEARN_JOB:
-            return learning.run_job(
+        handler = registry.handler_for(kind)
+        return handler(
+            registry.JobContext(
                 self.session_factory,
                 self.settings,
+                self.scorer,
                 params,
                 actor,
                 reporter.job_id,
                 reporter.progress,
                 reporter.cancelled,
             )
-        if kind == ACCURACY_JOB:
-            return matured.refresh_accuracy(self.session_factory).model_dump(mode="json")
-        if kind == drift.DRIFT_JOB:
-            return drift.run_job(
-                self.session_factory, self.settings, params, actor, reporter.progress
-            )
-        if kind == fairness.KIND:
-            return fairness.run_job(
-                self.session_factory,
-                self.settings,
-                params,
-                reporter.progress,
-                reporter.cancelled,
-            )
-        if kind != "train":
-            raise ServiceError(f"unknown job kind {kind!r}")
-        as_of = datetime.fromisoformat(params["as_of"])
-        version = train_version(
-            self.session_factory,
-            self.settings,
-            as_of=as_of,
-            horizon_days=params["horizon_days"],
-            architecture=params["architecture"],
-            epochs=params["epochs"],
-            with_protected_attributes=protected.requested(
-                with_protected=bool(params.get("with_protected_attributes")),
-                without_protected=bool(params.get("without_protected_attributes")),
-            ),
-            actor=actor,
-            progress=reporter.progress,
-            cancelled=reporter.cancelled,
         )
-        return {"version": version.version, "aliases": version.aliases}

@@ -26,7 +26,6 @@ from service.reports import repository as reports
 from service.scoring.models import ScoreHistory
 
 ACCURACY_REPORT = "accuracy"
-ACCURACY_JOB = "accuracy"
 MIN_MATURED = 20  # fewer customers make deciles and a Gini meaningless
 
 _COLUMNS = (

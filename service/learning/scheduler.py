@@ -21,10 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
-from service.drift.service import DRIFT_JOB
 from service.events.models import Event
 from service.jobs import service as jobs
-from service.learning.matured import ACCURACY_JOB
+from service.jobs.kinds import JobKind
 from service.learning.models import SchedulerMark
 from service.learning.triggers import Trigger, request_learning
 from service.model_versions import repository as versions
@@ -87,11 +86,11 @@ class Scheduler:
         if interval:
             mark = _mark(session, "monitor", NEVER, seq)
             if now - mark.fired_at >= timedelta(minutes=interval):
-                jobs.submit_once(session, ACCURACY_JOB, {}, ACTOR)
-                fired.append(ACCURACY_JOB)
+                jobs.submit_once(session, JobKind.accuracy, {}, ACTOR)
+                fired.append(JobKind.accuracy)
                 if "champion" in versions.aliases(session):  # drift is measured against it
-                    jobs.submit_once(session, DRIFT_JOB, {}, ACTOR)
-                    fired.append(DRIFT_JOB)
+                    jobs.submit_once(session, JobKind.drift, {}, ACTOR)
+                    fired.append(JobKind.drift)
                 mark.fired_at, mark.event_seq = now, seq
         return list(dict.fromkeys(fired))  # each kind once
 

@@ -29,11 +29,12 @@ from service.errors import (
     refuse_future,
 )
 from service.jobs import service as jobs
+from service.jobs.kinds import JobKind
 from service.learning.evaluation import Holdout, holdout_metrics
 from service.learning.models import LearningDecision
 from service.learning.policy import PromotionPolicy
 from service.learning.schemas import LearningDecisionRead, LearnRequest
-from service.learning.triggers import LEARN_JOB, Trigger
+from service.learning.triggers import Trigger
 from service.ml.artifacts import device_for
 from service.ml.clv_model import ClvModel
 from service.ml.examples import EventLog, Profiles, Sources
@@ -207,7 +208,7 @@ def submit(session: Session, settings: Settings, request: LearnRequest, actor: s
     refuse_future(request.as_of)
     as_of = request.as_of or datetime.now(UTC)
     refuse_unfair(session, settings, as_of, request.challenger)
-    active = jobs.active_job(session, LEARN_JOB)
+    active = jobs.active_job(session, JobKind.learn)
     if active is not None:
         raise ConflictError(
             f"learning job {active.id} is already {active.status}; follow it at "
@@ -219,7 +220,7 @@ def submit(session: Session, settings: Settings, request: LearnRequest, actor: s
         "mode": request.mode,
         "challenger": request.challenger,
     }
-    return jobs.submit(session, LEARN_JOB, params, actor)
+    return jobs.submit(session, JobKind.learn, params, actor)
 
 
 def refuse_unfair(

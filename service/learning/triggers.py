@@ -10,10 +10,9 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.jobs import service as jobs
+from service.jobs.kinds import JobKind
 from service.learning.models import LearningDecision
 from service.model_versions.schemas import JobRead
-
-LEARN_JOB = "learn"
 
 
 class Trigger(StrEnum):
@@ -39,4 +38,4 @@ def request_learning(
         last = session.scalar(judged)
         if last is not None and last > datetime.now(UTC) - wait:
             return None
-    return jobs.submit_once(session, LEARN_JOB, {"trigger": trigger.value}, actor)
+    return jobs.submit_once(session, JobKind.learn, {"trigger": trigger.value}, actor)

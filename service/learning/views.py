@@ -10,6 +10,7 @@ from fastapi import Path, Query, status
 from service.api.deps import AdminKey, ReadKey, SessionDep, SettingsDep
 from service.api.routing import domain_router
 from service.jobs import service as jobs
+from service.jobs.kinds import JobKind
 from service.learning import matured
 from service.learning import service as learning
 from service.learning.schemas import AccuracyRead, LearningDecisionRead, LearnRequest
@@ -94,4 +95,4 @@ def get_accuracy(session: SessionDep, _key: ReadKey) -> AccuracyRead:
     responses=error_responses(401, 403),
 )
 def refresh_accuracy(session: SessionDep, key: AdminKey) -> JobRead:
-    return jobs.submit_once(session, matured.ACCURACY_JOB, {}, key.name)
+    return jobs.submit_once(session, JobKind.accuracy, {}, key.name)

@@ -21,6 +21,7 @@ from service.errors import (
     refuse_future,
 )
 from service.jobs import service as jobs
+from service.jobs.kinds import JobKind
 from service.ml import artifacts
 from service.ml.clv_model import ClvModel
 from service.ml.metrics import finite
@@ -152,7 +153,7 @@ def _point(
     )
     repository.log(session, entry)
     if alias == "champion":  # every stored score is by the champion: rescore in the background
-        jobs.submit(session, "rescore", {"version": version}, actor)
+        jobs.submit(session, JobKind.rescore, {"version": version}, actor)
     return PromotionRead(
         alias=alias, version=version, previous_version=previous, action=action, actor=actor, at=now
     )
@@ -182,4 +183,4 @@ def submit_training(session: Session, request: TrainRequest, actor: str) -> JobR
     refuse_future(request.as_of)
     as_of = request.as_of or datetime.now(UTC)
     params = {**request.model_dump(mode="json"), "as_of": as_of.isoformat()}
-    return jobs.submit(session, "train", params, actor)
+    return jobs.submit(session, JobKind.train, params, actor)

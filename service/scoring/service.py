@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.customers import repository as customers
 from service.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
+from service.jobs.registry import JobCancelledError
 from service.ml.artifacts import device_for
 from service.ml.clv_model import ClvModel
 from service.model_versions import repository as model_repository
@@ -98,10 +99,6 @@ of the deciles row per request."""
 
 Deciles = tuple[float, ...] | None
 """Nine value-tier boundaries (the scores' deciles), or None while they are not known yet."""
-
-
-class RescoreCancelledError(RuntimeError):
-    pass
 
 
 class Scorer:
@@ -597,7 +594,7 @@ def rescore_all(
         if left == 0:
             break
         if cancelled is not None and cancelled():
-            raise RescoreCancelledError(f"rescoring with {version} cancelled; workers finish it")
+            raise JobCancelledError(f"rescoring with {version} cancelled; workers finish it")
         if not done:
             time.sleep(1.0)  # what is left is leased by other workers
     with session_factory() as session, session.begin():

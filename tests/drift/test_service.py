@@ -13,8 +13,8 @@ from service.cli import app
 from service.drift.service import check_drift
 from service.errors import InvalidRequestError
 from service.jobs import repository as jobs
+from service.jobs.kinds import JobKind
 from service.jobs.runner import JobRunner
-from service.learning.triggers import LEARN_JOB
 from service.main import create_app
 from service.reports.models import Report
 from tests.conftest import bearer
@@ -87,13 +87,13 @@ def test_drift_queues_learning_only_when_asked_to(shop: DriftShop) -> None:
 
     ignored = check_drift(shop.factory, shop.settings, as_of=AFTER, actor="test")
     with shop.factory() as session:
-        assert jobs.active_job(session, LEARN_JOB) is None
+        assert jobs.active_job(session, JobKind.learn) is None
     quiet = check_drift(shop.factory, learning, as_of=BEFORE, actor="test")
     with shop.factory() as session:
-        assert jobs.active_job(session, LEARN_JOB) is None
+        assert jobs.active_job(session, JobKind.learn) is None
     acted = check_drift(shop.factory, learning, as_of=AFTER, actor="test")
     with shop.factory() as session:
-        queued = jobs.active_job(session, LEARN_JOB)
+        queued = jobs.active_job(session, JobKind.learn)
 
     assert ignored.drifted
     assert ignored.learning_job_id is None
