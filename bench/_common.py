@@ -29,12 +29,12 @@ from service.customers import service as customers
 from service.customers.schemas import CustomerAttributesUpdate
 from service.db import migrations
 from service.db.session import make_engine, make_session_factory
+from service.events.repository import customers_until
 from service.jobs.runner import JobRunner
 from service.privacy import PiiHasher
 from service.scoring.service import Scorer, explain_pending
 from service.simulator.config import ShopConfig
 from service.simulator.files import write_shop
-from service.training.scoring import customer_ids
 
 POSTGRES_URL = os.environ.get(
     "CLV_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -277,7 +277,7 @@ def scored_shop(shop: ShopDatabase, horizon_days: int, epochs: int | None = None
         pass
     explain_seconds = time.perf_counter() - started
     with factory() as session, session.begin():
-        customers = customer_ids(session, datetime.now(UTC))
+        customers = customers_until(session, datetime.now(UTC))
         _, key = auth.create_key(session, "bench", list(auth.Scope))
     engine.dispose()
     return ScoredShop(settings, customers, key, train_seconds, rescore_seconds, explain_seconds)

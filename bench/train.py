@@ -31,13 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import report, simulated_shop_in_postgres
 from service.config import Settings
 from service.db.session import make_engine, make_session_factory
+from service.events.repository import customers_until
 from service.ml.activity import day_number
 from service.ml.artifacts import device_for
 from service.ml.features import behaviour_features
 from service.model_versions.store import load_version
 from service.simulator.config import ShopConfig
 from service.training import data
-from service.training.scoring import CHUNK_CUSTOMERS, customer_ids
+from service.training.scoring import CHUNK_CUSTOMERS
 
 START = date(2024, 1, 1)
 
@@ -62,7 +63,7 @@ def compare(url: str, as_of: datetime, horizon_days: int) -> dict[str, Any]:
     factory = make_session_factory(engine)
     with factory() as session:
         _, model = load_version(session, settings.model_dir, "champion", device_for("cpu"))
-        customers = customer_ids(session, as_of)
+        customers = customers_until(session, as_of)
         profiles, sources = data.profiles(session, settings)
     seconds = {"read": 0.0, "deep": 0.0, "btyd": 0.0}
     for start in range(0, len(customers), CHUNK_CUSTOMERS):

@@ -1,6 +1,7 @@
 """The documentation stays true to the code: every setting is in docs/configuration.md and every
 name there is a setting; every relative link in README.md and docs/*.md reaches a file, and a
-heading of it where the link names an anchor. No database."""
+heading of it where the link names an anchor; the README's layout map names every package and
+module of service/. No database."""
 
 from __future__ import annotations
 
@@ -108,3 +109,17 @@ def test_the_readme_links_every_document() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     unlinked = [p.name for p in MARKDOWN[1:] if f"(docs/{p.name})" not in readme]
     assert not unlinked, f"README.md does not link {unlinked}"
+
+
+def test_the_readme_layout_names_every_package_and_module() -> None:
+    """The layout map is complete: each package and top-level module under service/ has its
+    line (``  name/`` or ``  name.py``), so a newcomer finds every part from the README."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    parts = [
+        f"{p.name}/" if p.is_dir() else p.name
+        for p in sorted((ROOT / "service").iterdir())
+        if (p.is_dir() and (p / "__init__.py").exists())
+        or (p.suffix == ".py" and p.stem != "__init__")
+    ]
+    missing = [part for part in parts if not re.search(rf"^  {re.escape(part)}\s", readme, re.M)]
+    assert not missing, f"README.md's layout map lacks {missing}"

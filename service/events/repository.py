@@ -88,3 +88,24 @@ def last_purchase_at(session: Session) -> datetime | None:
 
 def last_event_at(session: Session) -> datetime | None:
     return session.scalar(select(func.max(Event.occurred_at)))
+
+
+def latest_seq(session: Session) -> int:
+    """The sequence number of the newest stored event (0 with none)."""
+    return int(session.scalar(select(func.max(Event.seq))) or 0)
+
+
+def customers_until(session: Session, until: datetime) -> list[str]:
+    """Customers with an event at or before ``until``, sorted."""
+    query = select(Event.customer_id).distinct().where(Event.occurred_at <= until)
+    return sorted(session.scalars(query))
+
+
+def orders_in(session: Session, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+    """(customer, moment, amount) of every order in (start, end]."""
+    query = select(Event.customer_id, Event.occurred_at, Event.amount).where(
+        Event.type == EventType.purchase.value,
+        Event.occurred_at > start,
+        Event.occurred_at <= end,
+    )
+    return [tuple(row) for row in session.execute(query).all()]

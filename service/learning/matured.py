@@ -16,14 +16,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.events.models import Event, EventType
+from service.events import repository as events
 from service.learning.schemas import AccuracyRead, VersionAccuracy
 from service.ml.metrics import evaluate, finite
 from service.reports import repository as reports
-from service.scoring.models import ScoreHistory
+from service.scoring import repository as scored
 
 ACCURACY_REPORT = "accuracy"
 MIN_MATURED = 20  # fewer customers make deciles and a Gini meaningless
@@ -45,15 +44,7 @@ def first_matured_scores(session: Session, now: datetime) -> pd.DataFrame:
     """Each version's first stored score per customer (the lowest id: rows are appended), of
     those whose horizon ended by ``now``. The database picks the first rows, so the history of
     every rescoring never crosses the wire."""
-    first = select(func.min(ScoreHistory.id)).group_by(
-        ScoreHistory.model_version, ScoreHistory.customer_id
-    )
-    query = (
-        select(*(getattr(ScoreHistory, c) for c in _COLUMNS))
-        .where(ScoreHistory.id.in_(first), ScoreHistory.as_of <= now)
-        .order_by(ScoreHistory.id)
-    )
-    scores = pd.DataFrame(session.execute(query).all(), columns=list(_COLUMNS))
+    scores = pd.DataFrame(scored.first_scores(session, _COLUMNS, now), columns=list(_COLUMNS))
     scores["as_of"] = pd.to_datetime(scores["as_of"], utc=True)
     ends = scores["as_of"] + pd.to_timedelta(scores["horizon_days"], unit="D")
     return scores.loc[ends <= pd.Timestamp(now)].reset_index(drop=True)
@@ -65,12 +56,10 @@ def actual_spend(session: Session, scores: pd.DataFrame) -> np.ndarray:
         return np.zeros(0)
     start = scores["as_of"].min().to_pydatetime()
     end = (scores["as_of"] + pd.to_timedelta(scores["horizon_days"], unit="D")).max()
-    query = select(Event.customer_id, Event.occurred_at, Event.amount).where(
-        Event.type == EventType.purchase.value,
-        Event.occurred_at > start,
-        Event.occurred_at <= end.to_pydatetime(),
+    orders = pd.DataFrame(
+        events.orders_in(session, start, end.to_pydatetime()),
+        columns=["customer_id", "at", "amount"],
     )
-    orders = pd.DataFrame(session.execute(query).all(), columns=["customer_id", "at", "amount"])
     orders["at"] = pd.to_datetime(orders["at"], utc=True)
     orders["amount"] = orders["amount"].astype(float)
     windows = scores[["customer_id", "as_of", "horizon_days"]].reset_index()
@@ -117,7 +106,7 @@ def refresh_accuracy(
     with session_factory() as session:
         scores = first_matured_scores(session, now)
         actual = actual_spend(session, scores)
-        versions = session.scalars(select(ScoreHistory.model_version).distinct()).all()
+        versions = scored.scored_versions(session)
     results = []
     for version in versions:
         mine = (scores["model_version"] == version).to_numpy()

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
-from service.events.models import Event
+from service.events import repository as events
 from service.jobs import service as jobs
 from service.jobs.kinds import JobKind
+from service.learning import repository as learning_repository
 from service.learning.models import SchedulerMark
 from service.learning.triggers import Trigger, request_learning
 from service.model_versions import repository as versions
@@ -66,7 +66,7 @@ class Scheduler:
         return fired
 
     def _fire_due(self, session: Session, now: datetime) -> list[str]:
-        seq = int(session.scalar(select(func.max(Event.seq))) or 0)
+        seq = events.latest_seq(session)
         fired: list[str] = []
         every = self.settings.learning_every_events
         if every:
@@ -98,9 +98,9 @@ class Scheduler:
 def _mark(session: Session, task: str, fired_at: datetime, seq: int) -> SchedulerMark:
     """The task's bookmark, locked; created at (``fired_at``, ``seq``) the first time, so "every
     N events" counts from when the setting was first seen, not from the first event ever."""
-    mark = session.get(SchedulerMark, task, with_for_update=True)
+    mark = learning_repository.mark_for_update(session, task)
     if mark is None:
-        mark = SchedulerMark(task=task, fired_at=fired_at, event_seq=seq)
-        session.add(mark)
-        session.flush()
+        mark = learning_repository.add_mark(
+            session, SchedulerMark(task=task, fired_at=fired_at, event_seq=seq)
+        )
     return mark

@@ -17,7 +17,6 @@ from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import LearningMode, Settings
@@ -30,6 +29,7 @@ from service.errors import (
 )
 from service.jobs import service as jobs
 from service.jobs.kinds import JobKind
+from service.learning import repository as learning_repository
 from service.learning.evaluation import Holdout, holdout_metrics
 from service.learning.models import LearningDecision
 from service.learning.policy import PromotionPolicy
@@ -113,9 +113,7 @@ def _store(
     for name in ("champion_metrics", "challenger_metrics", "baseline_metrics"):
         setattr(decision, name, finite(getattr(decision, name)))  # no NaN in JSON
     with session_factory() as session, session.begin():
-        session.add(decision)
-        session.flush()
-        return LearningDecisionRead.model_validate(decision)
+        return LearningDecisionRead.model_validate(learning_repository.add(session, decision))
 
 
 def _judge(
@@ -390,12 +388,14 @@ def _excluded(champion: ClvModel, settings: Settings) -> tuple[str, ...]:
 
 
 def decisions(session: Session, limit: int = 50) -> list[LearningDecisionRead]:
-    query = select(LearningDecision).order_by(LearningDecision.id.desc()).limit(limit)
-    return [LearningDecisionRead.model_validate(row) for row in session.scalars(query)]
+    return [
+        LearningDecisionRead.model_validate(row)
+        for row in learning_repository.latest(session, limit)
+    ]
 
 
 def decision(session: Session, decision_id: int) -> LearningDecisionRead:
-    row = session.get(LearningDecision, decision_id)
+    row = learning_repository.get(session, decision_id)
     if row is None:
         raise NotFoundError(f"no learning decision {decision_id}")
     return LearningDecisionRead.model_validate(row)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.jobs import service as jobs
 from service.jobs.kinds import JobKind
-from service.learning.models import LearningDecision
+from service.learning import repository as learning_repository
 from service.model_versions.schemas import JobRead
 
 
@@ -32,10 +31,7 @@ def request_learning(
     and again: None then. A request on demand always queues."""
     if trigger is not Trigger.demand:
         wait = timedelta(days=settings.learning_holdout_days / 2)
-        judged = select(func.max(LearningDecision.decided_at)).where(
-            LearningDecision.outcome.in_(("promoted", "kept"))
-        )
-        last = session.scalar(judged)
+        last = learning_repository.last_judged_at(session)
         if last is not None and last > datetime.now(UTC) - wait:
             return None
     return jobs.submit_once(session, JobKind.learn, {"trigger": trigger.value}, actor)

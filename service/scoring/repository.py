@@ -305,3 +305,25 @@ def explanations(session: Session, model_version: str, limit: int) -> list[bytes
     )
     query = select(Score.explanation).where(Score.customer_id.in_(sample.scalar_subquery()))
     return [blob for blob in session.scalars(query) if blob is not None]
+
+
+def first_scores(
+    session: Session, columns: Sequence[str], until: datetime
+) -> list[tuple[Any, ...]]:
+    """Each version's first stored score per customer (the lowest history id: rows are
+    appended) describing a moment at or before ``until``, oldest first: the database picks the
+    first rows, so the history of every rescoring never crosses the wire."""
+    first = select(func.min(ScoreHistory.id)).group_by(
+        ScoreHistory.model_version, ScoreHistory.customer_id
+    )
+    query = (
+        select(*(getattr(ScoreHistory, c) for c in columns))
+        .where(ScoreHistory.id.in_(first), ScoreHistory.as_of <= until)
+        .order_by(ScoreHistory.id)
+    )
+    return [tuple(row) for row in session.execute(query).all()]
+
+
+def scored_versions(session: Session) -> list[str]:
+    """Every model version with a stored score in the history."""
+    return list(session.scalars(select(ScoreHistory.model_version).distinct()))

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.customers import repository as customers
 from service.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
+from service.events import repository as events
 from service.jobs.registry import JobCancelledError
 from service.ml.artifacts import device_for
 from service.ml.clv_model import ClvModel
@@ -63,7 +64,6 @@ from service.scoring.schemas import (
     ScoreHistoryRead,
     ServingRead,
 )
-from service.training.scoring import customer_ids as customers_with_events
 from service.training.scoring import unexplained_model
 
 matplotlib.use("Agg")  # files only, no display
@@ -582,7 +582,7 @@ def rescore_all(
         if champion != version:
             return {"version": version, "superseded_by": champion}
         everyone = sorted(
-            set(customers_with_events(session, datetime.now(UTC)))
+            set(events.customers_until(session, datetime.now(UTC)))
             | set(customers.customers_with_attributes(session))
         )
         repository.mark_stale(session, everyone, "model")

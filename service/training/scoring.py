@@ -9,20 +9,14 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Quantization, Settings
-from service.events.models import Event
+from service.events import repository as events
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
 from service.training import data
 
 CHUNK_CUSTOMERS = 20_000
-
-
-def customer_ids(session: Session, until: datetime) -> list[str]:
-    query = select(Event.customer_id).distinct().where(Event.occurred_at <= until)
-    return sorted(session.scalars(query))
 
 
 def unexplained_model(model: ClvModel, settings: Settings) -> ClvModel:
@@ -48,7 +42,7 @@ def score_to_csv(
     # carried from its trained horizon if needed
     model = unexplained_model(replace(model, horizon_days=horizon_days), settings)
     with session_factory() as session:
-        customers = customer_ids(session, as_of)
+        customers = events.customers_until(session, as_of)
         profiles, sources = data.profiles(session, settings)
     written = 0
     with out.open("w", newline="") as handle:
