@@ -1,6 +1,7 @@
 """Which function runs each kind of job. Each domain registers its own handlers in its
-``jobs.py`` (``@handles(JobKind.x)``); the runner looks them up by the job's kind and knows no
-domain. ``load_handlers`` imports those modules, by name, once per process."""
+``jobs.py`` (``@handles(JobKind.x)``); the runner looks them up by the job's kind instead of
+importing each domain's job code (it still imports the learning scheduler it ticks and the scorer
+it shares). ``load_handlers`` imports those modules, by name, once per process."""
 
 from __future__ import annotations
 

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.learning.models import LearningDecision, SchedulerMark
 
+Row = TypeVar("Row", LearningDecision, SchedulerMark)
 
-def add(session: Session, decision: LearningDecision) -> LearningDecision:
-    session.add(decision)
+
+def add(session: Session, row: Row) -> Row:
+    """A new decision or bookmark, flushed so its generated columns are set."""
+    session.add(row)
     session.flush()
-    return decision
+    return row
 
 
 def latest(session: Session, limit: int) -> Sequence[LearningDecision]:
@@ -38,9 +42,3 @@ def last_judged_at(session: Session) -> datetime | None:
 def mark_for_update(session: Session, task: str) -> SchedulerMark | None:
     """A scheduled task's bookmark, locked to the end of the transaction."""
     return session.get(SchedulerMark, task, with_for_update=True)
-
-
-def add_mark(session: Session, mark: SchedulerMark) -> SchedulerMark:
-    session.add(mark)
-    session.flush()
-    return mark

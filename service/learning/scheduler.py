@@ -100,7 +100,7 @@ def _mark(session: Session, task: str, fired_at: datetime, seq: int) -> Schedule
     N events" counts from when the setting was first seen, not from the first event ever."""
     mark = learning_repository.mark_for_update(session, task)
     if mark is None:
-        mark = learning_repository.add_mark(
+        mark = learning_repository.add(
             session, SchedulerMark(task=task, fired_at=fired_at, event_seq=seq)
         )
     return mark
