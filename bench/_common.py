@@ -24,13 +24,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from service.auth import service as auth
+from service.background import job_runner
 from service.config import Settings
 from service.customers import service as customers
 from service.customers.schemas import CustomerAttributesUpdate
 from service.db import migrations
 from service.db.session import make_engine, make_session_factory
 from service.events.repository import customers_until
-from service.jobs.runner import JobRunner
 from service.privacy import PiiHasher
 from service.scoring.service import Scorer, explain_pending
 from service.simulator.config import ShopConfig
@@ -270,7 +270,7 @@ def scored_shop(shop: ShopDatabase, horizon_days: int, epochs: int | None = None
     engine = make_engine(settings)
     factory = make_session_factory(engine)
     started = time.perf_counter()
-    JobRunner(factory, settings).run_once()
+    job_runner(factory, settings).run_once()
     rescore_seconds = time.perf_counter() - started
     scorer, started = Scorer(settings), time.perf_counter()
     while explain_pending(factory, scorer):

@@ -35,7 +35,7 @@ from service.db.session import make_engine, make_session_factory
 from service.events import service as events_service
 from service.events.schemas import LENIENT_EVENT
 from service.events.service import IngestRules
-from service.jobs.worker import process_pending
+from service.events.worker import process_pending
 from service.ml.activity import day_number
 from service.portrait import service as portrait
 from service.privacy import PiiHasher

@@ -42,7 +42,7 @@ from bench._common import (
 from service.auth import service as auth
 from service.config import Settings
 from service.db.session import make_engine, make_session_factory
-from service.jobs.worker import drain
+from service.events.worker import drain
 from service.simulator.config import ShopConfig
 from service.simulator.shop import Shop
 

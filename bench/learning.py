@@ -34,8 +34,8 @@ from service.db.session import make_engine, make_session_factory
 from service.jobs import repository as job_rows
 from service.jobs import service as jobs
 from service.learning.evaluation import Holdout, holdout_metrics
+from service.learning.schemas import Trigger
 from service.learning.service import learn
-from service.learning.triggers import Trigger
 from service.ml.training import TrainConfig, train
 from service.model_versions import service as registry
 from service.simulator.config import Shift, ShopConfig
@@ -79,7 +79,7 @@ def main() -> None:
         champion_seconds = time.perf_counter() - began
         with factory() as session, session.begin():
             original = registry.register(
-                session, settings.model_dir, champion, champion.info["validation"], "bench"
+                session, settings.model_dir, champion, champion.report.validation.to_json(), "bench"
             ).version
             rescore = job_rows.active_job(session, "rescore")
             if rescore is not None:  # scores are not what this measures

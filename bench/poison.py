@@ -2,7 +2,7 @@
 with one event among them that cannot be applied (it would take its customer's stored spend past
 the largest a counter holds), in the same run on a scratch PostgreSQL database.
 
-The worker bisects the failing batch within the turn (``service.jobs.worker``): the good events
+The worker bisects the failing batch within the turn (``service.events.worker``): the good events
 are applied in that same turn and the bad one becomes a dead letter. The ratio says what the
 isolation costs; the good events' delay is that turn's time, never a further turn.
 
@@ -29,7 +29,7 @@ from service.db.session import make_engine, make_session_factory
 from service.events import service
 from service.events.schemas import EventBatchCreate
 from service.events.service import IngestRules
-from service.jobs.worker import process_pending
+from service.events.worker import process_pending
 from service.ml.activity import MAX_COUNTER
 from service.portrait.models import CustomerDay
 from service.privacy import PiiHasher

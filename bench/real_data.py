@@ -192,11 +192,15 @@ def retail_protocol(
     examples = model.examples(log, profiles, sources, protocol.cutoff)
     customers, actual = retail_truth(csv, protocol)
     rows = candidate_rows(model, scores, customers, actual, model.candidates(examples))
-    validation = model.info["validation"]
+    validation = model.report.validation
     report = {
         "customers": len(customers),
-        "served": validation["served"],
-        "selection": {k: validation[k] for k in ("window", "candidates", "reasons")},
+        "served": validation.served,
+        "selection": {
+            "window": validation.window.to_json(),
+            "candidates": validation.candidates,
+            "reasons": validation.reasons,
+        },
         "holdout": rows,
         "reference": protocol.reference,
         "train": {"seconds": round(train_s, 1), "peak_rss_mib": round(train_rss)},
@@ -221,7 +225,7 @@ def simulated(out: dict[str, Any]) -> None:
         rows = candidate_rows(model, scores, buyers, spend, model.candidates(examples))
         report = {
             "customers": len(buyers),
-            "served": model.info["validation"]["served"],
+            "served": model.report.validation.served,
             "holdout": rows,
             "churn_decile_gap": churn_gap(scores.loc[buyers], spend > 0),
             "seconds": round(seconds, 1),

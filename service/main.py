@@ -13,8 +13,7 @@ from contextlib import asynccontextmanager
 import torch
 from fastapi import FastAPI
 
-from service import __version__
-from service.api.docs import install_docs
+from service import __version__, background
 from service.api.middleware import (
     BodySizeLimitMiddleware,
     JSONCORSMiddleware,
@@ -22,6 +21,7 @@ from service.api.middleware import (
     RequestTargetMiddleware,
 )
 from service.api.router import include_routers
+from service.api.swagger_ui import install_docs
 from service.auth.cache import KeyCache
 from service.auth.rate_limit import RateLimiter
 from service.config import Settings, WorkerMode
@@ -32,8 +32,7 @@ from service.db.timeouts import Role
 from service.errors import install_exception_handlers
 from service.events.backpressure import Backpressure
 from service.events.service import IngestRules
-from service.jobs.runner import JobRunner
-from service.jobs.worker import Worker
+from service.events.worker import Worker
 from service.ops import metrics
 from service.privacy import PiiHasher
 from service.scoring.service import Scorer
@@ -78,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 batch=settings.worker_batch,
                 scorer=app.state.scorer,
             )
-            job_runner = JobRunner(
+            job_runner = background.job_runner(
                 make_session_factory(engines[Role.jobs]), settings, scorer=app.state.scorer
             )
             if settings.worker == WorkerMode.embedded:

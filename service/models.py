@@ -2,8 +2,8 @@
 
 from service.auth.models import ApiKey
 from service.customers.models import CustomerAttributes
-from service.events.models import Event
-from service.jobs.models import DeadLetter, Job, PendingEvent
+from service.events.models import DeadLetter, Event, PendingEvent
+from service.jobs.models import Job
 from service.learning.models import LearningDecision, SchedulerMark
 from service.model_versions.models import ModelAlias, ModelVersion, PromotionLog
 from service.portrait.models import CustomerDay, CustomerProduct, Product

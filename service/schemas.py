@@ -46,7 +46,7 @@ MAX_AMOUNT = Decimal("1000000000")
 """The largest amount or unit price one event may carry (a billion in the shop currency): 10**13
 ten-thousandths, so a day's, a customer's or the shop's sums need about a million such events
 to pass the 64-bit counters, and those sums are checked (an event that would pass them becomes
-a dead letter, ``service.jobs.worker``), never wrapped around."""
+a dead letter, ``service.events.worker``), never wrapped around."""
 
 MoneyAmount = Annotated[
     Decimal,

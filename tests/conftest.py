@@ -1,6 +1,12 @@
 """Fixtures: one migrated database per backend (SQLite and a real PostgreSQL), emptied after each
 test; the app behind real HTTP (Starlette's TestClient over ASGI, or a live uvicorn server).
 
+A test that asks for the simulated shop (``shop_in_database``), the shop scored by a champion
+(``scored_shop``) or scored and explained (``explained_shop``) gets a database of its own,
+cloned from a snapshot built once per backend and xdist worker (PostgreSQL ``CREATE DATABASE …
+TEMPLATE``, a file copy on SQLite), with a copy of the snapshot's model folder: building the
+shop for each test took 2 to 5 s, a clone takes a fraction of one.
+
 ``CLV_TEST_BACKENDS`` (default ``sqlite,postgresql``) chooses the backends and
 ``CLV_TEST_POSTGRES_URL`` the PostgreSQL server; each run creates and drops its own database.
 """
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import threading
 import time
@@ -29,14 +36,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.api.server import HTTP_PROTOCOL
 from service.auth import service as auth
+from service.background import job_runner
 from service.config import Settings
 from service.customers.service import ProfilePolicy
 from service.db import migrations
 from service.db.base import Base
 from service.db.session import make_engine, make_session_factory
 from service.events.service import IngestRules
-from service.jobs.runner import JobRunner
-from service.jobs.worker import drain
+from service.events.worker import drain
 from service.main import create_app
 from service.ml.clv_model import ClvModel
 from service.ml.training import TrainConfig, train
@@ -97,10 +104,11 @@ class PostgresServer:
         self.admin_url = make_url(admin_url)
         self.engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
 
-    def create_database(self) -> str:
+    def create_database(self, template: str | None = None) -> str:
         name = f"clv_test_{uuid.uuid4().hex[:12]}"
+        copying = f' TEMPLATE "{template}"' if template else ""
         with self.engine.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"{copying}'))
         return self.admin_url.set(database=name).render_as_string(hide_password=False)
 
     def drop_database(self, url: str) -> None:
@@ -166,12 +174,61 @@ def _empty_all_tables(url: str) -> None:
         engine.dispose()
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """A database to clone (never used by a test itself), the shop files it was loaded from,
+    and, once scored, the champion's version and the model folder holding it."""
+
+    url: str
+    folder: Path
+    version: str = ""
+    model_dir: Path | None = None
+
+
+SNAPSHOTS = (  # the richest snapshot a test's fixtures ask for wins
+    ("explained_shop", "explained_snapshot"),
+    ("scored_shop", "scored_snapshot"),
+    ("shop_in_database", "stored_snapshot"),
+)
+
+
+def clone_database(url: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A copy of the database at ``url``, dropped at the end of the requesting scope. Nothing
+    may be connected to ``url`` (a PostgreSQL template), so snapshots dispose their engines."""
+    if url.startswith("sqlite"):
+        copy = tmp_path / f"clv-{uuid.uuid4().hex[:8]}.db"
+        shutil.copyfile(str(make_url(url).database), copy)
+        return f"sqlite:///{copy}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    clone = server.create_database(template=make_url(url).database)
+    request.addfinalizer(lambda: server.drop_database(clone))
+    return clone
+
+
+def _snapshot_for(request: pytest.FixtureRequest) -> Snapshot | None:
+    for fixture, snapshot in SNAPSHOTS:
+        if fixture in request.fixturenames:
+            found: Snapshot = request.getfixturevalue(snapshot)
+            return found
+    return None
+
+
 @pytest.fixture
-def settings(database_url: str) -> Iterator[Settings]:
-    """Settings on the test database. The worker is off: tests apply queued events with
-    ``apply_pending`` when they need the portrait, so nothing races them."""
-    yield Settings(_env_file=None, database_url=database_url, worker="off")  # type: ignore[call-arg]
-    _empty_all_tables(database_url)
+def settings(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Settings]:
+    """Settings on the test database: the backend's shared one, emptied after the test, or a
+    clone of the shop's snapshot for a test that uses it. The worker is off: tests apply queued
+    events with ``apply_pending`` when they need the portrait, so nothing races them."""
+    snapshot = _snapshot_for(request)
+    if snapshot is None:
+        yield Settings(_env_file=None, database_url=database_url, worker="off")  # type: ignore[call-arg]
+        _empty_all_tables(database_url)
+        return
+    if snapshot.model_dir is not None:  # where model_settings looks: the test may change it
+        shutil.copytree(snapshot.model_dir, tmp_path / "models")
+    url = clone_database(snapshot.url, tmp_path, request)
+    yield Settings(_env_file=None, database_url=url, worker="off")  # type: ignore[call-arg]
 
 
 @pytest.fixture
@@ -270,13 +327,40 @@ def model_settings(settings: Settings, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def shop_in_database(
-    settings: Settings, db: Engine, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    """The shop's observed and future events, profiles and catalogue, stored."""
+def shop_in_database(settings: Settings, stored_snapshot: Snapshot) -> Path:
+    """The shop's observed and future events, profiles and catalogue, stored (in the test's
+    clone of ``stored_snapshot``); the folder of its files."""
+    return stored_snapshot.folder
+
+
+def _snapshot_settings(url: str, model_dir: Path | None = None) -> Settings:
+    update = {} if model_dir is None else {"model_dir": model_dir}
+    settings = Settings(_env_file=None, database_url=url, worker="off")  # type: ignore[call-arg]
+    return settings.model_copy(update=update)
+
+
+@contextmanager
+def _session_factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(settings)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()  # nothing may stay connected to a template
+
+
+@pytest.fixture(scope="session")
+def stored_snapshot(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Snapshot:
+    """``SHOP`` imported into a migrated database of the backend, its future events too."""
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    url = new_database_url(backend, tmp_path_factory.mktemp("snapshot"), request)
+    migrations.upgrade(url)
     folder = tmp_path_factory.mktemp("shop")
-    store_shop(settings, make_session_factory(db), folder)
-    return folder
+    settings = _snapshot_settings(url)
+    with _session_factory(settings) as factory:
+        store_shop(settings, factory, folder)
+    return Snapshot(url, folder)
 
 
 def store_shop(settings: Settings, factory: sessionmaker[Session], folder: Path) -> None:
@@ -303,17 +387,54 @@ def score_everyone(settings: Settings, factory: sessionmaker[Session], model: Cl
     drain(factory)
     with factory() as session, session.begin():
         version = registry.register(session, settings.model_dir, model, {}, "test")
-    runner = JobRunner(factory, settings)
+    runner = job_runner(factory, settings)
     while runner.run_once():
         pass
     return version.version
 
 
-@pytest.fixture
-def explained_shop(scored_shop: ScoredShop, db: Engine) -> ScoredShop:
-    """``scored_shop`` with every stored score's attributions computed, as an idle worker
+@pytest.fixture(scope="session")
+def scored_snapshot(
+    stored_snapshot: Snapshot,
+    shop_model: ClvModel,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Snapshot:
+    """``stored_snapshot`` with its events applied and ``shop_model`` the champion that scored
+    everyone (attributions not computed yet)."""
+    folder = tmp_path_factory.mktemp("scored")
+    settings = _snapshot_settings(
+        clone_database(stored_snapshot.url, folder, request), folder / "models"
+    )
+    with _session_factory(settings) as factory:
+        version = score_everyone(settings, factory, shop_model)
+    return Snapshot(settings.database_url, stored_snapshot.folder, version, settings.model_dir)
+
+
+@pytest.fixture(scope="session")
+def explained_snapshot(
+    scored_snapshot: Snapshot,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Snapshot:
+    """``scored_snapshot`` with every stored score's attributions computed, as an idle worker
     leaves it."""
-    explain_everyone(scored_shop.settings, make_session_factory(db))
+    folder = tmp_path_factory.mktemp("explained")
+    shutil.copytree(scored_snapshot.model_dir or folder, folder / "models")
+    settings = _snapshot_settings(
+        clone_database(scored_snapshot.url, folder, request), folder / "models"
+    )
+    with _session_factory(settings) as factory:
+        explain_everyone(settings, factory)
+    return Snapshot(
+        settings.database_url, scored_snapshot.folder, scored_snapshot.version, settings.model_dir
+    )
+
+
+@pytest.fixture
+def explained_shop(scored_shop: ScoredShop) -> ScoredShop:
+    """``scored_shop`` with every stored score's attributions computed (the test's clone of
+    ``explained_snapshot``)."""
     return scored_shop
 
 
@@ -350,7 +471,8 @@ class ScoredShop:
 
 @pytest.fixture
 def scored_shop(
-    model_settings: Settings, db: Engine, shop_in_database: Path, shop_model: ClvModel
+    model_settings: Settings, shop_in_database: Path, scored_snapshot: Snapshot
 ) -> ScoredShop:
-    version = score_everyone(model_settings, make_session_factory(db), shop_model)
-    return ScoredShop(model_settings, version, shop_in_database)
+    """The shop scored by ``shop_model`` as the champion (the test's clone of
+    ``scored_snapshot``, or of ``explained_snapshot`` under ``explained_shop``)."""
+    return ScoredShop(model_settings, scored_snapshot.version, shop_in_database)

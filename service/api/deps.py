@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +20,7 @@ from service.customers.service import ProfilePolicy
 from service.errors import AuthenticationError, PermissionDeniedError
 from service.events.backpressure import Backpressure
 from service.events.service import IngestRules
-from service.schemas import CustomerId
+from service.scoring.service import Scorer
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -74,11 +74,17 @@ async def _profile_policy(request: Request) -> ProfilePolicy:
     return policy
 
 
+async def _scorer(request: Request) -> Scorer:
+    scorer: Scorer = request.app.state.scorer
+    return scorer
+
+
 # Trivial dependencies are async so FastAPI runs them inline rather than in the thread pool.
 SettingsDep = Annotated[Settings, Depends(_settings)]
 IngestRulesDep = Annotated[IngestRules, Depends(_ingest_rules)]
 BackpressureDep = Annotated[Backpressure, Depends(_backpressure)]
 ProfilePolicyDep = Annotated[ProfilePolicy, Depends(_profile_policy)]
+ScorerDep = Annotated[Scorer, Depends(_scorer)]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -129,6 +135,3 @@ def _requires(scope: auth.Scope) -> Callable[[ApiKey], Coroutine[Any, Any, ApiKe
 IngestKey = Annotated[ApiKey, Depends(_requires(auth.Scope.ingest))]
 ReadKey = Annotated[ApiKey, Depends(_requires(auth.Scope.read))]
 AdminKey = Annotated[ApiKey, Depends(_requires(auth.Scope.admin))]
-
-CustomerIdPath = Annotated[CustomerId, Path(description="The customer's id.")]
-"""The ``{customer_id}`` of every customer route (customers, portrait, scores)."""

@@ -7,6 +7,7 @@ from service.dead_letters.views import router as dead_letters_router
 from service.drift.views import router as drift_router
 from service.events.views import router as events_router
 from service.fairness.views import router as fairness_router
+from service.jobs.views import router as jobs_router
 from service.learning.views import router as learning_router
 from service.model_versions.views import router as models_router
 from service.ops.views import router as ops_router
@@ -22,6 +23,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(portrait_router)
     app.include_router(scoring_router)
     app.include_router(models_router)
+    app.include_router(jobs_router)
     app.include_router(learning_router)
     app.include_router(fairness_router)
     app.include_router(drift_router)

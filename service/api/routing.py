@@ -27,9 +27,9 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from service.api.responses import error_responses
 from service.errors import InvalidRequestError, UnsupportedMediaTypeError
 from service.exact_json import InvalidJSONError, loads_exact
-from service.openapi_docs import error_responses
 
 JSON_MEDIA_TYPE = "application/json"
 

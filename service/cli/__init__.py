@@ -16,6 +16,9 @@ app = typer.Typer(
     help="clv-service: customer lifetime value, explained and kept current.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Click's plain help: wrapped to the terminal (80 columns at most), option names whole and
+    # no type label on flags, where Rich's panels cut names and sentences at 80 columns.
+    rich_markup_mode=None,
 )
 for commands in (serving.app, data.app, models.app, drift.app, docs.app):
     app.add_typer(commands)  # without a name: its commands join the top level

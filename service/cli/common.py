@@ -1,5 +1,6 @@
 """What every command shares: the console, readable failures, settings, a checked database."""
 
+# Beyond typer, rich and the standard library, imports go inside the commands: --help is instant.
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -8,18 +9,14 @@ from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy.orm import Session, sessionmaker
-
-from service.config import Settings
-from service.db import migrations
-from service.db.session import make_engine, make_session_factory
-from service.db.timeouts import Role
-from service.errors import SchemaNotReadyError, ServiceError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from service.config import Settings
+    from service.db.timeouts import Role
     from service.ml.training import Progress as ProgressCallback
 
 console = Console(soft_wrap=True, highlight=False)
@@ -33,6 +30,10 @@ def fail(message: str) -> typer.Exit:
 
 def load_settings() -> Settings:
     """The settings from the environment, or a readable refusal instead of a traceback."""
+    from pydantic import ValidationError
+
+    from service.config import Settings
+
     try:
         return Settings()
     except ValidationError as error:
@@ -44,10 +45,17 @@ def load_settings() -> Settings:
 
 
 @contextmanager
-def session_factory(settings: Settings, role: Role = Role.jobs) -> Iterator[sessionmaker[Session]]:
+def session_factory(
+    settings: Settings, role: Role | None = None
+) -> Iterator[sessionmaker[Session]]:
     """A session factory on a database that is at the code's schema; errors become messages.
-    The role sets the connections' time limits (``service.db.timeouts``)."""
-    engine = make_engine(settings, role)
+    The role (default: jobs) sets the connections' time limits (``service.db.timeouts``)."""
+    from service.db import migrations
+    from service.db.session import make_engine, make_session_factory
+    from service.db.timeouts import Role
+    from service.errors import SchemaNotReadyError, ServiceError
+
+    engine = make_engine(settings, role or Role.jobs)
     try:
         migrations.ensure_schema_current(engine)
         yield make_session_factory(engine)

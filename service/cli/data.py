@@ -1,12 +1,13 @@
 """Getting data in: ``clv simulate``, ``clv import-events``, ``clv import-csv``, and
 ``clv portrait rebuild``."""
 
+# Beyond typer, rich and the standard library, imports go inside the commands: --help is instant.
 from __future__ import annotations
 
 import io
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
 import typer
 from rich.progress import (
@@ -17,7 +18,6 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.progress import open as progress_open
-from sqlalchemy.orm import Session, sessionmaker
 
 from service.cli.common import (
     console,
@@ -27,20 +27,22 @@ from service.cli.common import (
     session_factory,
     transaction,
 )
-from service.customers.service import ProfilePolicy
-from service.errors import ServiceError
-from service.events.csv_import import CsvMapping, import_csv
-from service.events.imports import ImportSummary
-from service.events.models import EventType
-from service.events.service import IngestRules
-from service.jobs.worker import drain
-from service.portrait import service as portrait
-from service.privacy import PiiHasher
-from service.remote import RemoteService
-from service.shop_files import ShopFiles, load_folder, send_folder
-from service.simulator.config import Shift, ShopConfig
-from service.simulator.files import write_shop
-from service.simulator.population import CHANNELS
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from service.events.imports import ImportSummary
+
+# service.events.models.EventType's values (it imports SQLAlchemy); a test keeps them equal.
+EventTypeName = Literal[
+    "purchase",
+    "refund",
+    "view",
+    "add_to_cart",
+    "remove_from_cart",
+    "checkout_started",
+    "session_start",
+]
 
 app = typer.Typer()
 portrait_app = typer.Typer(
@@ -50,7 +52,9 @@ portrait_app = typer.Typer(
 
 @app.command("import-csv")
 def import_csv_command(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The CSV file.")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE", help="The CSV file.")
+    ],
     customer_col: Annotated[str, typer.Option(help="Column with the customer id.")] = "customer_id",
     time_col: Annotated[str, typer.Option(help="Column with the event time.")] = "occurred_at",
     amount_col: Annotated[str | None, typer.Option(help="Column with the order total.")] = None,
@@ -66,8 +70,12 @@ def import_csv_command(
     ] = None,
     type_col: Annotated[str | None, typer.Option(help="Column with the event type.")] = None,
     default_type: Annotated[
-        EventType, typer.Option(help="Event type of rows without a type column.")
-    ] = EventType.purchase,
+        EventTypeName,
+        typer.Option(
+            metavar="<type>",
+            help=f"Event type of rows without a type column: {', '.join(get_args(EventTypeName))}.",
+        ),
+    ] = "purchase",
     time_format: Annotated[
         str | None, typer.Option(help="strptime format, e.g. '%d/%m/%Y %H:%M'; ISO 8601 if unset.")
     ] = None,
@@ -92,7 +100,14 @@ def import_csv_command(
         typer.Option(help="With --order-col: order ids starting with this are refunds, e.g. C."),
     ] = None,
 ) -> None:
-    """Import events from a CSV file: streamed, in bulk, idempotent on re-run."""
+    """Import events from a CSV file.
+
+    Streamed, in bulk, idempotent on re-run."""
+    from service.events.csv_import import CsvMapping, import_csv
+    from service.events.models import EventType
+    from service.events.service import IngestRules
+    from service.privacy import PiiHasher
+
     settings = load_settings()
     mapping = CsvMapping(
         customer=customer_col,
@@ -106,7 +121,7 @@ def import_csv_command(
         type=type_col,
         time_format=time_format,
         timezone=timezone,
-        default_type=default_type,
+        default_type=EventType(default_type),
         negative_as_refund=negative_as_refund,
         order=order_col,
         name=name_col,
@@ -162,7 +177,13 @@ def simulate(
         ),
     ] = True,
 ) -> None:
-    """Simulate a shop with known future spend: events, profiles, catalogue and ground truth."""
+    """Simulate a shop whose future spend is known.
+
+    It writes events, profiles, a catalogue and the ground truth."""
+    from service.simulator.config import Shift, ShopConfig
+    from service.simulator.files import write_shop
+    from service.simulator.population import CHANNELS
+
     if shift_day is not None and shift_channel not in CHANNELS:
         raise fail(f"unknown channel {shift_channel!r}; known: {', '.join(CHANNELS)}")
     try:
@@ -194,7 +215,10 @@ def simulate(
 @app.command("import-events")
 def import_events(
     path: Annotated[
-        Path, typer.Argument(exists=True, help="A shop folder (clv simulate) or an events .jsonl.")
+        Path,
+        typer.Argument(
+            exists=True, metavar="PATH", help="A shop folder (clv simulate) or an events .jsonl."
+        ),
     ],
     url: Annotated[
         str | None, typer.Option(help="Send to a running service instead of the database.")
@@ -203,7 +227,16 @@ def import_events(
         str | None, typer.Option(envvar="CLV_API_KEY", help="Key for --url (scope ingest).")
     ] = None,
 ) -> None:
-    """Load events (and a folder's profiles and catalogue): streamed, idempotent on re-run."""
+    """Load a shop folder's events, profiles and catalogue.
+
+    Or the events of one .jsonl file; streamed, idempotent on re-run."""
+    from service.customers.service import ProfilePolicy
+    from service.errors import ServiceError
+    from service.events.service import IngestRules
+    from service.privacy import PiiHasher
+    from service.remote import RemoteService
+    from service.shop_files import ShopFiles, load_folder, send_folder
+
     files = ShopFiles.at(path)
     if not files.events.exists():
         raise fail(f"{files.events} not found")
@@ -245,6 +278,8 @@ def _count_lines(path: Path) -> int:
 def _apply_to_portrait(factory: sessionmaker[Session]) -> None:
     """Imports queue their events like the API does; apply them here rather than wait for a
     worker, so the portrait is current when the command returns."""
+    from service.events.worker import drain
+
     with err_console.status("applying the events to the customer portrait"):
         drain(factory)
 
@@ -261,7 +296,11 @@ def _print_import(summary: ImportSummary, unit: str = "rows") -> None:
 
 @portrait_app.command("rebuild")
 def portrait_rebuild() -> None:
-    """Recompute the portrait aggregates from all stored events (stop ingestion meanwhile)."""
+    """Recompute the portrait aggregates from all stored events.
+
+    Stop ingestion meanwhile."""
+    from service.portrait import service as portrait
+
     with transaction(load_settings()) as session, _progress() as progress:
         task = progress.add_task("events", total=None)
         events = portrait.rebuild(session, lambda n: progress.advance(task, n))

@@ -1,5 +1,6 @@
 """``clv openapi``: the committed OpenAPI document."""
 
+# Beyond typer, rich and the standard library, imports go inside the commands: --help is instant.
 from __future__ import annotations
 
 import json
@@ -27,7 +28,9 @@ def openapi(
         bool, typer.Option(help="Only check that OUT is current; exit 1 if not.")
     ] = False,
 ) -> None:
-    """Write the OpenAPI document generated from the app (committed as openapi/openapi.json)."""
+    """Write the OpenAPI document generated from the app.
+
+    It is committed as openapi/openapi.json; --check compares instead of writing."""
     document = openapi_document()
     if check:
         if not out.is_file() or out.read_text() != document:

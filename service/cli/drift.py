@@ -1,8 +1,9 @@
 """``clv drift``: a drift check, computed here rather than by a worker, and stored."""
 
+# Beyond typer, rich and the standard library, imports go inside the commands: --help is instant.
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -15,8 +16,9 @@ from service.cli.common import (
     session_factory,
     stages,
 )
-from service.drift.schemas import DriftReportRead, FeatureDriftRead, ShiftRead
-from service.drift.service import check_drift
+
+if TYPE_CHECKING:
+    from service.drift.schemas import DriftReportRead, FeatureDriftRead, ShiftRead
 
 app = typer.Typer()
 
@@ -26,10 +28,14 @@ def drift(
     as_of: AsOf = None,
     top: Annotated[int, typer.Option(min=1, help="Features to list, largest PSI first.")] = 10,
 ) -> None:
-    """Compare the champion's training population (customers active in the CLV_DRIFT_WINDOW_DAYS
+    """Check for drift since the champion's training data.
+
+    Compare the champion's training population (customers active in the CLV_DRIFT_WINDOW_DAYS
     before its data end) with the customers active before --as-of: purchase rate of the shop
     and of each profile segment, predicted spend, features. Stored, so GET /v1/monitoring/drift
     and /metrics serve it; with CLV_LEARNING_ON_DRIFT, drift queues the learning job."""
+    from service.drift.service import check_drift
+
     settings = load_settings()
     moment = parse_as_of(as_of)
     with session_factory(settings) as factory, stages("drift") as progress:

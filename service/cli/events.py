@@ -1,6 +1,7 @@
 """``clv events dead-letters list|retry|drop``: what an operator does with events the worker
 could not apply (``service.dead_letters``)."""
 
+# Beyond typer, rich and the standard library, imports go inside the commands: --help is instant.
 from __future__ import annotations
 
 from typing import Annotated
@@ -9,16 +10,18 @@ import typer
 from rich.table import Table
 
 from service.cli.common import console, fail, load_settings, transaction
-from service.dead_letters import service
-from service.dead_letters.schemas import MAX_LISTED
 
 events_app = typer.Typer(help="The event log's operations.", no_args_is_help=True)
 dead_letters_app = typer.Typer(
-    help="Events the worker could not apply, set aside with the error.", no_args_is_help=True
+    help="Events the worker could not apply, kept with the error.", no_args_is_help=True
 )
 events_app.add_typer(dead_letters_app, name="dead-letters")
 
-Seqs = Annotated[list[int] | None, typer.Argument(help="Sequence numbers (see list).")]
+# service.dead_letters.schemas.MAX_LISTED (it imports pydantic); a test keeps them equal.
+MAX_LISTED = 1_000
+Seqs = Annotated[
+    list[int] | None, typer.Argument(metavar="SEQ", help="Sequence numbers (see list).")
+]
 All = Annotated[bool, typer.Option("--all", help="Every dead letter.")]
 
 
@@ -27,6 +30,8 @@ def list_command(
     limit: Annotated[int, typer.Option(min=1, max=MAX_LISTED, help="At most this many.")] = 100,
 ) -> None:
     """The dead letters, oldest first, with the error."""
+    from service.dead_letters import service
+
     with transaction(load_settings()) as session:
         page = service.page(session, limit)
     table = Table("seq", "event_id", "customer", "type", "failed at", "error")
@@ -46,6 +51,8 @@ def list_command(
 @dead_letters_app.command("retry")
 def retry_command(seqs: Seqs = None, every: All = False) -> None:
     """Queue them for the worker again (after fixing the cause)."""
+    from service.dead_letters import service
+
     chosen = _chosen(seqs, every)
     with transaction(load_settings()) as session:
         done = service.retry(session, chosen)
@@ -55,6 +62,8 @@ def retry_command(seqs: Seqs = None, every: All = False) -> None:
 @dead_letters_app.command("drop")
 def drop_command(seqs: Seqs = None, every: All = False) -> None:
     """Delete them and their events: they will never count."""
+    from service.dead_letters import service
+
     chosen = _chosen(seqs, every)
     with transaction(load_settings()) as session:
         done = service.drop(session, chosen)

@@ -1,5 +1,6 @@
 """``clv apikey``: create, list and revoke API keys."""
 
+# Beyond typer, rich and the standard library, imports go inside the commands: --help is instant.
 from __future__ import annotations
 
 from typing import Annotated
@@ -7,9 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from service.auth import service as auth
 from service.cli.common import console, err_console, fail, load_settings, transaction
-from service.errors import ServiceError
 
 apikey_app = typer.Typer(help="API keys.", no_args_is_help=True)
 
@@ -21,7 +20,12 @@ def apikey_create(
         list[str], typer.Option(help="ingest, read, admin (repeat or comma-separate).")
     ],
 ) -> None:
-    """Create a key and print it. It is shown once: only its hash is stored."""
+    """Create a key and print it.
+
+    It is shown once: only its hash is stored."""
+    from service.auth import service as auth
+    from service.errors import ServiceError
+
     settings = load_settings()
     try:
         parsed = auth.parse_scopes(scopes)
@@ -36,6 +40,8 @@ def apikey_create(
 @apikey_app.command("list")
 def apikey_list() -> None:
     """List keys (names, prefixes, scopes; never the keys)."""
+    from service.auth import service as auth
+
     table = Table("name", "prefix", "scopes", "created", "revoked")
     with transaction(load_settings()) as session:
         for key in auth.list_keys(session):
@@ -45,8 +51,12 @@ def apikey_list() -> None:
 
 
 @apikey_app.command("revoke")
-def apikey_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+def apikey_revoke(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The key's name.")],
+) -> None:
     """Revoke a key: requests with it get 401 from now on."""
+    from service.auth import service as auth
+
     with transaction(load_settings()) as session:
         auth.revoke(session, name)
     console.print(f"revoked {name!r}")

@@ -1,6 +1,7 @@
 """``clv learning``: run the learning loop, and read its decisions and the accuracy of matured
 predictions."""
 
+# Beyond typer, rich and the standard library, imports go inside the commands: --help is instant.
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -17,12 +18,10 @@ from service.cli.common import (
     stages,
     transaction,
 )
-from service.learning import matured
-from service.learning import service as learning
-from service.learning.triggers import Trigger
 
 learning_app = typer.Typer(
-    help="Continuous learning: challengers judged against the champion on a time-later holdout.",
+    help="Continuous learning: challengers against the champion.\n\n"
+    "Each challenger is judged against the champion on a time-later holdout.",
     no_args_is_help=True,
 )
 
@@ -41,8 +40,13 @@ def run(
         str | None, typer.Option(help="Judge this registered version instead of training one.")
     ] = None,
 ) -> None:
-    """Train a challenger on the newest data (or take --challenger), judge it against the
-    champion on the holdout, and promote it only if it proves better."""
+    """Train a challenger and promote it if it proves better.
+
+    It learns from the newest data (or --challenger names one) and is judged against the
+    champion on the holdout."""
+    from service.learning import service as learning
+    from service.learning.schemas import Trigger
+
     settings = load_settings()
     if mode not in (None, "warm", "retrain"):
         raise typer.BadParameter("--mode must be warm or retrain")
@@ -70,6 +74,8 @@ def decisions(
     limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
 ) -> None:
     """Every learning decision with both models' holdout metrics."""
+    from service.learning import service as learning
+
     table = Table(
         "id", "decided", "trigger", "outcome", "challenger", "champion", "Gini", "MAPE", "agg."
     )
@@ -96,7 +102,11 @@ def decisions(
 def accuracy(
     refresh: Annotated[bool, typer.Option(help="Recompute now instead of the stored.")] = False,
 ) -> None:
-    """Each model version's matured predictions against what customers actually spent."""
+    """Matured predictions against actual spend, per version.
+
+    Each model version's matured predictions against what its customers actually spent."""
+    from service.learning import matured
+
     settings = load_settings()
     with session_factory(settings) as factory:
         if refresh:

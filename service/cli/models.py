@@ -1,5 +1,6 @@
 """``clv train``, ``clv evaluate``, ``clv score`` and ``clv models``."""
 
+# Beyond typer, rich and the standard library, imports go inside the commands: --help is instant.
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,14 +21,6 @@ from service.cli.common import (
     stages,
     transaction,
 )
-from service.errors import InvalidRequestError
-from service.ml.artifacts import device_for
-from service.model_versions import service as registry
-from service.model_versions.store import load_version
-from service.training import protected
-from service.training.backtest import backtest
-from service.training.runner import train_version
-from service.training.scoring import score_to_csv
 
 app = typer.Typer()
 models_app = typer.Typer(help="Registered model versions and their aliases.", no_args_is_help=True)
@@ -60,9 +53,15 @@ def train(
         ),
     ] = False,
 ) -> None:
-    """Train on the events up to --as-of and register the version (champion if it is the first,
-    challenger otherwise). The protected attributes are left out unless
+    """Train a model and register the version.
+
+    It learns from the events up to --as-of; the version is the champion if it is the first, a
+    challenger otherwise. The protected attributes are left out unless
     --with-protected-attributes or CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES=true asks for them."""
+    from service.errors import InvalidRequestError
+    from service.training import protected
+    from service.training.runner import train_version
+
     settings = load_settings()
     moment = parse_as_of(as_of)
     try:
@@ -123,8 +122,12 @@ def evaluate(
     architecture: Architecture = "gru_ziln",
     epochs: Epochs = 25,
 ) -> None:
-    """Backtest: train on the events up to --as-of, score everyone there, compare with their
-    spend in the next --horizon-days, against the BTYD baseline (and the oracle)."""
+    """Backtest a model against the BTYD baseline.
+
+    Train on the events up to --as-of, score everyone there, compare with their spend in the
+    next --horizon-days, against the BTYD baseline (and, given --shop, the oracle)."""
+    from service.training.backtest import backtest
+
     settings = load_settings()
     moment = parse_as_of(as_of)
     with session_factory(settings) as factory, stages("backtest") as progress:
@@ -165,7 +168,13 @@ def score(
     as_of: AsOf = None,
     version: Annotated[str, typer.Option(help="A version id or alias.")] = "champion",
 ) -> None:
-    """Score every customer with an event by --as-of and write a CSV (streamed by chunks)."""
+    """Score every customer and write a CSV.
+
+    Everyone with an event by --as-of, streamed by chunks."""
+    from service.ml.artifacts import device_for
+    from service.model_versions.store import load_version
+    from service.training.scoring import score_to_csv
+
     settings = load_settings()
     moment = parse_as_of(as_of)
     with session_factory(settings) as factory:
@@ -188,8 +197,12 @@ def score(
 
 @models_app.command("list")
 def models_list() -> None:
-    """Registered versions, newest first, with their aliases, what serves and its normalised Gini
-    on the selection window beside the best BTYD candidate's."""
+    """Registered versions, newest first.
+
+    With their aliases, what serves and its normalised Gini on the selection window beside the
+    best BTYD candidate's."""
+    from service.model_versions import service as registry
+
     table = Table("version", "aliases", "horizon", "data to", "serves", "Gini", "BTYD Gini", "by")
     with transaction(load_settings()) as session:
         for v in registry.list_versions(session):
@@ -215,10 +228,14 @@ def models_list() -> None:
 
 @models_app.command("promote")
 def models_promote(
-    version: Annotated[str, typer.Argument(help="The version id.")],
+    version: Annotated[str, typer.Argument(metavar="VERSION", help="The version id.")],
     alias: Annotated[str, typer.Option(help="champion or challenger.")] = "champion",
 ) -> None:
-    """Point an alias at a version (the artifact is loaded and verified first)."""
+    """Point an alias at a version.
+
+    The artifact is loaded and verified first."""
+    from service.model_versions import service as registry
+
     settings = load_settings()
     with transaction(settings) as session:
         change = registry.promote(session, settings.model_dir, version, alias, actor="cli")
@@ -232,7 +249,11 @@ def models_rollback(
         str | None, typer.Option(help="Any version the alias had before (default: the last).")
     ] = None,
 ) -> None:
-    """Point an alias back at an earlier version (its artifact is verified first)."""
+    """Point an alias back at an earlier version.
+
+    Its artifact is verified first."""
+    from service.model_versions import service as registry
+
     settings = load_settings()
     with transaction(settings) as session:
         change = registry.rollback(session, settings.model_dir, alias, "cli", to)
@@ -242,6 +263,8 @@ def models_rollback(
 @models_app.command("history")
 def models_history() -> None:
     """The promotion log, newest first."""
+    from service.model_versions import service as registry
+
     table = Table("at", "alias", "action", "version", "previous", "by")
     with transaction(load_settings()) as session:
         for e in registry.history(session):

@@ -1,5 +1,6 @@
 """``clv report fairness``: the fairness audit, computed here rather than by a worker."""
 
+# Beyond typer, rich and the standard library, imports go inside the commands: --help is instant.
 from __future__ import annotations
 
 import json
@@ -18,13 +19,12 @@ from service.cli.common import (
     session_factory,
     stages,
 )
-from service.fairness import service as fairness
-from service.fairness.audit import METRICS
-from service.fairness.schemas import DEFAULT_EPOCHS, DEFAULT_HORIZON_DAYS
 
 report_app = typer.Typer(help="Reports computed from the event store.", no_args_is_help=True)
 
-WITH, WITHOUT = fairness.MODELS
+# service.fairness.schemas' defaults (it imports SQLAlchemy); a test keeps them equal.
+DEFAULT_HORIZON_DAYS = 180
+DEFAULT_EPOCHS = 10
 
 
 @report_app.command("fairness")
@@ -38,10 +38,14 @@ def fairness_report(
         "reports/fairness"
     ),
 ) -> None:
-    """Backtest at --as-of (default: the latest cut-off whose horizon is in the data) with a
-    model trained with every profile attribute and one without the protected ones
+    """Audit two models' fairness per group.
+
+    Backtest at --as-of (default: the latest cut-off whose horizon is in the data) with a model
+    trained with every profile attribute and one without the protected ones
     (CLV_FAIRNESS_ATTRIBUTES); audit both per group. The report is also stored, so
     GET /v1/reports/fairness serves it."""
+    from service.fairness import service as fairness
+
     settings = load_settings()
     moment = parse_as_of(as_of) if as_of else None
     with session_factory(settings) as factory, stages("fairness") as progress:
@@ -71,6 +75,9 @@ def _figure(value: float | None, spec: str = ".2f") -> str:
 
 
 def _groups_table(body: dict[str, Any]) -> Table:
+    from service.fairness.service import MODELS
+
+    with_, without = MODELS
     table = Table(
         "attribute",
         "group",
@@ -84,8 +91,8 @@ def _groups_table(body: dict[str, Any]) -> Table:
     )
     for attribute in body["attributes"]:
         pairs = zip(
-            body[WITH]["attributes"][attribute]["groups"],
-            body[WITHOUT]["attributes"][attribute]["groups"],
+            body[with_]["attributes"][attribute]["groups"],
+            body[without]["attributes"][attribute]["groups"],
             strict=True,
         )
         for w, wo in pairs:
@@ -111,6 +118,10 @@ def _disparity(found: dict[str, Any], kind: str) -> str:
 
 
 def _disparities_table(body: dict[str, Any]) -> Table:
+    from service.fairness.audit import METRICS
+    from service.fairness.service import MODELS
+
+    with_, without = MODELS
     table = Table(
         "attribute",
         "metric",
@@ -122,8 +133,8 @@ def _disparities_table(body: dict[str, Any]) -> Table:
     )
     for attribute in body["attributes"]:
         for metric in METRICS:
-            w = body[WITH]["attributes"][attribute]["disparities"][metric]
-            wo = body[WITHOUT]["attributes"][attribute]["disparities"][metric]
+            w = body[with_]["attributes"][attribute]["disparities"][metric]
+            wo = body[without]["attributes"][attribute]["disparities"][metric]
             table.add_row(
                 attribute,
                 metric,
@@ -132,7 +143,7 @@ def _disparities_table(body: dict[str, Any]) -> Table:
                 _disparity(w, "ratio"),
                 _disparity(wo, "ratio"),
             )
-    for name in fairness.MODELS:
+    for name in MODELS:
         accuracy = body[name]["accuracy"]
         table.add_row(
             "accuracy",

@@ -1,5 +1,6 @@
 """``clv serve`` and ``clv demo``."""
 
+# Beyond typer, rich and the standard library, imports go inside the commands: --help is instant.
 from __future__ import annotations
 
 import json
@@ -16,30 +17,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import torch
 import typer
-import uvicorn
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-from sqlalchemy.orm import Session, sessionmaker
 
-from service.api.server import HTTP_PROTOCOL
-from service.auth import service as auth
 from service.cli.common import console, load_settings, session_factory
 from service.cli.data import import_events, simulate
 from service.cli.models import train
-from service.config import WorkerMode
-from service.db import migrations
-from service.db.timeouts import Role
-from service.jobs import repository as job_queue
-from service.jobs.kinds import JobKind
-from service.jobs.runner import JobRunner
-from service.jobs.worker import Worker
-from service.logs import logging_config
-from service.ops import metrics
-from service.scoring import repository as scores
-from service.scoring.service import Scorer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from service.jobs.runner import JobRunner
 
 logger = logging.getLogger(__name__)
 app = typer.Typer()
@@ -55,20 +45,29 @@ def serve(
         int,
         typer.Option(
             min=0,
-            help="`clv worker` processes to run beside the API (applying events, rescoring, "
+            help="clv worker processes to run beside the API (applying events, rescoring, "
             "jobs, the scheduler); 0: each API process does that work in a thread (or none "
             "does, with CLV_WORKER=off).",
         ),
     ] = 1,
 ) -> None:
-    """Start the HTTP API (uvicorn). The database must be migrated (clv db upgrade). On
-    SIGTERM or Ctrl-C it stops accepting connections and finishes the requests in flight
-    (up to 30 s) before exiting. The background work runs in ``--event-workers`` processes of
-    its own (one by default: one API process and one worker fit two cores), restarted if they
-    die, so request handling never shares a GIL with rescoring and scheduled jobs never run in
-    an API process: under the soak's load, a worker thread inside the API process let
-    thousands of customers go stale where the separate process kept event to fresh score
-    under 2 s (``bench/soak.py``)."""
+    """Start the HTTP API (uvicorn).
+
+    The database must be migrated (clv db upgrade). On SIGTERM or Ctrl-C it stops accepting
+    connections and finishes the requests in flight (up to 30 s) before exiting.
+
+    The background work runs in --event-workers processes of its own (one by default: one API
+    process and one worker fit two cores), restarted if they die, so request handling never
+    shares a GIL with rescoring and scheduled jobs never run in an API process: under the
+    soak's load, a worker thread inside the API process let thousands of customers go stale
+    where the separate process kept event to fresh score under 2 s (bench/soak.py)."""
+    import uvicorn
+
+    from service.api.server import HTTP_PROTOCOL
+    from service.config import WorkerMode
+    from service.logs import logging_config
+    from service.ops import metrics
+
     settings = load_settings()
     with session_factory(settings):
         pass  # refuses an un-migrated database with the command to run
@@ -152,9 +151,19 @@ def worker(
         typer.Option(hidden=True, help="Stop when this process is gone (clv serve's own workers)."),
     ] = None,
 ) -> None:
-    """Apply newly stored events to the customer portrait, keep stored scores fresh and run
-    queued jobs (training, rescoring), continuously: run it beside API processes started with
+    """Apply events, keep scores fresh and run queued jobs.
+
+    Apply newly stored events to the customer portrait, keep stored scores fresh and run queued
+    jobs (training, rescoring), continuously: run it beside API processes started with
     CLV_WORKER=off; several workers may share a PostgreSQL database."""
+    import torch
+
+    from service.background import job_runner
+    from service.db.timeouts import Role
+    from service.events.worker import Worker
+    from service.logs import logging_config
+    from service.scoring.service import Scorer
+
     settings = load_settings()
     logging.config.dictConfig(logging_config(settings.log_level))
     torch.set_num_threads(settings.torch_threads)
@@ -169,7 +178,7 @@ def worker(
             batch=settings.worker_batch,
             scorer=scorer,
         )
-        jobs = JobRunner(factory, settings, scorer=scorer)
+        jobs = job_runner(factory, settings, scorer=scorer)
         jobs.start()
 
         def finish(_signal: int, _frame: object) -> None:  # SIGTERM: after the current turn
@@ -210,9 +219,16 @@ def demo(
         "data/demo-shop"
     ),
 ) -> None:
-    """The first run: migrate the database (SQLite by default), simulate a shop whose history
-    ends yesterday, import it, train a model, score every customer, create an API key and
-    serve, printing how to call the API. Run again, it reuses what the database holds."""
+    """The first run: simulate, import, train, score, serve.
+
+    Migrate the database (SQLite by default), simulate a shop whose history ends yesterday,
+    import it, train a model, score every customer, create an API key and serve, printing how
+    to call the API. Run again, it reuses what the database holds."""
+    from service.auth import service as auth
+    from service.background import job_runner
+    from service.db import migrations
+    from service.scoring import repository as scores
+
     settings = load_settings()
     migrations.upgrade(settings.database_url)
     with session_factory(settings) as factory:
@@ -224,7 +240,7 @@ def demo(
             simulate(out=shop, customers=customers, days=days, start=first_day.isoformat())
             import_events(shop)
             train(horizon_days=DEMO_HORIZON_DAYS)
-        _run_jobs_showing_progress(factory, JobRunner(factory, settings))
+        _run_jobs_showing_progress(factory, job_runner(factory, settings))
         with factory() as session, session.begin():
             name = f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}"
             _, token = auth.create_key(session, name, list(auth.Scope))
@@ -242,6 +258,9 @@ def demo(
 def _run_jobs_showing_progress(factory: sessionmaker[Session], runner: JobRunner) -> None:
     """Run the queued jobs (the new champion's rescoring of everyone) in a thread, with a bar
     of the rescoring's progress as the job writes it (at most once a second)."""
+    from service.jobs import repository as job_queue
+    from service.jobs.kinds import JobKind
+
     failures: list[BaseException] = []
 
     def work() -> None:
@@ -269,6 +288,8 @@ def _run_jobs_showing_progress(factory: sessionmaker[Session], runner: JobRunner
 
 def demo_customer(session: Session) -> str:
     """The stored customer with the highest score: a good first one to look at."""
+    from service.scoring import repository as scores
+
     best = scores.most_valuable(session)
     if best is None:
         raise typer.BadParameter("the demo database holds no scores; delete it and run again")

@@ -16,8 +16,7 @@ from service.db.base import Base
 from service.db.bulk import bulk_upsert, is_postgresql
 from service.db.queries import one_of
 from service.db.types import MONEY_SCALE
-from service.events.models import Event
-from service.jobs.models import DeadLetter, PendingEvent
+from service.events.models import DeadLetter, Event, PendingEvent
 
 
 def attributes(session: Session, customer_id: str) -> Sequence[CustomerAttributes]:

@@ -79,8 +79,9 @@ def update_attributes(
     *,
     replace: bool,
     now: datetime | None = None,
-) -> None:
-    """PUT (``replace``) swaps the source's attributes; PATCH merges (RFC 7396: null deletes)."""
+) -> CustomerRead:
+    """PUT (``replace``) swaps the source's attributes; PATCH merges (RFC 7396: null deletes).
+    Returns the customer as read afterwards (the merged profile the answer shows)."""
     now = now or datetime.now(UTC)
     row = repository.attributes_for_update(session, customer_id, update.source, now)
     values = policy.pii.scrub(update.attributes)
@@ -88,6 +89,7 @@ def update_attributes(
     row.attributes = _present({**base, **values})  # a null value deletes the attribute
     row.updated_at = now
     scores.mark_stale(session, [customer_id], "attributes")
+    return get_customer(session, customer_id, policy)
 
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from fastapi import Response, status
 
-from service.api.deps import (
-    AdminKey,
-    CustomerIdPath,
-    IngestKey,
-    ProfilePolicyDep,
-    ReadKey,
-    SessionDep,
-)
+from service.api.deps import AdminKey, IngestKey, ProfilePolicyDep, ReadKey, SessionDep
+from service.api.params import CustomerIdPath
+from service.api.responses import error_responses
 from service.api.routing import domain_router
 from service.customers import service
 from service.customers.schemas import CustomerAttributesUpdate, CustomerRead
-from service.openapi_docs import error_responses
 
 router = domain_router(prefix="/v1/customers", tags=["customers"])
 
@@ -35,8 +29,7 @@ def patch_customer(
 ) -> CustomerRead:
     """Merge the attributes into what the source sent before (null removes an attribute).
     Creates the customer if unknown."""
-    service.update_attributes(session, customer_id, update, policy, replace=False)
-    return service.get_customer(session, customer_id, policy)
+    return service.update_attributes(session, customer_id, update, policy, replace=False)
 
 
 @router.put(
@@ -53,8 +46,7 @@ def put_customer(
     _key: IngestKey,
 ) -> CustomerRead:
     """Replace everything the source sent before; other sources are untouched."""
-    service.update_attributes(session, customer_id, update, policy, replace=True)
-    return service.get_customer(session, customer_id, policy)
+    return service.update_attributes(session, customer_id, update, policy, replace=True)
 
 
 @router.get(

@@ -6,11 +6,11 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from service.dead_letters.schemas import DeadLetterOutcome, DeadLetterPage, DeadLetterRead
-from service.jobs import repository
+from service.events import queue
 
 
 def page(session: Session, limit: int, after: int = 0) -> DeadLetterPage:
-    rows = repository.dead_letters(session, limit + 1, after)
+    rows = queue.dead_letters(session, limit + 1, after)
     shown = [
         DeadLetterRead(
             seq=letter.seq,
@@ -25,15 +25,15 @@ def page(session: Session, limit: int, after: int = 0) -> DeadLetterPage:
     ]
     return DeadLetterPage(
         dead_letters=shown,
-        total=repository.dead_letter_count(session),
+        total=queue.dead_letter_count(session),
         next_after=shown[-1].seq if len(rows) > limit else None,
     )
 
 
 def retry(session: Session, seqs: list[int] | None) -> DeadLetterOutcome:
     """Queue them again (``seqs``, or all for None); one that still fails comes back."""
-    return DeadLetterOutcome(seqs=repository.requeue_dead_letters(session, seqs))
+    return DeadLetterOutcome(seqs=queue.requeue_dead_letters(session, seqs))
 
 
 def drop(session: Session, seqs: list[int] | None) -> DeadLetterOutcome:
-    return DeadLetterOutcome(seqs=repository.drop_dead_letters(session, seqs))
+    return DeadLetterOutcome(seqs=queue.drop_dead_letters(session, seqs))

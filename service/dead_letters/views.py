@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Query
 
 from service.api.deps import AdminKey, SessionDep
+from service.api.responses import error_responses
 from service.api.routing import domain_router
 from service.dead_letters import service
 from service.dead_letters.schemas import (
@@ -15,7 +16,6 @@ from service.dead_letters.schemas import (
     DeadLetterPage,
     DeadLetterSelection,
 )
-from service.openapi_docs import error_responses
 
 router = domain_router(prefix="/v1/dead-letters", tags=["events"])
 

@@ -1,6 +1,6 @@
 """The drift check: the champion's training population against the customers it scores now.
 
-``check_drift`` computes a check (``service.ml.drift_check``), stores it (``reports``, kind
+``check_drift`` computes a check (``service.ml.drift.populations``), stores it (``reports``, kind
 ``drift``, subject the champion's version) and, when something drifted and
 ``CLV_LEARNING_ON_DRIFT`` is set, queues the learning job in the same transaction. Workers run
 it as the ``drift`` job, which the scheduler queues every ``CLV_MONITOR_INTERVAL_MINUTES`` and
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,13 +30,14 @@ from service.drift.schemas import (
 from service.errors import InvalidRequestError, NotFoundError, refuse_future
 from service.jobs import service as jobs
 from service.jobs.kinds import JobKind
-from service.learning.triggers import Trigger, request_learning
+from service.jobs.schemas import JobRead
+from service.learning.schemas import Trigger
+from service.learning.triggers import request_learning
 from service.ml.artifacts import device_for
-from service.ml.drift import MIN_SEGMENT_Z, PurchaseRate, Shift, Thresholds
-from service.ml.drift_check import EXCLUDED_GROUPS, DriftResult, Population, check, population
+from service.ml.drift.populations import EXCLUDED_GROUPS, DriftResult, Population, check, population
+from service.ml.drift.statistics import MIN_SEGMENT_Z, PurchaseRate, Shift, Thresholds
 from service.ml.training import Progress
 from service.model_versions import repository as versions
-from service.model_versions.schemas import JobRead
 from service.model_versions.service import get_version
 from service.model_versions.store import load_version
 from service.reports import repository as reports
@@ -72,8 +72,7 @@ def submit(session: Session, request: DriftCheckRequest, actor: str) -> JobRead:
             f"as_of {request.as_of.isoformat()} is before the end of champion {champion}'s "
             f"training data ({data_to.isoformat()}): there is nothing to compare yet"
         )
-    as_of = request.as_of.isoformat() if request.as_of else None
-    return jobs.submit_once(session, JobKind.drift, {"as_of": as_of}, actor)
+    return jobs.submit_once(session, JobKind.drift, request, actor)
 
 
 def latest_report(session: Session) -> Report | None:
@@ -89,26 +88,6 @@ def latest(session: Session) -> DriftReportRead:
 
 def read(report: Report) -> DriftReportRead:
     return reports.read_as(report, DriftReportRead)
-
-
-def run_job(
-    session_factory: sessionmaker[Session],
-    settings: Settings,
-    params: dict[str, Any],
-    actor: str,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """The ``drift`` job (params: ``as_of``, optional): check, store; the result summarises."""
-    as_of = params.get("as_of")
-    moment = datetime.fromisoformat(as_of) if as_of else None
-    report = check_drift(session_factory, settings, as_of=moment, actor=actor, progress=progress)
-    return {
-        "report_id": report.id,
-        "model_version": report.model_version,
-        "drifted": report.drifted,
-        "reasons": report.reasons,
-        "learning_job_id": report.learning_job_id,
-    }
 
 
 def check_drift(

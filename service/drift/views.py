@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import status
 
 from service.api.deps import AdminKey, ReadKey, SessionDep
+from service.api.responses import error_responses
 from service.api.routing import domain_router
 from service.drift import service
 from service.drift.schemas import DriftCheckRequest, DriftReportRead
-from service.model_versions.schemas import JobRead
-from service.openapi_docs import error_responses
+from service.jobs.schemas import JobRead
 
 router = domain_router(prefix="/v1", tags=["monitoring"])
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.errors import ServiceError
-from service.jobs import repository as queue
+from service.events import queue
 from service.scoring import repository as scores
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base
@@ -52,3 +52,32 @@ class Event(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     properties: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PendingEvent(Base):
+    """A stored event whose effects (the portrait aggregates) are not applied yet.
+
+    Written in the transaction that stores the event and deleted in the transaction that applies
+    it, so each event is applied exactly once, even when workers crash or run side by side.
+    """
+
+    __tablename__ = "pending_events"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    )
+
+
+class DeadLetter(Base):
+    """A stored event the worker could not apply (applying it failed while the events beside it
+    applied), set aside with the error so it cannot stall the queue. It stays in ``events`` but
+    counts nowhere (portrait, training, scores) until an operator retries or drops it
+    (``clv events dead-letters``, ``/v1/dead-letters``)."""
+
+    __tablename__ = "dead_letters"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    )
+    error: Mapped[str] = mapped_column(Text)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime())

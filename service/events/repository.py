@@ -16,9 +16,8 @@ from sqlalchemy import Table, distinct, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from service.db.bulk import bulk_upsert, is_postgresql
-from service.events.models import Event, EventType
+from service.events.models import Event, EventType, PendingEvent
 from service.events.schemas import ITEMS_AS_JSON, EventCreate
-from service.jobs.models import PendingEvent
 
 _EVENTS: Table = Event.__table__  # type: ignore[assignment]
 _PENDING: Table = PendingEvent.__table__  # type: ignore[assignment]

@@ -11,10 +11,10 @@ from service.api.deps import (
     SessionDep,
     SettingsDep,
 )
+from service.api.responses import error_responses
 from service.api.routing import domain_router
 from service.events import service
 from service.events.schemas import EventBatchCreate, EventBatchResult
-from service.openapi_docs import error_responses
 
 router = domain_router(prefix="/v1/events", tags=["events"])
 

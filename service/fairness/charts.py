@@ -4,15 +4,11 @@ groups' bootstrap intervals (wide ones mark small groups whose means say little)
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-
-import matplotlib.pyplot as plt
 import numpy as np
+
+from service.charts import plt, png
 
 SERIES = (
     ("actual", None, "mean_actual", "0.35"),
@@ -39,10 +35,7 @@ def fairness_png(report: dict[str, Any]) -> bytes:
         f"{report['as_of'][:10]} ({report['customers']} customers)"
     )
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
+    return png(figure)
 
 
 def _attribute_panel(axis: Any, report: dict[str, Any], attribute: str) -> None:

@@ -32,16 +32,16 @@ from service.fairness.schemas import (
 )
 from service.jobs import service as jobs
 from service.jobs.kinds import JobKind
+from service.jobs.schemas import JobRead
 from service.ml.artifacts import device_for
 from service.ml.examples import EventLog, Profiles
-from service.ml.insufficient import InsufficientDataError
 from service.ml.metrics import finite
 from service.ml.profile import GROUP
-from service.ml.training import Progress, TrainConfig, train
-from service.model_versions.schemas import JobRead
+from service.ml.training import Progress, TrainConfig
 from service.reports import repository as reports
 from service.training import data
 from service.training.backtest import refuse_unjudgeable
+from service.training.runner import train_or_refuse
 
 KIND = "fairness"
 RUN = "fairness backtest"
@@ -62,7 +62,8 @@ def submit(session: Session, settings: Settings, request: FairnessRequest, actor
     horizon = timedelta(days=request.horizon_days)
     as_of = request.as_of or last - horizon
     refuse_unjudgeable(session, settings, as_of, request.horizon_days, last, run=RUN)
-    return jobs.submit(session, JobKind.fairness, request.model_dump(mode="json"), actor)
+    params = FairnessRequest.model_validate(request.model_dump())  # every field, as asked
+    return jobs.submit(session, JobKind.fairness, params, actor)
 
 
 def latest(session: Session) -> FairnessReportRead:
@@ -77,28 +78,6 @@ def latest_chart(session: Session) -> bytes:
     if report is None or report.chart is None:
         raise NotFoundError(NO_REPORT)
     return report.chart
-
-
-def run_job(
-    session_factory: sessionmaker[Session],
-    settings: Settings,
-    params: dict[str, Any],
-    progress: Progress | None = None,
-    cancelled: Callable[[], bool] | None = None,
-) -> dict[str, Any]:
-    """The ``fairness`` job: compute, store; the result names the stored report."""
-    as_of = params.get("as_of")
-    body, chart = compute(
-        session_factory,
-        settings,
-        as_of=datetime.fromisoformat(as_of) if as_of else None,
-        horizon_days=params.get("horizon_days", DEFAULT_HORIZON_DAYS),
-        epochs=params.get("epochs", DEFAULT_EPOCHS),
-        progress=progress,
-        cancelled=cancelled,
-    )
-    report_id = store(session_factory, body, chart)
-    return {"report_id": report_id, "as_of": body["as_of"], "customers": body["customers"]}
 
 
 def store(session_factory: sessionmaker[Session], body: dict[str, Any], chart: bytes) -> int:
@@ -196,10 +175,16 @@ def _audited_model(
 ) -> dict[str, Any]:
     """Train one model at ``as_of``, score everyone there and audit it against their spend in
     the horizon. The first call records the population in ``body`` (the second sees the same)."""
-    try:
-        model = train(log, profiles, sources, as_of, config, progress, cancelled)
-    except InsufficientDataError as error:
-        raise InvalidRequestError(f"cannot backtest at {as_of.date()}: {error}") from None
+    model = train_or_refuse(
+        log,
+        profiles,
+        sources,
+        as_of,
+        config,
+        refusal=f"cannot backtest at {as_of.date()}",
+        progress=progress,
+        cancelled=cancelled,
+    )
     examples = model.examples(log, profiles, sources, as_of, label_days=config.horizon_days)
     predicted = model.predict(examples)["clv"].to_numpy()
     actual = np.asarray(examples.labels, dtype=float)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import Response, status
 
 from service.api.deps import AdminKey, ReadKey, SessionDep, SettingsDep
+from service.api.responses import error_responses
 from service.api.routing import domain_router
 from service.fairness import service
 from service.fairness.schemas import FairnessReportRead, FairnessRequest
-from service.model_versions.schemas import JobRead
-from service.openapi_docs import error_responses
+from service.jobs.schemas import JobRead
 
 router = domain_router(prefix="/v1", tags=["reports"])
 

@@ -1,44 +1,15 @@
-"""Queues in the database, so work survives restarts and several workers can share it."""
+"""The jobs queue, in the database, so work survives restarts and several workers can share it."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, Integer, String, Text
+from sqlalchemy import Boolean, Float, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base
 from service.db.types import JSONType, UTCDateTime
-
-
-class PendingEvent(Base):
-    """A stored event whose effects (the portrait aggregates) are not applied yet.
-
-    Written in the transaction that stores the event and deleted in the transaction that applies
-    it, so each event is applied exactly once, even when workers crash or run side by side.
-    """
-
-    __tablename__ = "pending_events"
-
-    seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
-    )
-
-
-class DeadLetter(Base):
-    """A stored event the worker could not apply (applying it failed while the events beside it
-    applied), set aside with the error so it cannot stall the queue. It stays in ``events`` but
-    counts nowhere (portrait, training, scores) until an operator retries or drops it
-    (``clv events dead-letters``, ``/v1/dead-letters``)."""
-
-    __tablename__ = "dead_letters"
-
-    seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
-    )
-    error: Mapped[str] = mapped_column(Text)
-    failed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Job(Base):

@@ -1,23 +1,24 @@
-"""Which function runs each kind of job. Each domain registers its own handlers in its
-``jobs.py`` (``@handles(JobKind.x)``); the runner looks them up by the job's kind instead of
-importing each domain's job code (it still imports the learning scheduler it ticks and the scorer
-it shares). ``load_handlers`` imports those modules, by name, once per process."""
+"""Which function runs each kind of job, and with what parameters. Each domain registers its own
+handlers in its ``jobs.py`` (``@job_handler(JobKind.x, params=XParams)``) with a pydantic model
+of the parameters it takes, so a job's stored ``params`` are validated once, when it is queued
+(``service.jobs.service.submit`` takes the model) and again when it runs, and the handler reads
+typed fields instead of keys. ``jobs/`` itself imports no domain: ``load_handlers`` imports the
+handler modules by name, and what a handler needs from the process beyond the database and the
+settings (the scorer the worker shares) reaches it through ``JobContext.resource``."""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.errors import ServiceError
 from service.jobs.kinds import JobKind
-
-if TYPE_CHECKING:  # the scorer is scoring's; only its type is needed here
-    from service.scoring.service import Scorer
 
 HANDLER_MODULES = (
     "service.training.jobs",
@@ -27,26 +28,60 @@ HANDLER_MODULES = (
     "service.fairness.jobs",
 )
 
+P = TypeVar("P", bound=BaseModel)
+R = TypeVar("R")
+
+
+class NoParams(BaseModel):
+    """The parameters of a job that takes none."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a handler gets: the job's parameters and who asked, the process's database, settings
-    and scorer, and the job's progress reporter and cancel flag."""
+    """What every handler gets besides its parameters: who asked, the process's database and
+    settings, the job's progress reporter and cancel flag, and the process's shared objects."""
 
     session_factory: sessionmaker[Session]
     settings: Settings
-    scorer: Scorer
-    params: dict[str, Any]
     actor: str
     job_id: int
     progress: Callable[[str, float], None]
     cancelled: Callable[[], bool]
+    resources: Mapping[type, object]
+
+    def resource(self, kind: type[R]) -> R:
+        """The process's shared object of this type (given to the runner), e.g. the scorer
+        whose loaded models the API and the event worker use too."""
+        found = self.resources.get(kind)
+        if not isinstance(found, kind):
+            raise ServiceError(f"this process runs no {kind.__name__} for its jobs")
+        return found
 
 
-Handler = Callable[[JobContext], dict[str, Any]]
-"""Runs one job; its return value is stored as the job's result (JSON)."""
+Run = Callable[[JobContext, P], dict[str, Any]]
+"""A handler's function: runs the job; its return value is stored as the job's result (JSON)."""
 
-_HANDLERS: dict[JobKind, Handler] = {}
+
+@dataclass(frozen=True)
+class Handler(Generic[P]):
+    """A registered handler: its parameters' model and the function that runs the job."""
+
+    params: type[P]
+    run: Run[P]
+
+    def __call__(self, job: JobContext, params: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            typed = self.params.model_validate(params)
+        except ValidationError as wrong:
+            raise ServiceError(
+                f"the job's params are not {self.params.__name__}: {wrong}"
+            ) from None
+        return self.run(job, typed)
+
+
+_HANDLERS: dict[JobKind, Handler[Any]] = {}
 
 
 class JobCancelledError(RuntimeError):
@@ -54,10 +89,12 @@ class JobCancelledError(RuntimeError):
     stopping); the runner marks the job cancelled, or failed when it was the shutdown."""
 
 
-def handles(kind: JobKind) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        _HANDLERS[kind] = handler
-        return handler
+def job_handler(kind: JobKind, params: type[P]) -> Callable[[Run[P]], Run[P]]:
+    """Register the decorated function as the handler of ``kind``, taking ``params``."""
+
+    def register(run: Run[P]) -> Run[P]:
+        _HANDLERS[kind] = Handler(params, run)
+        return run
 
     return register
 
@@ -67,7 +104,7 @@ def load_handlers() -> None:
         importlib.import_module(module)
 
 
-def handler_for(kind: str) -> Handler:
+def handler_for(kind: str) -> Handler[Any]:
     try:
         return _HANDLERS[JobKind(kind)]
     except (ValueError, KeyError):

@@ -1,5 +1,7 @@
 """Runs queued jobs in a worker, one at a time, reporting progress as it goes; what each kind of
-job does is its domain's handler (``service.jobs.registry``).
+job does is its domain's handler (``service.jobs.registry``), and what else runs between jobs
+(the learning scheduler's tick) is given to the runner by whoever builds it
+(``service.background``), so the runner knows no domain.
 
 Progress is written in short transactions of its own (at most once a second) so the API can show
 it while the job's work is uncommitted; the same write reads whether a cancel was asked for,
@@ -16,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,9 +29,6 @@ from service.config import Settings
 from service.errors import ServiceError
 from service.jobs import registry, repository
 from service.jobs.loop import PollingLoop
-from service.learning.scheduler import Scheduler
-from service.ml.training import TrainingCancelledError
-from service.scoring.service import Scorer
 
 logger = logging.getLogger(__name__)
 
@@ -119,21 +118,26 @@ class JobRunner(PollingLoop):
         session_factory: sessionmaker[Session],
         settings: Settings,
         *,
-        scorer: Scorer | None = None,
+        resources: Sequence[object] = (),
+        tickers: Sequence[Callable[[], object]] = (),
         poll_seconds: float = 1.0,
     ) -> None:
+        """``resources``: the process's shared objects handlers may ask for, by type
+        (``JobContext.resource``); ``tickers``: called before every turn (each decides itself
+        whether anything is due, and queues it as a job)."""
         super().__init__(poll_seconds)
         self.session_factory, self.settings = session_factory, settings
-        self.scorer = scorer or Scorer(settings)
+        self.resources = {type(resource): resource for resource in resources}
+        self.tickers = tuple(tickers)
         self.abandoned_after = timedelta(seconds=settings.job_abandoned_after_seconds)
-        self.scheduler = Scheduler(session_factory, settings)
         registry.load_handlers()
         self._next_sweep = 0.0
 
     def turn(self) -> bool:
         if time.monotonic() >= self._next_sweep:
             self.fail_abandoned()
-        self.scheduler.maybe_tick()
+        for tick in self.tickers:
+            tick()
         return self.run_once()
 
     def fail_abandoned(self) -> int:
@@ -159,7 +163,7 @@ class JobRunner(PollingLoop):
         try:
             with reporter.heartbeat(self.settings.job_heartbeat_seconds):
                 result = self._execute(kind, params, actor, reporter)
-        except (TrainingCancelledError, registry.JobCancelledError):
+        except registry.JobCancelledError:
             status = "cancelled"
             if self.stopping and not reporter.cancel_requested:
                 status, error = "failed", SHUT_DOWN
@@ -189,16 +193,15 @@ class JobRunner(PollingLoop):
     def _execute(
         self, kind: str, params: dict[str, Any], actor: str, reporter: JobReporter
     ) -> dict[str, Any]:
-        handler = registry.handler_for(kind)
-        return handler(
-            registry.JobContext(
-                self.session_factory,
-                self.settings,
-                self.scorer,
-                params,
-                actor,
-                reporter.job_id,
-                reporter.progress,
-                reporter.cancelled,
-            )
+        """Run the kind's handler on the stored params (checked against its model again: a
+        row written by hand or by an older version fails with what was wrong)."""
+        context = registry.JobContext(
+            self.session_factory,
+            self.settings,
+            actor,
+            reporter.job_id,
+            reporter.progress,
+            reporter.cancelled,
+            self.resources,
         )
+        return registry.handler_for(kind)(context, params)

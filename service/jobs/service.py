@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import zlib
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import func, select
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from service.db.bulk import is_postgresql
 from service.errors import ConflictError, NotFoundError
 from service.jobs import repository
+from service.jobs.kinds import JobKind
 from service.jobs.models import Job
-from service.model_versions.schemas import JobRead
+from service.jobs.schemas import JobRead
 
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 
 
-def submit(session: Session, kind: str, params: dict[str, Any], actor: str) -> JobRead:
+def submit(session: Session, kind: JobKind, params: BaseModel, actor: str) -> JobRead:
+    """Queue a job of ``kind`` with its handler's parameters (``service.jobs.registry``). The
+    fields the caller set are stored, so a job's ``params`` read back as asked; the handler's
+    model fills in the rest when it runs."""
     job = Job(
         kind=kind,
-        params=params,
+        params=params.model_dump(mode="json", exclude_unset=True),
         status="queued",
         progress=0.0,
         stage="queued",
@@ -58,7 +59,7 @@ def read(job: Job) -> JobRead:
     return JobRead.model_validate(job)
 
 
-def submit_once(session: Session, kind: str, params: dict[str, Any], actor: str) -> JobRead:
+def submit_once(session: Session, kind: JobKind, params: BaseModel, actor: str) -> JobRead:
     """Queue a job of ``kind`` unless one is already queued or running: that one is returned.
     For work that only needs doing once however often it is asked for (a drift check, a
     learning run), so triggers firing together do not pile up duplicate jobs."""
@@ -71,6 +72,5 @@ def active_job(session: Session, kind: str) -> Job | None:
     the transaction, so two processes checking at once cannot both go on to queue one. On
     PostgreSQL a transaction-scoped advisory lock; SQLite serialises its writers itself, and
     runs one worker process (see the README)."""
-    if is_postgresql(session):
-        session.execute(select(func.pg_advisory_xact_lock(zlib.crc32(f"job:{kind}".encode()))))
+    repository.lock_kind(session, kind)
     return repository.active_job(session, kind)

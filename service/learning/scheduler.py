@@ -20,12 +20,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
+from service.drift.schemas import DriftCheckRequest
 from service.events import repository as events
 from service.jobs import service as jobs
 from service.jobs.kinds import JobKind
+from service.jobs.registry import NoParams
 from service.learning import repository as learning_repository
 from service.learning.models import SchedulerMark
-from service.learning.triggers import Trigger, request_learning
+from service.learning.schemas import Trigger
+from service.learning.triggers import request_learning
 from service.model_versions import repository as versions
 
 logger = logging.getLogger(__name__)
@@ -86,10 +89,10 @@ class Scheduler:
         if interval:
             mark = _mark(session, "monitor", NEVER, seq)
             if now - mark.fired_at >= timedelta(minutes=interval):
-                jobs.submit_once(session, JobKind.accuracy, {}, ACTOR)
+                jobs.submit_once(session, JobKind.accuracy, NoParams(), ACTOR)
                 fired.append(JobKind.accuracy)
                 if "champion" in versions.aliases(session):  # drift is measured against it
-                    jobs.submit_once(session, JobKind.drift, {}, ACTOR)
+                    jobs.submit_once(session, JobKind.drift, DriftCheckRequest(), ACTOR)
                     fired.append(JobKind.drift)
                 mark.fired_at, mark.event_seq = now, seq
         return list(dict.fromkeys(fired))  # each kind once

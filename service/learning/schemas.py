@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.schemas import UtcDatetime, VersionId
+
+
+class Trigger(StrEnum):
+    """What started a learning run (``service.learning.triggers``)."""
+
+    demand = "demand"
+    events = "events"
+    schedule = "schedule"
+    drift = "drift"
 
 
 class LearnRequest(BaseModel):
@@ -27,6 +37,12 @@ class LearnRequest(BaseModel):
         default=None,
         description="Judge this registered version instead of training one.",
     )
+
+
+class LearnParams(LearnRequest):
+    """The ``learn`` job's parameters: a request, and what started it."""
+
+    trigger: Trigger = Trigger.demand
 
 
 class LearningDecisionRead(BaseModel):

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,31 +28,29 @@ from service.errors import (
 )
 from service.jobs import service as jobs
 from service.jobs.kinds import JobKind
+from service.jobs.schemas import JobRead
 from service.learning import repository as learning_repository
 from service.learning.evaluation import Holdout, holdout_metrics
 from service.learning.models import LearningDecision
 from service.learning.policy import PromotionPolicy
-from service.learning.schemas import LearningDecisionRead, LearnRequest
-from service.learning.triggers import Trigger
+from service.learning.schemas import LearningDecisionRead, LearnParams, LearnRequest, Trigger
 from service.ml.artifacts import device_for
 from service.ml.clv_model import ClvModel
 from service.ml.examples import EventLog, Profiles, Sources
-from service.ml.insufficient import InsufficientDataError
 from service.ml.metrics import finite
 from service.ml.training import (
     Progress,
     TrainConfig,
     TrainingCancelledError,
-    train,
 )
 from service.model_versions import repository as versions
 from service.model_versions import service as registry
-from service.model_versions.schemas import JobRead
 from service.model_versions.service import ArtifactRefusedError
 from service.model_versions.store import load_version
 from service.training import data, protected
 from service.training import holdout as holdouts
 from service.training.holdout import ThinHoldoutError
+from service.training.runner import train_or_refuse
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +157,7 @@ def _judge(
     decision.baseline_metrics, decision.reasons = metrics["btyd"], [*notes, *verdict.reasons]
     if given is None:
         with session_factory() as session, session.begin():  # registered whatever comes next
-            validation = dict(challenger.info.get("validation", {}))
+            validation = challenger.report.validation.to_json()
             row = registry.register(session, settings.model_dir, challenger, validation, ACTOR)
             challenger_version = row.version
     decision.challenger_version = challenger_version
@@ -212,12 +209,7 @@ def submit(session: Session, settings: Settings, request: LearnRequest, actor: s
             f"learning job {active.id} is already {active.status}; follow it at "
             f"/v1/jobs/{active.id}"
         )
-    params = {
-        "trigger": Trigger.demand.value,
-        "as_of": as_of.isoformat(),
-        "mode": request.mode,
-        "challenger": request.challenger,
-    }
+    params = LearnParams(as_of=as_of, mode=request.mode, challenger=request.challenger)
     return jobs.submit(session, JobKind.learn, params, actor)
 
 
@@ -319,7 +311,7 @@ def _mode_for(champion: ClvModel, config: TrainConfig, mode: str) -> tuple[str, 
     attributes: when the challenger must leave out other attributes than the champion did (a
     champion trained with the protected ones, now left out by default), it is trained from
     scratch instead, and the decision says why."""
-    seen = sorted(set(champion.info.get("excluded_attributes", [])))
+    seen = sorted(set(champion.report.excluded_attributes))
     wanted = sorted(set(config.excluded_attributes))
     if mode != LearningMode.warm or seen == wanted:
         return mode, []
@@ -344,33 +336,26 @@ def _train_challenger(
 ) -> ClvModel:
     """``config`` (the champion's, see ``_config_of``); warm starts from the champion's
     weights, retrain from scratch."""
-    try:
-        return train(
-            log,
-            profiles,
-            sources,
-            holdout.start,
-            config,
-            report,
-            cancelled,
-            start_from=champion if mode == LearningMode.warm else None,
-        )
-    except InsufficientDataError as error:
-        raise SkippedRunError(
-            f"cannot train a challenger at {holdout.start.date()}: {error}"
-        ) from None
+    return train_or_refuse(
+        log,
+        profiles,
+        sources,
+        holdout.start,
+        config,
+        refusal=f"cannot train a challenger at {holdout.start.date()}",
+        refused=SkippedRunError,
+        progress=report,
+        cancelled=cancelled,
+        start_from=champion if mode == LearningMode.warm else None,
+    )
 
 
 def _config_of(champion: ClvModel, settings: Settings) -> TrainConfig:
     """The champion's own training configuration, with the learning job's epoch budget and
     the protected attributes left out unless CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES (the loop has
     no request to ask otherwise)."""
-    known = {f.name for f in fields(TrainConfig)}
-    stored: dict[str, Any] = {
-        k: v for k, v in champion.info.get("config", {}).items() if k in known
-    }
     return replace(
-        TrainConfig(**{"horizon_days": champion.horizon_days, **stored}),
+        champion.report.config,
         horizon_days=champion.horizon_days,
         architecture=champion.architecture,
         epochs=settings.learning_epochs,
@@ -383,7 +368,7 @@ def _excluded(champion: ClvModel, settings: Settings) -> tuple[str, ...]:
     """The champion's exclusions other than the protected attributes (kept), and the protected
     ones as the setting says."""
     protected_names = set(settings.fairness_attributes)
-    kept = [a for a in champion.info.get("excluded_attributes", []) if a not in protected_names]
+    kept = [a for a in champion.report.excluded_attributes if a not in protected_names]
     return tuple(sorted({*kept, *protected.excluded_attributes(settings)}))
 
 
@@ -399,41 +384,3 @@ def decision(session: Session, decision_id: int) -> LearningDecisionRead:
     if row is None:
         raise NotFoundError(f"no learning decision {decision_id}")
     return LearningDecisionRead.model_validate(row)
-
-
-def run_job(
-    session_factory: sessionmaker[Session],
-    settings: Settings,
-    params: dict[str, Any],
-    actor: str,
-    job_id: int,
-    progress: Progress,
-    cancelled: Callable[[], bool],
-) -> dict[str, Any]:
-    """The ``learn`` job: one run of the loop; its result is the decision in brief. A holdout
-    too thin to judge on fails a job asked for (the error says why); an automatic trigger's job
-    skips quietly: the reason is logged and is its result, and no decision is stored."""
-    as_of = params.get("as_of")
-    trigger = Trigger(params.get("trigger", Trigger.demand.value))
-    try:
-        decided = learn(
-            session_factory,
-            settings,
-            trigger=trigger,
-            actor=actor,
-            as_of=datetime.fromisoformat(as_of) if as_of else None,
-            mode=params.get("mode"),
-            challenger=params.get("challenger"),
-            job_id=job_id,
-            progress=progress,
-            cancelled=cancelled,
-        )
-    except ThinHoldoutError as thin:
-        if trigger is Trigger.demand:
-            raise
-        logger.info("learning (%s trigger) not run: %s", trigger.value, thin.message)
-        return {"outcome": "not_run", "reasons": [thin.message]}
-    return decided.model_dump(
-        mode="json",
-        include={"id", "outcome", "promoted", "champion_version", "challenger_version", "reasons"},
-    )

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.jobs import service as jobs
 from service.jobs.kinds import JobKind
+from service.jobs.schemas import JobRead
 from service.learning import repository as learning_repository
-from service.model_versions.schemas import JobRead
-
-
-class Trigger(StrEnum):
-    demand = "demand"
-    events = "events"
-    schedule = "schedule"
-    drift = "drift"
+from service.learning.schemas import LearnParams, Trigger
 
 
 def request_learning(
@@ -34,4 +27,4 @@ def request_learning(
         last = learning_repository.last_judged_at(session)
         if last is not None and last > datetime.now(UTC) - wait:
             return None
-    return jobs.submit_once(session, JobKind.learn, {"trigger": trigger.value}, actor)
+    return jobs.submit_once(session, JobKind.learn, LearnParams(trigger=trigger), actor)

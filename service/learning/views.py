@@ -5,21 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Query, status
+from fastapi import Query, status
 
 from service.api.deps import AdminKey, ReadKey, SessionDep, SettingsDep
+from service.api.params import DecisionPath
+from service.api.responses import error_responses
 from service.api.routing import domain_router
 from service.jobs import service as jobs
 from service.jobs.kinds import JobKind
+from service.jobs.registry import NoParams
+from service.jobs.schemas import JobRead
 from service.learning import matured
 from service.learning import service as learning
 from service.learning.schemas import AccuracyRead, LearningDecisionRead, LearnRequest
-from service.model_versions.schemas import JobRead
-from service.openapi_docs import error_responses
 
 router = domain_router(prefix="/v1", tags=["learning"])
-
-DecisionPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="A decision's id.")]
 
 
 @router.post(
@@ -95,4 +95,4 @@ def get_accuracy(session: SessionDep, _key: ReadKey) -> AccuracyRead:
     responses=error_responses(401, 403),
 )
 def refresh_accuracy(session: SessionDep, key: AdminKey) -> JobRead:
-    return jobs.submit_once(session, JobKind.accuracy, {}, key.name)
+    return jobs.submit_once(session, JobKind.accuracy, NoParams(), key.name)

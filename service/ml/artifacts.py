@@ -25,6 +25,7 @@ from service.ml.explain import Background
 from service.ml.nets import create_model
 from service.ml.portrait import FeaturePipeline
 from service.ml.selection import Serving
+from service.ml.training.report import TrainingReport
 
 FORMAT = 3  # 2: the explanation background is saved with the weights; 3: what serves
 WEIGHTS, CONFIG, CHECKSUM = "weights.safetensors", "config.json", "checksum.sha256"
@@ -66,7 +67,7 @@ def save(model: ClvModel, folder: Path, metrics: dict[str, Any] | None = None) -
         "btyd": model.btyd.state(),
         "baselines": {name: baseline.state() for name, baseline in model.baselines.items()},
         "serving": model.serving.state() if model.serving is not None else None,
-        "info": model.info,
+        "info": model.report.to_json(),
         "metrics": metrics or {},
     }
     (folder / CONFIG).write_text(json.dumps(config, indent=1, sort_keys=True, default=str))
@@ -107,6 +108,7 @@ def load(folder: Path, device: str = "cpu", expected_checksum: str | None = None
         net = create_model(config["architecture"], **config["net_config"])
         tensors = load_file(str(folder / WEIGHTS))
         background = Background.from_tensors(tensors)
+        report = TrainingReport.from_json(config["info"])
         net.load_state_dict(
             {k: v for k, v in tensors.items() if not k.startswith("background.")}, strict=True
         )
@@ -133,7 +135,7 @@ def load(folder: Path, device: str = "cpu", expected_checksum: str | None = None
         shortest_horizon_days=config["shortest_horizon_days"],
         log_calibration=config["log_calibration"],
         device=device,
-        info=config["info"],
+        training_report=report,
         background=background,
     )
 

@@ -22,7 +22,7 @@ import copy
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,9 @@ from service.ml.losses import ziln_mean, ziln_parameters
 from service.ml.portrait import FeaturePipeline
 from service.ml.selection import Serving
 from service.ml.sequences import channel_definitions
+
+if TYPE_CHECKING:  # training builds models: importing it here would be circular
+    from service.ml.training.report import TrainingReport
 
 SCORE_COLUMNS = (
     "clv",
@@ -84,11 +87,19 @@ class ClvModel:
     shortest_horizon_days: int  # the shortest label window it was trained on
     log_calibration: float = 0.0  # added to mu
     device: str = "cpu"
-    info: dict[str, Any] = field(default_factory=dict)
+    training_report: TrainingReport | None = None  # set by training: see ``report``
     background: Background | None = None  # for explanations: summarised training customers
     float_net: torch.nn.Module | None = None  # the float network behind a quantized ``net``
     baselines: dict[str, BtydBaseline] = field(default_factory=dict)  # every BTYD candidate
     serving: Serving | None = None  # set by training: what serves customers with an order
+
+    @property
+    def report(self) -> TrainingReport:
+        """How training made this model: its data, windows, epochs and configuration, and
+        what serves and why (``service.ml.training.report``)."""
+        if self.training_report is None:
+            raise ValueError("this model has no training report (a network only); retrain it")
+        return self.training_report
 
     def tabular_tensor(self, tabular: pd.DataFrame) -> torch.Tensor:
         ordered = (

@@ -22,13 +22,20 @@ from service.errors import (
 )
 from service.jobs import service as jobs
 from service.jobs.kinds import JobKind
+from service.jobs.schemas import JobRead
 from service.ml import artifacts
 from service.ml.clv_model import ClvModel
 from service.ml.metrics import finite
 from service.ml.nets import list_models
 from service.model_versions import repository
 from service.model_versions.models import ModelAlias, ModelVersion, PromotionLog
-from service.model_versions.schemas import JobRead, ModelVersionRead, PromotionRead, TrainRequest
+from service.model_versions.schemas import (
+    ModelVersionRead,
+    PromotionRead,
+    TrainParams,
+    TrainRequest,
+)
+from service.scoring.schemas import RescoreParams
 
 
 class ArtifactRefusedError(ServiceError):
@@ -58,8 +65,8 @@ def register(
         architecture=model.architecture,
         horizon_days=model.horizon_days,
         trained_horizon_days=model.trained_horizon_days,
-        data_from=datetime.fromisoformat(model.info["data_from"]),
-        data_to=datetime.fromisoformat(model.info["as_of"]),
+        data_from=model.report.data_from,
+        data_to=model.report.as_of,
         sha256=checksum,
         metrics=metrics,
         created_at=now,
@@ -153,7 +160,7 @@ def _point(
     )
     repository.log(session, entry)
     if alias == "champion":  # every stored score is by the champion: rescore in the background
-        jobs.submit(session, JobKind.rescore, {"version": version}, actor)
+        jobs.submit(session, JobKind.rescore, RescoreParams(version=version), actor)
     return PromotionRead(
         alias=alias, version=version, previous_version=previous, action=action, actor=actor, at=now
     )
@@ -182,5 +189,5 @@ def submit_training(session: Session, request: TrainRequest, actor: str) -> JobR
         )
     refuse_future(request.as_of)
     as_of = request.as_of or datetime.now(UTC)
-    params = {**request.model_dump(mode="json"), "as_of": as_of.isoformat()}
+    params = TrainParams.model_validate({**request.model_dump(), "as_of": as_of})
     return jobs.submit(session, JobKind.train, params, actor)

@@ -1,30 +1,24 @@
-"""``/v1/models``, ``/v1/promotions`` and ``/v1/jobs``: train, inspect, promote, roll back."""
+"""``/v1/models`` and ``/v1/promotions``: train, inspect, promote, roll back."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Path, status
+from fastapi import status
 
 from service.api.deps import AdminKey, ReadKey, SessionDep, SettingsDep
+from service.api.params import VersionPath
+from service.api.responses import error_responses
 from service.api.routing import domain_router
-from service.jobs import service as jobs
+from service.jobs.schemas import JobRead
 from service.model_versions import service
 from service.model_versions.schemas import (
-    JobRead,
     ModelVersionRead,
     PromoteRequest,
     PromotionRead,
     RollbackRequest,
     TrainRequest,
 )
-from service.openapi_docs import error_responses
-from service.schemas import VERSION_ID
 
 router = domain_router(prefix="/v1", tags=["models"])
-
-VersionPath = Annotated[str, Path(max_length=64, pattern=VERSION_ID, description="A version id.")]
-JobPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="A job id.")]
 
 
 @router.post(
@@ -38,27 +32,6 @@ def train_model(request: TrainRequest, session: SessionDep, key: AdminKey) -> Jo
     """Queue training on the events up to `as_of` (default now); a worker runs it. Follow it at
     `GET /v1/jobs/{id}`; the result names the new version (champion if it is the first)."""
     return service.submit_training(session, request, key.name)
-
-
-@router.get(
-    "/jobs/{job_id}",
-    operation_id="get_job",
-    summary="A job's status and progress",
-    responses=error_responses(401, 403, 404, 422),
-)
-def get_job(job_id: JobPath, session: SessionDep, _key: AdminKey) -> JobRead:
-    return jobs.get(session, job_id)
-
-
-@router.post(
-    "/jobs/{job_id}/cancel",
-    operation_id="cancel_job",
-    summary="Cancel a job",
-    responses=error_responses(401, 403, 404, 409, 422),
-)
-def cancel_job(job_id: JobPath, session: SessionDep, _key: AdminKey) -> JobRead:
-    """A queued job is cancelled at once; a running one after its current epoch."""
-    return jobs.cancel(session, job_id)
 
 
 @router.get(

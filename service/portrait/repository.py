@@ -213,7 +213,7 @@ def event_frames(
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Events at or before ``until`` (of the listed customers, of the customers with ids in a
     range, or of all), as (event frame, item frame) chunks; an item chunk need not belong to the
-    event chunk beside it. Dead letters (``service.jobs.models.DeadLetter``) are left out: they
+    event chunk beside it. Dead letters (``service.events.models.DeadLetter``) are left out: they
     count nowhere until retried."""
     where = (
         "e.occurred_at <= :until AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.seq = e.seq)"

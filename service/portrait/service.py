@@ -1,6 +1,6 @@
 """The portrait: kept current batch by batch, read as of now or as of any past time.
 
-- the worker (``service.jobs.worker``) keeps it current: it aggregates newly stored events in
+- the worker (``service.events.worker``) keeps it current: it aggregates newly stored events in
   batches and adds them to the stored aggregates;
 - ``current``: features as of now, from the stored aggregates (no event is re-read).
 - ``as_of``: features at a past time, from the customer's raw events at or before it; the same
@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from service.errors import NotFoundError
-from service.jobs import repository as jobs
+from service.events import queue
 from service.ml.activity import Activity, aggregate_frames, day_number
 from service.ml.categories import category_mix
 from service.ml.features import behaviour_features
@@ -67,7 +67,7 @@ def rebuild(session: Session, progress: Callable[[int], None] | None = None) -> 
     """Recompute every aggregate from the stored events (after an upgrade that added the
     portrait, or to repair it); returns the events read. Stop ingestion while it runs."""
     repository.clear_activity(session)
-    jobs.clear_events(session)  # every stored event is in the rebuild
+    queue.clear_events(session)  # every stored event is in the rebuild
     events = 0
     everything = datetime.now(UTC) + timedelta(days=1)
     for event_frame, item_frame in repository.event_frames(session, until=everything):

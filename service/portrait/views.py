@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import Query
 
-from service.api.deps import CustomerIdPath, ReadKey, SessionDep
+from service.api.deps import ReadKey, SessionDep
+from service.api.params import CustomerIdPath
+from service.api.responses import error_responses
 from service.api.routing import domain_router
 from service.errors import refuse_future
 from service.ml import segments
 from service.ml.features import BEHAVIOUR_FEATURES
-from service.openapi_docs import error_responses
 from service.portrait import service
 from service.portrait.schemas import FeatureCatalogueRead, FeatureDefinitionRead, PortraitRead
 from service.schemas import UtcDatetime

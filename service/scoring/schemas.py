@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field, StrictBool
 
 from service.risk.schemas import RiskFlagRead
-from service.schemas import CustomerId, UtcDatetime
+from service.schemas import CustomerId, UtcDatetime, VersionId
 
 MAX_BATCH_CUSTOMERS = 10_000
 MAX_EXPLAINED_BATCH = 1_000
@@ -202,3 +202,9 @@ class ServingRead(BaseModel):
         description="Versions this process refused to load, with the reasons."
     )
     pid: int = Field(description="The answering process (one of several with --workers).")
+
+
+class RescoreParams(BaseModel):
+    """The ``rescore`` job's parameters: the champion every stored score is to be by."""
+
+    version: VersionId

@@ -22,7 +22,6 @@ Every stored score is also appended to the history, with its trigger.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import math
 import os
@@ -32,7 +31,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import matplotlib
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -65,10 +63,6 @@ from service.scoring.schemas import (
     ServingRead,
 )
 from service.training.scoring import unexplained_model
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
-from matplotlib.patches import Patch
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +144,7 @@ def _servable(model: ClvModel, version: str, horizon_days: int, as_of: datetime 
         )
     if as_of is None:
         return
-    trained_to = datetime.fromisoformat(model.info["as_of"])
+    trained_to = model.report.as_of
     now = datetime.now(UTC)
     if not trained_to <= as_of <= now:
         raise InvalidRequestError(
@@ -646,25 +640,3 @@ def importance(session: Session, scorer: Scorer, sample: int) -> FeatureImportan
         ],
         features=features,
     )
-
-
-def importance_png(report: FeatureImportanceRead, top: int = 20) -> bytes:
-    """A bar chart of the ``top`` features by mean |SHAP value|, coloured by group."""
-    shown = report.features[:top][::-1]
-    groups = sorted({f.group for f in shown})
-    colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(groups)}
-    figure, axes = plt.subplots(figsize=(9, 0.32 * len(shown) + 1.5))
-    axes.barh(
-        [f.name for f in shown],
-        [f.mean_abs_contribution for f in shown],
-        color=[colours[f.group] for f in shown],
-    )
-    handles = [Patch(color=colour, label=group) for group, colour in colours.items()]
-    axes.legend(handles=handles, loc="lower right", fontsize=8)
-    axes.set_xlabel("mean |SHAP value| (shop currency)")
-    axes.set_title(f"{report.model_version}: what drives the score ({report.customers} customers)")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()

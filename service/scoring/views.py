@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Query, Response
 
-from service.api.deps import CustomerIdPath, ReadKey, SessionDep
+from service.api.deps import ReadKey, ScorerDep, SessionDep
+from service.api.params import CustomerIdPath
+from service.api.responses import error_responses
 from service.api.routing import domain_router
-from service.openapi_docs import error_responses
 from service.schemas import UtcDatetime
-from service.scoring import service
+from service.scoring import charts, service
 from service.scoring.schemas import (
     BatchScoreRead,
     BatchScoreRequest,
@@ -24,14 +25,6 @@ from service.scoring.schemas import (
 router = domain_router(prefix="/v1", tags=["scores"])
 
 Sample = Annotated[int, Query(ge=10, le=20_000, description="Customers to average over.")]
-
-
-async def _scorer(request: Request) -> service.Scorer:
-    scorer: service.Scorer = request.app.state.scorer
-    return scorer
-
-
-ScorerDep = Annotated[service.Scorer, Depends(_scorer)]
 
 
 @router.get(
@@ -131,7 +124,7 @@ def feature_importance_chart(
     top: Annotated[int, Query(ge=1, le=100, description="Features shown.")] = 20,
 ) -> Response:
     """The top features of `GET /v1/reports/feature-importance` as a PNG bar chart."""
-    chart = service.importance_png(service.importance(session, scorer, sample), top)
+    chart = charts.importance_png(service.importance(session, scorer, sample), top)
     return Response(chart, media_type="image/png")
 
 

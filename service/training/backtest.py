@@ -26,13 +26,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.errors import InvalidRequestError
 from service.ml.artifacts import device_for
-from service.ml.insufficient import InsufficientDataError
 from service.ml.metrics import evaluate, finite
-from service.ml.training import Progress, TrainConfig, train
+from service.ml.training import Progress, TrainConfig
 from service.simulator.config import Shift, ShopConfig
 from service.simulator.oracle import expected_spend
 from service.training import charts, data
 from service.training import holdout as holdouts
+from service.training.runner import train_or_refuse
 
 
 def _shop_oracle(shop: Path, customers: pd.Index, as_of: datetime, horizon_days: int) -> np.ndarray:
@@ -96,10 +96,16 @@ def backtest(
     config = TrainConfig(
         horizon_days, architecture=architecture, epochs=epochs, device=device_for(settings.device)
     )
-    try:
-        model = train(log, profiles, sources, as_of, config, progress, cancelled)  # cuts at as_of
-    except InsufficientDataError as error:
-        raise InvalidRequestError(f"cannot backtest at {as_of.date()}: {error}") from None
+    model = train_or_refuse(  # cuts at as_of
+        log,
+        profiles,
+        sources,
+        as_of,
+        config,
+        refusal=f"cannot backtest at {as_of.date()}",
+        progress=progress,
+        cancelled=cancelled,
+    )
     examples = model.examples(log, profiles, sources, as_of, label_days=horizon_days)
     scores = model.predict(examples)
     actual = np.asarray(examples.labels, dtype=float)
@@ -117,7 +123,7 @@ def backtest(
         "as_of": as_of.isoformat(),
         "horizon_days": horizon_days,
         "trained_horizon_days": model.trained_horizon_days,
-        "training": {k: v for k, v in model.info.items() if k != "validation"},
+        "training": model.report.training_json(),
         "populations": {},
     }
     for population, mask in (

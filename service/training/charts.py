@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from service.charts import plt, save
 from service.ml.metrics import cumulative_gain, decile_table
 
 
@@ -30,8 +26,7 @@ def gain_chart(actual: np.ndarray, predictions: dict[str, np.ndarray], path: Pat
     )
     axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save(figure, path)
 
 
 def decile_chart(actual: np.ndarray, predictions: dict[str, np.ndarray], path: Path) -> None:
@@ -46,8 +41,7 @@ def decile_chart(actual: np.ndarray, predictions: dict[str, np.ndarray], path: P
         axis.set(xlabel="decile of predicted value", ylabel="mean spend", title=name)
         axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save(figure, path)
 
 
 def calibration_chart(actual: np.ndarray, probability: np.ndarray, path: Path) -> None:
@@ -63,5 +57,4 @@ def calibration_chart(actual: np.ndarray, probability: np.ndarray, path: Path) -
         title="Calibration of the purchase probability",
     )
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save(figure, path)

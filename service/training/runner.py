@@ -1,5 +1,6 @@
 """Train a model on the event store and register it (the CLI's ``clv train`` and the API's
-training jobs run this)."""
+training jobs run this); and ``train_or_refuse``, the one way the services train, which turns
+data that cannot train into their refusal."""
 
 from __future__ import annotations
 
@@ -11,11 +12,38 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.errors import InvalidRequestError
 from service.ml.artifacts import device_for
+from service.ml.clv_model import ClvModel
+from service.ml.examples import EventLog, Profiles, Sources
 from service.ml.insufficient import InsufficientDataError
 from service.ml.training import Progress, TrainConfig, train
 from service.model_versions import service as registry
 from service.model_versions.schemas import ModelVersionRead
 from service.training import data, protected
+
+
+def train_or_refuse(
+    log: EventLog,
+    profiles: Profiles,
+    sources: Sources,
+    as_of: datetime,
+    config: TrainConfig,
+    *,
+    refusal: str,
+    refused: Callable[[str], Exception] = InvalidRequestError,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    start_from: ClvModel | None = None,
+) -> ClvModel:
+    """``train``, with data that cannot train (``InsufficientDataError``, and training's
+    ``DataTooShortError``) raised as ``refused`` (a 422 unless the caller has its own, as the
+    learning loop's skipped run) saying ``"{refusal}: {what is missing}"``; ``ml`` knows nothing
+    of the service's errors, so the mapping lives here, once."""
+    try:
+        return train(
+            log, profiles, sources, as_of, config, progress, cancelled, start_from=start_from
+        )
+    except InsufficientDataError as error:
+        raise refused(f"{refusal}: {error}") from None
 
 
 def train_version(
@@ -43,12 +71,18 @@ def train_version(
         device=device_for(settings.device),
         excluded_attributes=protected.excluded_attributes(settings, with_protected_attributes),
     )
-    try:
-        model = train(log, profiles, sources, as_of, config, progress, cancelled)
-    except InsufficientDataError as error:
-        raise InvalidRequestError(f"cannot train for {horizon_days} days: {error}") from None
+    model = train_or_refuse(
+        log,
+        profiles,
+        sources,
+        as_of,
+        config,
+        refusal=f"cannot train for {horizon_days} days",
+        progress=progress,
+        cancelled=cancelled,
+    )
     with session_factory() as session, session.begin():
         version = registry.register(
-            session, settings.model_dir, model, model.info["validation"], actor
+            session, settings.model_dir, model, model.report.validation.to_json(), actor
         )
         return registry.read(session, version)

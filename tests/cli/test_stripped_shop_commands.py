@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from service.background import job_runner
 from service.cli import app
 from service.config import Settings
 from service.db.session import make_session_factory
-from service.jobs.runner import JobRunner
 from service.main import create_app
 from service.ml.activity import MONEY_UNITS
 from service.ml.explain import ADDITIVITY_TOLERANCE
@@ -105,7 +105,7 @@ def test_a_shop_with_only_refunds_is_refused_with_what_is_missing(
         admin = bearer(make_key("admin"))
         body = {"horizon_days": 60, "as_of": AS_OF.isoformat(), "epochs": 1}
         queued = client.post("/v1/models", json=body, headers=admin).json()
-        assert JobRunner(make_session_factory(db), env).run_once()
+        assert job_runner(make_session_factory(db), env).run_once()
         job = client.get(f"/v1/jobs/{queued['id']}", headers=admin).json()
 
     assert imported.exit_code == 0, imported.output

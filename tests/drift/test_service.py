@@ -9,12 +9,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from service.auth import service as auth
+from service.background import job_runner
 from service.cli import app
 from service.drift.service import check_drift
 from service.errors import InvalidRequestError
 from service.jobs import repository as jobs
 from service.jobs.kinds import JobKind
-from service.jobs.runner import JobRunner
 from service.main import create_app
 from service.reports.models import Report
 from tests.conftest import bearer
@@ -40,7 +40,7 @@ def test_post_queues_a_check_that_get_and_metrics_then_serve(shop: DriftShop) ->
         future = client.post(PATH, json={"as_of": "2999-01-01T00:00:00Z"}, headers=admin)
         queued = client.post(PATH, json={"as_of": AFTER.isoformat()}, headers=admin)
         again = client.post(PATH, json={}, headers=admin)
-        JobRunner(shop.factory, shop.settings).run_once()
+        job_runner(shop.factory, shop.settings).run_once()
         job = client.get(f"/v1/jobs/{queued.json()['id']}", headers=admin).json()
         found = client.get(PATH, headers=read)
         scrape = client.get("/metrics").text

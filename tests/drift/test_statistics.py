@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from service.ml.activity import EVENT_COLUMNS, ITEM_COLUMNS
-from service.ml.drift import (
+from service.ml.drift.statistics import (
     PSI_FLOOR,
     Shift,
     Thresholds,

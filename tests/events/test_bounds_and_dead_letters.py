@@ -27,9 +27,8 @@ from typer.testing import CliRunner
 from service.cli import app as cli
 from service.config import Settings
 from service.db.session import make_session_factory
-from service.events.models import Event
-from service.jobs.models import DeadLetter, PendingEvent
-from service.jobs.worker import overflow, process_pending
+from service.events.models import DeadLetter, Event, PendingEvent
+from service.events.worker import overflow, process_pending
 from service.main import create_app
 from service.ml.activity import (
     DAY_COUNTERS,

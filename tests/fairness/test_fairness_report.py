@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
+from service.background import job_runner
 from service.cli import app
 from service.config import Settings
 from service.db.session import make_session_factory
 from service.fairness import service as fairness
-from service.jobs.runner import JobRunner
 from service.main import create_app
 from service.ml.clv_model import ClvModel
 from service.ml.training import train
@@ -47,7 +47,7 @@ def test_the_fairness_job_audits_both_models_and_the_report_and_chart_are_served
         queued = client.post(
             "/v1/reports/fairness", json={"horizon_days": 90, "epochs": 1}, headers=admin
         )
-        assert JobRunner(make_session_factory(db), settings).run_once()
+        assert job_runner(make_session_factory(db), settings).run_once()
         job = client.get(f"/v1/jobs/{queued.json()['id']}", headers=admin).json()
         found = client.get("/v1/reports/fairness", headers=reader)
         chart = client.get("/v1/reports/fairness.png", headers=reader)
@@ -116,13 +116,13 @@ def test_a_training_job_can_leave_the_protected_attributes_out(
     }
     with TestClient(create_app(model_settings)) as client:
         queued = client.post("/v1/models", json=body, headers=admin)
-        assert JobRunner(make_session_factory(db), model_settings).run_once()
+        assert job_runner(make_session_factory(db), model_settings).run_once()
         job = client.get(f"/v1/jobs/{queued.json()['id']}", headers=admin).json()
 
     assert job["status"] == "succeeded", job["error"]
     with make_session_factory(db)() as session:
         _, model = load_version(session, model_settings.model_dir, job["result"]["version"], "cpu")
-    assert model.info["excluded_attributes"] == sorted(PROTECTED)
+    assert model.report.excluded_attributes == tuple(sorted(PROTECTED))
     assert protected_features(model.feature_names) == []
 
 
@@ -148,7 +148,7 @@ def test_a_model_trained_without_them_neither_sees_nor_reads_them_when_it_scores
         return scorer.predict(scorer.examples(log, attributes, sources, as_of))["clv"].to_numpy()
 
     assert protected_features(model.feature_names) == []
-    assert model.info["excluded_attributes"] == sorted(PROTECTED)
+    assert model.report.excluded_attributes == tuple(sorted(PROTECTED))
     assert np.array_equal(scores(model, profiles), scores(model, changed))
     assert protected_features(shop_model.feature_names) != []
     assert not np.array_equal(scores(shop_model, profiles), scores(shop_model, changed))

@@ -42,7 +42,7 @@ import pytest
 import schemathesis
 from schemathesis import Case
 
-from service.jobs.worker import drain
+from service.events.worker import drain
 from tests.factories import event, iso
 from tests.fuzz.conftest import Target
 

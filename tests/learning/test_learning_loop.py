@@ -23,16 +23,17 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from service.background import job_runner
 from service.cli import app
 from service.config import Settings
 from service.db.session import make_session_factory
 from service.jobs import repository as job_rows
 from service.jobs import service as jobs
-from service.jobs.runner import JobRunner
+from service.jobs.kinds import JobKind
 from service.learning.evaluation import Holdout, holdout_metrics
 from service.learning.models import LearningDecision
-from service.learning.service import learn, run_job
-from service.learning.triggers import Trigger
+from service.learning.schemas import LearnParams, Trigger
+from service.learning.service import learn
 from service.main import create_app
 from service.ml.clv_model import ClvModel
 from service.ml.training import TrainConfig, train
@@ -123,8 +124,9 @@ def shop(
     factory = make_session_factory(db)
     import_shop(settings, factory, shifted_folder)
     with factory() as session, session.begin():
+        validation = models.champion.report.validation.to_json()
         version = registry.register(
-            session, settings.model_dir, models.champion, models.champion.info["validation"], "t"
+            session, settings.model_dir, models.champion, validation, "t"
         ).version
     _cancel_queued(factory)
     return settings, factory, version
@@ -146,7 +148,7 @@ def _run_learning(
 ) -> dict[str, Any]:
     job = client.post("/v1/learning/runs", json={"as_of": END.isoformat(), **body}, headers=headers)
     assert job.status_code == 202, job.text
-    assert JobRunner(factory, settings).run_once()
+    assert job_runner(factory, settings).run_once()
     finished = client.get(f"/v1/jobs/{job.json()['id']}", headers=headers).json()
     assert finished["status"] == "succeeded", finished
     decisions = client.get("/v1/learning/decisions", headers=headers).json()
@@ -188,7 +190,8 @@ def test_the_challenger_recovers_after_the_shift_and_is_promoted_a_worse_one_is_
     assert model["data_to"].startswith((END - timedelta(days=60)).date().isoformat())
     with factory() as session:
         _, challenger_model = load_version(session, settings.model_dir, promoted, "cpu")
-    assert challenger_model.info["excluded_attributes"] == sorted(PROTECTED)  # fair by default
+    fair_by_default = tuple(sorted(PROTECTED))
+    assert challenger_model.report.excluded_attributes == fair_by_default
 
     # a deliberately worse challenger, judged on the same holdout, is kept as challenger
     with factory() as session, session.begin():
@@ -348,10 +351,14 @@ def test_a_run_on_a_holdout_without_orders_is_refused_with_the_date_and_nothing_
     with pytest.raises(ThinHoldoutError, match=f"possible as of {END.date()}"):
         learn(factory, settings, trigger=Trigger.demand, actor="t")
     # an automatic trigger's job skips quietly: logged, its result says why, nothing stored
-    with caplog.at_level(logging.INFO, logger="service.learning.service"):
-        result = run_job(
-            factory, settings, {"trigger": "schedule"}, "scheduler", 1, lambda s, d: None, bool
-        )
+    with factory() as session, session.begin():
+        queued = jobs.submit(session, JobKind.learn, LearnParams(trigger=Trigger.schedule), "t")
+    with caplog.at_level(logging.INFO, logger="service.learning.jobs"):
+        assert job_runner(factory, settings).run_once()
+    with factory() as session:
+        job = jobs.get(session, queued.id)
+    assert job.status == "succeeded", job.error
+    result = job.result or {}
     assert result["outcome"] == "not_run"
     assert "holds 0 orders" in result["reasons"][0]
     assert "not run: the 60-day holdout" in caplog.text

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from service.background import job_runner
 from service.config import Settings
 from service.db.session import make_session_factory
-from service.jobs.runner import JobRunner
 from service.ml.metrics import evaluate
 from service.scoring import repository
 from service.simulator.memory import end_of_observation
@@ -103,7 +103,7 @@ def test_matured_accuracy_matches_a_computation_from_the_files(
     assert client.get("/v1/monitoring/accuracy", headers=admin_headers).json() == {"versions": []}
     job = client.post("/v1/monitoring/accuracy", headers=admin_headers)
     assert job.status_code == 202
-    assert JobRunner(make_session_factory(db), settings).run_once()
+    assert job_runner(make_session_factory(db), settings).run_once()
     answer = client.get("/v1/monitoring/accuracy", headers=admin_headers)
     assert answer.status_code == 200
     by_version = {v["version"]: v for v in answer.json()["versions"]}

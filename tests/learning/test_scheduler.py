@@ -9,13 +9,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.background import job_runner
 from service.config import Settings
 from service.db.session import make_session_factory
 from service.jobs.models import Job
-from service.jobs.runner import JobRunner
 from service.learning.models import LearningDecision
 from service.learning.scheduler import Scheduler
-from service.learning.triggers import Trigger, request_learning
+from service.learning.schemas import Trigger
+from service.learning.triggers import request_learning
 
 T0 = datetime(2026, 3, 2, 2, 59, tzinfo=UTC)
 
@@ -63,7 +64,7 @@ def test_every_n_events_queues_one_learning_job_that_records_why_it_could_not_le
     assert first.tick() == []  # the bookmark moved for every runner
     assert _jobs(factory) == [("learn", "queued", {"trigger": "events"})]
 
-    assert JobRunner(factory, settings).run_once()
+    assert job_runner(factory, settings).run_once()
     decisions = client.get("/v1/learning/decisions", headers=admin_headers).json()
     assert decisions[0]["trigger"] == "events"
     assert decisions[0]["outcome"] == "skipped"
@@ -93,7 +94,7 @@ def test_monitoring_runs_every_interval_and_never_stacks(settings: Settings, db:
     assert scheduler.tick() == ["accuracy"]  # at once on first start; no champion: no drift
     clock.now = T0 + timedelta(minutes=30)
     assert scheduler.tick() == []
-    assert JobRunner(factory, settings).run_once()  # the accuracy job, over no scores
+    assert job_runner(factory, settings).run_once()  # the accuracy job, over no scores
     clock.now = T0 + timedelta(minutes=61)
     assert scheduler.tick() == ["accuracy"]
     assert [(k, s) for k, s, _ in _jobs(factory)] == [

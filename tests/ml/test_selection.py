@@ -101,10 +101,10 @@ def test_a_crippled_network_is_not_chosen(steady: tuple) -> None:  # type: ignor
 
     model = train(log.until(as_of), profiles, sources, as_of, crippled)
 
-    validation = model.info["validation"]
-    assert validation["served"] in BTYD_CANDIDATES
-    assert "normalised Gini" in validation["reasons"]["deep"]
-    assert "normalised Gini" in validation["reasons"]["blend"]
+    validation = model.report.validation
+    assert validation.served in BTYD_CANDIDATES
+    assert "normalised Gini" in validation.reasons["deep"]
+    assert "normalised Gini" in validation.reasons["blend"]
 
 
 def test_the_interval_covers_eighty_percent_of_what_customers_then_spend(
@@ -119,7 +119,7 @@ def test_the_interval_covers_eighty_percent_of_what_customers_then_spend(
     actual = spend.reindex(examples.customers, fill_value=0.0).to_numpy()
 
     covered = (actual >= scores["p10"]) & (actual <= scores["p90"])
-    assert 0.75 <= steady_model.info["validation"]["p10_p90_coverage"] <= 0.85
+    assert 0.75 <= steady_model.report.validation.p10_p90_coverage <= 0.85
     assert 0.75 <= covered.mean() <= 0.85
 
 

@@ -16,7 +16,8 @@ import pytest
 from service.ml import artifacts
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
 from service.ml.examples import EventLog
-from service.ml.training import DataTooShortError, TrainConfig, _held_out, plan_windows, train
+from service.ml.training import DataTooShortError, TrainConfig, TrainingReport, plan_windows, train
+from service.ml.training.windows import held_out
 from service.simulator.memory import end_of_observation, shop_log
 
 FAST = {
@@ -56,11 +57,11 @@ def test_a_trained_model_scores_every_customer_sensibly(model: ClvModel, shop: t
     assert (predicted["p10"] <= predicted["p50"]).all()
     assert (predicted["p50"] <= predicted["p90"]).all()
     assert predicted["purchase_probability"].between(0, 1).all()
-    validation = model.info["validation"]
-    assert validation["held_out"]["deep"]["customers"] > 0
-    assert set(validation["candidates"]) == {"bgnbd", "paretonbd", "deep", "blend"}
-    assert validation["served"] in validation["candidates"]
-    assert 0.75 <= validation["p10_p90_coverage"] <= 0.85
+    validation = model.report.validation
+    assert validation.held_out["deep"]["customers"] > 0
+    assert set(validation.candidates) == {"bgnbd", "paretonbd", "deep", "blend"}
+    assert validation.served in validation.candidates
+    assert 0.75 <= validation.p10_p90_coverage <= 0.85
     # Customers who spent more in the past are predicted to spend more.
     heavy = examples.portrait["spend_365d"] > examples.portrait["spend_365d"].quantile(0.9)
     assert predicted["clv"][heavy.to_numpy()].mean() > 2 * predicted["clv"].mean()
@@ -96,9 +97,9 @@ def test_windows_reach_up_to_the_as_of_and_validation_customers_are_never_traine
     assert [w.days for w in partial] == [135, 90, 45]
     assert all(w.cutoff + timedelta(days=w.days) == as_of for w in partial)
     customers = log.events["customer_id"].drop_duplicates()
-    held = _held_out(pd.Index(customers), config)
+    held = held_out(pd.Index(customers), config)
     assert 0.15 < held.mean() < 0.25
-    assert model.info["validation_examples"] < model.info["training_examples"]
+    assert model.report.validation_examples < model.report.training_examples
 
 
 def test_the_network_predicts_shorter_horizons_than_trained_from_its_horizon_input(
@@ -165,6 +166,8 @@ def test_artifacts_round_trip_and_refuse_corruption(
     _, original = scores(model, shop)
     _, reloaded = scores(loaded, shop)
     np.testing.assert_allclose(original.to_numpy(), reloaded.to_numpy(), rtol=1e-6)
+    stored, trained = (json.dumps(m.report.to_json(), sort_keys=True) for m in (loaded, model))
+    assert stored == trained
 
     corrupt = tmp_path / "corrupt"
     shutil.copytree(folder, corrupt)
@@ -189,3 +192,38 @@ def test_artifacts_round_trip_and_refuse_corruption(
         artifacts.load(mismatched)
     with pytest.raises(artifacts.ArtifactError, match="corrupt"):
         artifacts.load(folder, expected_checksum="0" * 64)
+
+
+TUNING = ("gradient_clip_norm", "min_improvement", "evaluation_batch_size", "max_log_calibration")
+"""The settings that were constants in the code before they were ``TrainConfig`` fields."""
+
+
+def test_the_report_writes_the_keys_artifacts_and_the_api_have_always_had(
+    model: ClvModel,
+) -> None:
+    stored = model.report.to_json()
+
+    assert list(stored) == [
+        *("as_of", "data_from", "windows", "validation_cutoff", "training_examples"),
+        *("validation_examples", "history", "calibration_factor", "config"),
+        *("excluded_attributes", "validation", "warm_start"),
+    ]
+    assert list(stored["validation"]) == [
+        *("served", "rule", "window", "customers", "candidates", "reasons"),
+        *("p10_p90_coverage", "held_out", "omitted_feature_groups"),
+    ]
+    assert list(stored["windows"][0]) == ["cutoff", "days", "held_out_predicted", "held_out_actual"]
+    assert list(stored["history"][0]) == ["epoch", "train_loss", "validation_loss"]
+    assert stored["validation_cutoff"] == stored["windows"][0]["cutoff"]
+    assert "validation" not in model.report.training_json()
+
+
+def test_a_report_stored_before_the_tuning_settings_reads_them_as_their_defaults(
+    model: ClvModel,
+) -> None:
+    older = json.loads(json.dumps(model.report.to_json()))
+    for name in TUNING:
+        del older["config"][name]
+
+    assert TrainingReport.from_json(older).config == model.report.config
+    assert TrainingReport.from_json(older).config == TrainConfig(horizon_days=90, **FAST)

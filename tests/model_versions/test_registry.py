@@ -13,11 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from service.background import job_runner
 from service.config import Settings
 from service.db.session import make_session_factory
 from service.jobs import repository as jobs_repository
 from service.jobs.models import Job
-from service.jobs.runner import JobReporter, JobRunner
+from service.jobs.runner import JobReporter
 from service.main import create_app
 from service.ml import artifacts
 from service.ml.clv_model import ClvModel
@@ -144,7 +145,7 @@ def test_a_champion_damaged_after_promotion_is_refused_visibly_and_the_loaded_on
 
 
 def run_job(db: Engine, settings: Settings) -> bool:
-    return JobRunner(make_session_factory(db), settings).run_once()
+    return job_runner(make_session_factory(db), settings).run_once()
 
 
 def test_training_job_runs_with_progress_and_registers_the_champion(
@@ -245,7 +246,7 @@ def running_job(db: Engine, stage: str) -> int:
 
 def test_a_job_whose_worker_died_is_marked_failed(model_settings: Settings, db: Engine) -> None:
     job_id = running_job(db, "epoch 3")
-    runner = JobRunner(make_session_factory(db), model_settings, poll_seconds=0.01)
+    runner = job_runner(make_session_factory(db), model_settings, poll_seconds=0.01)
     stopper = threading.Timer(0.3, runner.stop)
     stopper.start()
     runner.run()
@@ -261,7 +262,7 @@ def test_a_running_job_beats_so_no_runner_fails_it_until_its_worker_stops(
 ) -> None:
     factory = make_session_factory(db)
     job_id = running_job(db, "building examples")  # a long stage that reports no progress
-    sweeper = JobRunner(
+    sweeper = job_runner(
         factory, model_settings.model_copy(update={"job_abandoned_after_seconds": 2.0})
     )
 

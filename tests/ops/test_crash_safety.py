@@ -18,8 +18,7 @@ from sqlalchemy import Engine, create_engine, func, select
 from service.auth import service as auth
 from service.config import Settings
 from service.db.session import make_session_factory
-from service.events.models import Event
-from service.jobs.models import PendingEvent
+from service.events.models import Event, PendingEvent
 from service.portrait.models import CustomerDay
 from tests.conftest import bearer, free_port
 from tests.factories import BASE_TIME, batch, event

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select, update
 
 from service.config import Settings
 from service.db.session import make_session_factory
-from service.jobs.worker import drain
+from service.events.worker import drain
 from service.main import create_app
 from service.scoring.models import Score
 from service.scoring.service import Scorer, refresh_stale

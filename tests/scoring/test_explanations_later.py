@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from service.db.session import make_session_factory
-from service.jobs.worker import Worker
+from service.events.worker import Worker
 from service.main import create_app
 from service.scoring import repository as scores
 from service.scoring.service import EXPLAIN_BATCH, Scorer, explain_pending, refresh_stale

@@ -12,12 +12,12 @@ import httpx2
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, func, select
 
+from service.background import job_runner
 from service.customers.schemas import CustomerAttributesUpdate
 from service.customers.service import ProfilePolicy, replace_many
 from service.db.session import make_session_factory
+from service.events.worker import drain
 from service.jobs.models import Job
-from service.jobs.runner import JobRunner
-from service.jobs.worker import drain
 from service.main import create_app
 from service.ml.clv_model import ClvModel
 from service.model_versions import service as registry
@@ -198,7 +198,7 @@ def test_a_new_champion_rescores_everyone_in_the_background_while_reads_go_on(
         during = client.get(f"/v1/customers/{customer}/clv", headers=headers).json()
         with factory() as session:
             queued = session.scalars(select(Job).where(Job.status == "queued")).all()
-        runner = JobRunner(factory, settings)
+        runner = job_runner(factory, settings)
         assert runner.run_once()
         after = client.get(f"/v1/customers/{customer}/clv", headers=headers).json()
         history = client.get(f"/v1/customers/{customer}/clv/history", headers=headers).json()

@@ -77,13 +77,13 @@ def test_a_default_model_has_no_protected_columns_and_the_opt_in_puts_them_back(
 
     fair = trained(model_settings)
     assert protected_columns(fair) == set()
-    assert fair.info["excluded_attributes"] == sorted(PROTECTED)
+    assert fair.report.excluded_attributes == tuple(sorted(PROTECTED))
     assert any(name.startswith("acquisition_channel=") for name in fair.feature_names)
 
     opted_in = model_settings.model_copy(update={"train_with_protected_attributes": True})
     with_them = trained(opted_in)
     assert protected_columns(with_them) == set(PROTECTED)
-    assert with_them.info["excluded_attributes"] == []
+    assert with_them.report.excluded_attributes == ()
 
     asked_without = trained(opted_in, with_protected_attributes=False)  # the request wins
     assert protected_columns(asked_without) == set()

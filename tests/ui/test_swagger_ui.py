@@ -40,6 +40,7 @@ WAIT_SECONDS = 30
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.browser,
     pytest.mark.skipif(
         not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
         reason=f"needs {CHROMIUM} and {CHROMEDRIVER} (Debian chromium, chromium-driver): "

@@ -11,7 +11,7 @@ Compared: every portrait feature the model uses except the ``calendar`` group (t
 the cut-off and of the first visit: the first moves with the date by construction, the second
 with the cohort mix, so they differ between any two moments and say nothing about customers),
 the model's predicted spend, the purchase rate of the whole shop and of each profile segment
-(``service.ml.drift.SegmentRate``).
+(``service.ml.drift.statistics.SegmentRate``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from service.ml.clv_model import ClvModel
-from service.ml.drift import (
+from service.ml.drift.statistics import (
     PurchaseRate,
     SegmentRate,
     Shift,

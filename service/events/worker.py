@@ -24,7 +24,7 @@ from psycopg.errors import QueryCanceled
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.jobs import repository
+from service.events import queue
 from service.jobs.loop import PollingLoop, backoff_seconds
 from service.ml.activity import (
     DAY_COUNTERS,
@@ -91,7 +91,7 @@ def process_pending(session_factory: sessionmaker[Session], limit: int) -> int:
     seqs: list[int] = []
     try:
         with session_factory() as session, session.begin():
-            seqs = repository.claim_events(session, limit)
+            seqs = queue.claim_events(session, limit)
             _apply(session, seqs)
     except (DataError, IntegrityError, CounterOverflowError) as error:
         if not seqs or overflow(error) is None:
@@ -121,7 +121,7 @@ def _isolate(session_factory: sessionmaker[Session], seqs: list[int]) -> None:
     aside as a dead letter."""
     try:
         with session_factory() as session, session.begin():
-            claimed = repository.claim_listed(session, seqs)
+            claimed = queue.claim_listed(session, seqs)
             _apply(session, claimed)
         metrics.EVENTS_APPLIED.inc(len(claimed))
         return
@@ -131,7 +131,7 @@ def _isolate(session_factory: sessionmaker[Session], seqs: list[int]) -> None:
         if len(seqs) == 1:
             reason = dead_letter_reason(error)
             with session_factory() as session, session.begin():
-                aside = repository.set_aside(session, seqs[0], reason, datetime.now(UTC))
+                aside = queue.set_aside(session, seqs[0], reason, datetime.now(UTC))
             if aside:
                 metrics.DEAD_LETTERS.inc()
                 logger.error("event seq %d set aside as a dead letter: %s", seqs[0], reason)

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, func, select
 
 from service.config import Settings
 from service.db.session import make_session_factory
-from service.jobs import repository
-from service.jobs.models import PendingEvent
-from service.jobs.worker import drain, process_pending
+from service.events import queue
+from service.events.models import PendingEvent
+from service.events.worker import drain, process_pending
 from service.main import create_app
 from service.portrait.models import CustomerDay
 from tests.conftest import KeyFactory, bearer
@@ -23,7 +23,7 @@ from tests.factories import batch, event, purchases
 
 def pending(db: Engine) -> int:
     with make_session_factory(db)() as session:
-        return repository.pending_count(session)
+        return queue.pending_count(session)
 
 
 def orders_stored(db: Engine, customer_id: str | None = None) -> int:
@@ -79,7 +79,7 @@ def test_a_batch_that_fails_leaves_its_events_queued(
     )
     factory = make_session_factory(db)
     with factory() as session:
-        assert len(repository.claim_events(session, 10)) == 2
+        assert len(queue.claim_events(session, 10)) == 2
         session.rollback()  # a worker that died mid-batch
 
     assert pending(db) == 2

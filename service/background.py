@@ -1,0 +1,29 @@
+"""The work beside the API, wired to the domains it serves: the job runner with the scorer its
+rescoring shares and the learning scheduler it ticks. ``service.jobs`` knows no domain; this is
+the one place that hands them to it, for the API's lifespan, ``clv worker`` and ``clv demo``."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.jobs.runner import JobRunner
+from service.learning.scheduler import Scheduler
+from service.scoring.service import Scorer
+
+
+def job_runner(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    *,
+    scorer: Scorer | None = None,
+    poll_seconds: float = 1.0,
+) -> JobRunner:
+    """A runner for every kind of job; ``scorer``: the process's own (default: a new one)."""
+    return JobRunner(
+        session_factory,
+        settings,
+        resources=[scorer or Scorer(settings)],
+        tickers=[Scheduler(session_factory, settings).maybe_tick],
+        poll_seconds=poll_seconds,
+    )

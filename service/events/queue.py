@@ -1,0 +1,109 @@
+"""SQL for the events' queue: the stored events not applied yet (``pending_events``) and those
+set aside as dead letters. Ingestion queues, the worker claims, operators retry or drop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, Table, delete, insert, select
+from sqlalchemy.orm import Session
+
+from service.db.queries import count_rows, one_of
+from service.events.models import DeadLetter, Event, PendingEvent
+
+_PENDING: Table = PendingEvent.__table__  # type: ignore[assignment]
+_DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
+
+
+def claim_events(session: Session, limit: int) -> list[int]:
+    """Take up to ``limit`` pending events off the queue, oldest first. Rows other workers hold
+    are skipped (PostgreSQL ``SKIP LOCKED``; SQLite has one writer anyway). The claim is undone
+    if the caller's transaction rolls back."""
+    oldest = (
+        select(_PENDING.c.seq)
+        .order_by(_PENDING.c.seq)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claimed = session.scalars(
+        delete(_PENDING).where(_PENDING.c.seq.in_(oldest)).returning(_PENDING.c.seq)
+    )
+    return sorted(claimed)
+
+
+def claim_listed(session: Session, seqs: Sequence[int]) -> list[int]:
+    """Take these events off the queue (those still queued and not held by another worker):
+    a worker isolating a failed batch claims its halves again. The numbers travel as one array
+    on PostgreSQL (a list of placeholders would stop at 65,535)."""
+    held = (
+        select(_PENDING.c.seq)
+        .where(one_of(session, _PENDING.c.seq, seqs))
+        .with_for_update(skip_locked=True)
+    )
+    claimed = session.scalars(
+        delete(_PENDING).where(_PENDING.c.seq.in_(held.scalar_subquery())).returning(_PENDING.c.seq)
+    )
+    return sorted(claimed)
+
+
+def set_aside(session: Session, seq: int, error: str, now: datetime) -> bool:
+    """Move a queued event that cannot be applied to the dead letters, with the error; False
+    when it is no longer queued (another worker took it, or its customer was erased)."""
+    taken = session.scalar(delete(_PENDING).where(_PENDING.c.seq == seq).returning(_PENDING.c.seq))
+    if taken is None:
+        return False
+    session.execute(insert(_DEAD).values(seq=seq, error=error, failed_at=now))
+    return True
+
+
+def dead_letters(session: Session, limit: int, after: int = 0) -> list[tuple[DeadLetter, Event]]:
+    """Dead letters with their events, by sequence number after ``after``."""
+    rows = session.execute(
+        select(DeadLetter, Event)
+        .join(Event, Event.seq == DeadLetter.seq)
+        .where(DeadLetter.seq > after)
+        .order_by(DeadLetter.seq)
+        .limit(limit)
+    )
+    return [(letter, event) for letter, event in rows]
+
+
+def dead_letter_count(session: Session) -> int:
+    return count_rows(session, select(_DEAD.c.seq))
+
+
+def requeue_dead_letters(session: Session, seqs: Sequence[int] | None) -> list[int]:
+    """Queue dead letters (these, or all) for the worker again; returns their numbers."""
+    chosen = _chosen_dead_letters(seqs)
+    session.execute(insert(_PENDING).from_select(["seq"], chosen))
+    return _delete_dead_letters(session, chosen)
+
+
+def drop_dead_letters(session: Session, seqs: Sequence[int] | None) -> list[int]:
+    """Delete dead letters (these, or all) and their events: they will never count."""
+    chosen = _chosen_dead_letters(seqs)
+    session.execute(delete(Event).where(Event.seq.in_(chosen)))
+    return _delete_dead_letters(session, chosen)
+
+
+def _chosen_dead_letters(seqs: Sequence[int] | None) -> Select[tuple[int]]:
+    """The chosen dead letters' numbers as a subquery: "all" may be more than a statement's
+    placeholders allow."""
+    chosen = select(_DEAD.c.seq)
+    return chosen if seqs is None else chosen.where(_DEAD.c.seq.in_(seqs))
+
+
+def _delete_dead_letters(session: Session, chosen: Select[tuple[int]]) -> list[int]:
+    deleted = delete(_DEAD).where(_DEAD.c.seq.in_(chosen)).returning(_DEAD.c.seq)
+    return sorted(session.scalars(deleted))
+
+
+def pending_count(session: Session, up_to: int | None = None) -> int:
+    """Events queued (counting stops at ``up_to``: enough to compare with a limit)."""
+    return count_rows(session, select(_PENDING.c.seq), up_to)
+
+
+def clear_events(session: Session) -> None:
+    session.execute(delete(_PENDING))

@@ -1,0 +1,1 @@
+"""Drift: how far the customers scored now have moved from those a model was trained on."""
