@@ -18,8 +18,10 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e "$(SPEC)"
 	touch $@
 
+# make demo PORT=8080 serves on another port.
+PORT ?= 8000
 demo: install
-	$(BIN)/clv demo
+	$(BIN)/clv demo --port $(PORT)
 
 serve: install
 	$(BIN)/clv db upgrade
