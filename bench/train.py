@@ -36,9 +36,9 @@ from service.ml.activity import day_number
 from service.ml.artifacts import device_for
 from service.ml.features import behaviour_features
 from service.model_versions.store import load_version
+from service.scoring.export import CHUNK_CUSTOMERS
 from service.simulator.config import ShopConfig
 from service.training import data
-from service.training.scoring import CHUNK_CUSTOMERS
 
 START = date(2024, 1, 1)
 

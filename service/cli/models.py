@@ -173,7 +173,7 @@ def score(
     Everyone with an event by --as-of, streamed by chunks."""
     from service.ml.artifacts import device_for
     from service.model_versions.store import load_version
-    from service.training.scoring import score_to_csv
+    from service.scoring.export import score_to_csv
 
     settings = load_settings()
     moment = parse_as_of(as_of)

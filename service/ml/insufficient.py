@@ -3,8 +3,9 @@
 A shop may send very little (DESIGN: "inputs degrade, the service does not"): feature groups that
 cannot be fitted are left out (``FeaturePipeline.omitted_``). But without orders there is nothing
 to learn spend from, and every model (the BTYD baseline included) would fail deep inside an
-optimiser instead. ``InsufficientDataError`` is the sibling of training's ``DataTooShortError``
-(data too short in time): callers that turn a refusal into a 422 or a failed job catch both.
+optimiser instead. Training's ``DataTooShortError`` (data too short in time) is a kind of
+``InsufficientDataError``: ``service.training.runner.train_or_refuse`` turns either into the
+caller's refusal (a 422, a failed job, a skipped learning run).
 """
 
 from __future__ import annotations

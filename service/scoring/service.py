@@ -46,6 +46,7 @@ from service.model_versions.service import ArtifactRefusedError
 from service.model_versions.store import AliasFollower
 from service.risk.schemas import RiskFlagRead
 from service.scoring import engine, explanations, repository
+from service.scoring.export import unexplained_model
 from service.scoring.models import ScoreDeciles
 from service.scoring.schemas import (
     MAX_BATCH_CUSTOMERS,
@@ -62,7 +63,6 @@ from service.scoring.schemas import (
     ScoreHistoryRead,
     ServingRead,
 )
-from service.training.scoring import unexplained_model
 
 logger = logging.getLogger(__name__)
 
