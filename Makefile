@@ -41,9 +41,9 @@ TEST_WORKERS ?= auto
 pytest: install
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
-# The inner loop: the tests that reach no database (models, features, simulator), about 2 min.
+# The inner loop: the tests that reach no database and are not marked slow, about 1 min.
 test-fast: install
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not db"
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not db and not slow"
 
 openapi: install
 	$(BIN)/clv openapi

@@ -75,15 +75,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks ``db`` every test that reaches a database, so ``make test-fast`` (``-m "not db"``)
-    is the inner loop's layer: pure functions, the models and the simulator, in under two
-    minutes on two cores."""
+    """Marks ``db`` every test that reaches a database, so ``make test-fast`` (``-m "not db and
+    not slow"``) is the inner loop's layer: pure functions, the models and the simulator."""
     for item in items:
         if DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.db)
 
 
-DATABASE_FIXTURES = {"database_url", "postgres_server", "postgres_settings"}
+DATABASE_FIXTURES = {"database_url", "postgres_server", "postgres_settings", "scored_target"}
 
 
 @pytest.fixture(autouse=True)

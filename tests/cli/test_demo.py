@@ -14,7 +14,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow  # the whole demo in a subprocess: simulate, train, serve
 
 
 def _run(curl: str) -> Any:

@@ -21,6 +21,9 @@ from service.ml.training import TrainConfig, train
 from service.simulator.memory import SMALL_SHOP, end_of_observation, shop_log
 from tests.ml.test_training import FAST
 
+# Trained models judged on simulated shops: statistics, not units.
+pytestmark = pytest.mark.slow
+
 STEADY_SHOP = replace(SMALL_SHOP, seasons=False)
 """Without seasons, so the future behaves like the past: calibration is testable on it."""
 

@@ -27,6 +27,9 @@ from service.ml.training import DataTooShortError, TrainConfig, train
 from service.simulator.config import ShopConfig
 from service.simulator.memory import end_of_observation, shop_log
 
+# Each strips a simulated shop and trains, predicts and explains on it.
+pytestmark = pytest.mark.slow
+
 SHOP = ShopConfig(customers=300, days=300, horizon_days=100, seed=5, chunk_customers=300)
 QUICK = TrainConfig(
     horizon_days=60,
