@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, get_args
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -27,22 +27,12 @@ from service.cli.common import (
     session_factory,
     transaction,
 )
+from service.events.types import EventType
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from service.events.imports import ImportSummary
-
-# service.events.models.EventType's values (it imports SQLAlchemy); a test keeps them equal.
-EventTypeName = Literal[
-    "purchase",
-    "refund",
-    "view",
-    "add_to_cart",
-    "remove_from_cart",
-    "checkout_started",
-    "session_start",
-]
 
 app = typer.Typer()
 portrait_app = typer.Typer(
@@ -70,12 +60,12 @@ def import_csv_command(
     ] = None,
     type_col: Annotated[str | None, typer.Option(help="Column with the event type.")] = None,
     default_type: Annotated[
-        EventTypeName,
+        EventType,
         typer.Option(
             metavar="<type>",
-            help=f"Event type of rows without a type column: {', '.join(get_args(EventTypeName))}.",
+            help=f"Event type of rows without a type column: {', '.join(EventType)}.",
         ),
-    ] = "purchase",
+    ] = EventType.purchase,
     time_format: Annotated[
         str | None, typer.Option(help="strptime format, e.g. '%d/%m/%Y %H:%M'; ISO 8601 if unset.")
     ] = None,
@@ -104,7 +94,6 @@ def import_csv_command(
 
     Streamed, in bulk, idempotent on re-run."""
     from service.events.csv_import import CsvMapping, import_csv
-    from service.events.models import EventType
     from service.events.service import IngestRules
     from service.privacy import PiiHasher
 
@@ -121,7 +110,7 @@ def import_csv_command(
         type=type_col,
         time_format=time_format,
         timezone=timezone,
-        default_type=EventType(default_type),
+        default_type=default_type,
         negative_as_refund=negative_as_refund,
         order=order_col,
         name=name_col,

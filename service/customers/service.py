@@ -21,7 +21,7 @@ from service.customers.schemas import (
 )
 from service.db.types import MONEY_SCALE, canonical_decimal
 from service.errors import NotFoundError
-from service.events.models import EventType
+from service.events.types import EventType
 from service.portrait import repository as portrait_repository
 from service.portrait import service as portrait_service
 from service.portrait.schemas import PortraitRead

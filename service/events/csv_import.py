@@ -37,8 +37,8 @@ from service.events import service
 from service.events.csv_lines import CsvMapping, RowError, RowReader, cell, derive_id
 from service.events.csv_orders import OrderConverter, group_orders
 from service.events.imports import CHUNK_ROWS, ImportSummary, ingest_stream
-from service.events.models import EventType
 from service.events.schemas import LENIENT_EVENT, EventCandidate, InvalidEvent
+from service.events.types import EventType
 
 __all__ = ["CsvImportSummary", "CsvMapping", "csv_candidates", "import_csv"]
 

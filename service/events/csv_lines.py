@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from service.errors import InvalidRequestError
-from service.events.models import EventType
+from service.events.types import EventType
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from decimal import Decimal
 from typing import Any
 
 from service.events.csv_lines import CsvMapping, Line, RowError, RowReader, cell, derive_id
-from service.events.models import EventType
 from service.events.schemas import LENIENT_EVENT, EventCandidate, InvalidEvent
+from service.events.types import EventType
 
 OPEN_ORDERS = 256
 

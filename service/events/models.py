@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, Text
@@ -12,20 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base
 from service.db.types import JSONType, Money, UTCDateTime
-
-
-class EventType(StrEnum):
-    purchase = "purchase"
-    refund = "refund"
-    view = "view"
-    add_to_cart = "add_to_cart"
-    remove_from_cart = "remove_from_cart"
-    checkout_started = "checkout_started"
-    session_start = "session_start"
-
-
-MONETARY_EVENT_TYPES = frozenset({EventType.purchase, EventType.refund})
-"""Types whose ``amount`` is money that changed hands, and therefore required."""
+from service.events.types import EventType
 
 
 class Event(Base):

@@ -16,8 +16,9 @@ from sqlalchemy import Table, distinct, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from service.db.bulk import bulk_upsert, is_postgresql
-from service.events.models import Event, EventType, PendingEvent
+from service.events.models import Event, PendingEvent
 from service.events.schemas import ITEMS_AS_JSON, EventCreate
+from service.events.types import EventType
 
 _EVENTS: Table = Event.__table__  # type: ignore[assignment]
 _PENDING: Table = PendingEvent.__table__  # type: ignore[assignment]

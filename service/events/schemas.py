@@ -23,7 +23,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict  # pydantic refuses typing.TypedDict before Python 3.12
 
-from service.events.models import EventType
+from service.events.types import EventType
 from service.schemas import (
     NO_NUL,
     CustomerId,

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from service.config import Settings
 from service.errors import PayloadTooLargeError
 from service.events import repository
-from service.events.models import MONETARY_EVENT_TYPES
 from service.events.schemas import (
     EventBatchResult,
     EventCandidate,
@@ -19,6 +18,7 @@ from service.events.schemas import (
     InvalidEvent,
     RejectedEvent,
 )
+from service.events.types import MONETARY_EVENT_TYPES
 from service.ops import metrics
 from service.privacy import PiiHasher
 
