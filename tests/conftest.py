@@ -17,11 +17,12 @@ import asyncio
 import os
 import shutil
 import socket
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -196,7 +197,12 @@ def clone_database(url: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
     may be connected to ``url`` (a PostgreSQL template), so snapshots dispose their engines."""
     if url.startswith("sqlite"):
         copy = tmp_path / f"clv-{uuid.uuid4().hex[:8]}.db"
-        shutil.copyfile(str(make_url(url).database), copy)
+        source_path = str(make_url(url).database)
+        with (
+            closing(sqlite3.connect(source_path)) as source,
+            closing(sqlite3.connect(copy)) as target,
+        ):
+            source.backup(target)  # whatever the write-ahead log still holds, too
         return f"sqlite:///{copy}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
     clone = server.create_database(template=make_url(url).database)
@@ -224,10 +230,11 @@ def settings(
         yield Settings(_env_file=None, database_url=database_url, worker="off")  # type: ignore[call-arg]
         _empty_all_tables(database_url)
         return
-    if snapshot.model_dir is not None:  # where model_settings looks: the test may change it
-        shutil.copytree(snapshot.model_dir, tmp_path / "models")
+    model_dir = tmp_path / "models"  # as model_settings has it
+    if snapshot.model_dir is not None:  # a copy: the test may register or corrupt versions
+        shutil.copytree(snapshot.model_dir, model_dir)
     url = clone_database(snapshot.url, tmp_path, request)
-    yield Settings(_env_file=None, database_url=url, worker="off")  # type: ignore[call-arg]
+    yield Settings(_env_file=None, database_url=url, worker="off", model_dir=model_dir)  # type: ignore[call-arg]
 
 
 @pytest.fixture
@@ -419,9 +426,8 @@ def explained_snapshot(
     """``scored_snapshot`` with every stored score's attributions computed, as an idle worker
     leaves it."""
     folder = tmp_path_factory.mktemp("explained")
-    shutil.copytree(scored_snapshot.model_dir or folder, folder / "models")
-    settings = _snapshot_settings(
-        clone_database(scored_snapshot.url, folder, request), folder / "models"
+    settings = _snapshot_settings(  # the scored snapshot's models: explaining only reads them
+        clone_database(scored_snapshot.url, folder, request), scored_snapshot.model_dir
     )
     with _session_factory(settings) as factory:
         explain_everyone(settings, factory)

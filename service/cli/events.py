@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from service.cli.common import console, fail, load_settings, transaction
+from service.dead_letters.limits import MAX_LISTED
 
 events_app = typer.Typer(help="The event log's operations.", no_args_is_help=True)
 dead_letters_app = typer.Typer(
@@ -17,8 +18,6 @@ dead_letters_app = typer.Typer(
 )
 events_app.add_typer(dead_letters_app, name="dead-letters")
 
-# service.dead_letters.schemas.MAX_LISTED (it imports pydantic); a test keeps them equal.
-MAX_LISTED = 1_000
 Seqs = Annotated[
     list[int] | None, typer.Argument(metavar="SEQ", help="Sequence numbers (see list).")
 ]

@@ -19,12 +19,9 @@ from service.cli.common import (
     session_factory,
     stages,
 )
+from service.fairness.defaults import DEFAULT_EPOCHS, DEFAULT_HORIZON_DAYS
 
 report_app = typer.Typer(help="Reports computed from the event store.", no_args_is_help=True)
-
-# service.fairness.schemas' defaults (it imports SQLAlchemy); a test keeps them equal.
-DEFAULT_HORIZON_DAYS = 180
-DEFAULT_EPOCHS = 10
 
 
 @report_app.command("fairness")

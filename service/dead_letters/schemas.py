@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-MAX_LISTED = 1_000
+from service.dead_letters.limits import MAX_LISTED
 
 
 def _json_number(value: Any) -> Any:

@@ -10,8 +10,8 @@ from service.api.deps import AdminKey, SessionDep
 from service.api.responses import error_responses
 from service.api.routing import domain_router
 from service.dead_letters import service
+from service.dead_letters.limits import MAX_LISTED
 from service.dead_letters.schemas import (
-    MAX_LISTED,
     DeadLetterOutcome,
     DeadLetterPage,
     DeadLetterSelection,

@@ -7,10 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.fairness.defaults import DEFAULT_EPOCHS, DEFAULT_HORIZON_DAYS
 from service.schemas import UtcDatetime
-
-DEFAULT_HORIZON_DAYS = 180
-DEFAULT_EPOCHS = 10
 
 
 class FairnessRequest(BaseModel):

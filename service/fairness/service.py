@@ -24,9 +24,8 @@ from service.errors import InvalidRequestError, NotFoundError, refuse_future
 from service.events import repository as events
 from service.fairness.audit import INTERVAL, audit
 from service.fairness.charts import fairness_png
+from service.fairness.defaults import DEFAULT_EPOCHS, DEFAULT_HORIZON_DAYS
 from service.fairness.schemas import (
-    DEFAULT_EPOCHS,
-    DEFAULT_HORIZON_DAYS,
     FairnessReportRead,
     FairnessRequest,
 )
@@ -53,8 +52,9 @@ NO_REPORT = (
 
 
 def submit(session: Session, settings: Settings, request: FairnessRequest, actor: str) -> JobRead:
-    """Queue the report's computation; a worker runs it (``run_job``). A cut-off the events
-    cannot judge (its horizon past them: 422, too few buyers in it: 409) is refused now."""
+    """Queue the report's computation; a worker runs it (``service.fairness.jobs``). A cut-off
+    the events cannot judge (its horizon past them: 422, too few buyers in it: 409) is refused
+    now."""
     refuse_future(request.as_of)
     last = events.last_event_at(session)
     if last is None:
@@ -62,7 +62,7 @@ def submit(session: Session, settings: Settings, request: FairnessRequest, actor
     horizon = timedelta(days=request.horizon_days)
     as_of = request.as_of or last - horizon
     refuse_unjudgeable(session, settings, as_of, request.horizon_days, last, run=RUN)
-    params = FairnessRequest.model_validate(request.model_dump())  # every field, as asked
+    params = FairnessRequest(**request.model_dump())  # every field set: stored whole
     return jobs.submit(session, JobKind.fairness, params, actor)
 
 

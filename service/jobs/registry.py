@@ -1,15 +1,17 @@
 """Which function runs each kind of job, and with what parameters. Each domain registers its own
 handlers in its ``jobs.py`` (``@job_handler(JobKind.x, params=XParams)``) with a pydantic model
-of the parameters it takes, so a job's stored ``params`` are validated once, when it is queued
-(``service.jobs.service.submit`` takes the model) and again when it runs, and the handler reads
-typed fields instead of keys. ``jobs/`` itself imports no domain: ``load_handlers`` imports the
-handler modules by name, and what a handler needs from the process beyond the database and the
-settings (the scorer the worker shares) reaches it through ``JobContext.resource``."""
+of the parameters it takes: ``service.jobs.service.submit`` takes an instance of that model (the
+fields its caller set are stored), the runner validates the stored ``params`` with it again when
+the job runs, and the handler reads typed fields instead of keys. ``jobs/`` itself imports no
+domain: ``load_handlers`` imports the handler modules by name, and what a handler needs from the
+process beyond the database and the settings (the scorer the worker shares) reaches it through
+``JobContext.resource``."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.errors import ServiceError
 from service.jobs.kinds import JobKind
+from service.schemas import error_message
 
 HANDLER_MODULES = (
     "service.training.jobs",
@@ -75,8 +78,12 @@ class Handler(Generic[P]):
         try:
             typed = self.params.model_validate(params)
         except ValidationError as wrong:
+            problems = "; ".join(
+                f"{'.'.join(map(str, error['loc']))}: {error_message(error)}"
+                for error in wrong.errors()
+            )
             raise ServiceError(
-                f"the job's params are not {self.params.__name__}: {wrong}"
+                f"the job's params are not {self.params.__name__}: {problems}"
             ) from None
         return self.run(job, typed)
 
@@ -84,9 +91,10 @@ class Handler(Generic[P]):
 _HANDLERS: dict[JobKind, Handler[Any]] = {}
 
 
-class JobCancelledError(RuntimeError):
+class JobCancelledError(CancelledError):
     """Raised by a handler that stopped because its job was cancelled (or the worker is
-    stopping); the runner marks the job cancelled, or failed when it was the shutdown."""
+    stopping). The runner marks a job cancelled (or failed, when it was the shutdown) on any
+    ``concurrent.futures.CancelledError``: this one, or a library's own (a training's)."""
 
 
 def job_handler(kind: JobKind, params: type[P]) -> Callable[[Run[P]], Run[P]]:

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -163,7 +164,7 @@ class JobRunner(PollingLoop):
         try:
             with reporter.heartbeat(self.settings.job_heartbeat_seconds):
                 result = self._execute(kind, params, actor, reporter)
-        except registry.JobCancelledError:
+        except CancelledError:  # registry.JobCancelledError, or a training's own
             status = "cancelled"
             if self.stopping and not reporter.cancel_requested:
                 status, error = "failed", SHUT_DOWN

@@ -11,7 +11,6 @@ from service.learning import matured
 from service.learning import service as learning
 from service.learning.schemas import LearnParams, Trigger
 from service.training.holdout import ThinHoldoutError
-from service.training.jobs import cancellable
 
 logger = logging.getLogger(__name__)
 
@@ -31,19 +30,18 @@ def learn(job: JobContext, params: LearnParams) -> dict[str, Any]:
     on fails a job asked for (the error says why); an automatic trigger's job skips quietly:
     the reason is logged and is its result, and no decision is stored."""
     try:
-        with cancellable():
-            decided = learning.learn(
-                job.session_factory,
-                job.settings,
-                trigger=params.trigger,
-                actor=job.actor,
-                as_of=params.as_of,
-                mode=params.mode,
-                challenger=params.challenger,
-                job_id=job.job_id,
-                progress=job.progress,
-                cancelled=job.cancelled,
-            )
+        decided = learning.learn(
+            job.session_factory,
+            job.settings,
+            trigger=params.trigger,
+            actor=job.actor,
+            as_of=params.as_of,
+            mode=params.mode,
+            challenger=params.challenger,
+            job_id=job.job_id,
+            progress=job.progress,
+            cancelled=job.cancelled,
+        )
     except ThinHoldoutError as thin:
         if params.trigger is Trigger.demand:
             raise

@@ -209,7 +209,9 @@ def submit(session: Session, settings: Settings, request: LearnRequest, actor: s
             f"learning job {active.id} is already {active.status}; follow it at "
             f"/v1/jobs/{active.id}"
         )
-    params = LearnParams(as_of=as_of, mode=request.mode, challenger=request.challenger)
+    params = LearnParams(
+        trigger=Trigger.demand, as_of=as_of, mode=request.mode, challenger=request.challenger
+    )
     return jobs.submit(session, JobKind.learn, params, actor)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from service.config import Settings
+from service.config import Quantization, Settings
 from service.ml.activity import Activity, day_number
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
 from service.ml.examples import EventLog, Examples
@@ -43,6 +43,14 @@ class Computed:
         flags = {customer: flag for part in parts for customer, flag in part.risk_flags.items()}
         examples = [examples for part in parts for examples in part.examples]
         return cls(pd.concat([part.scores for part in parts]), blobs, flags, examples)
+
+
+def unexplained_model(model: ClvModel, settings: Settings) -> ClvModel:
+    """What scores without explanations are computed with: the int8 network with
+    ``CLV_QUANTIZE=int8`` on the CPU (no gradients, so nothing to explain), else the model."""
+    if settings.quantize == Quantization.int8 and model.device == "cpu":
+        return model.quantized()
+    return model
 
 
 def compute(

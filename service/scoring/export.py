@@ -11,20 +11,13 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.config import Quantization, Settings
+from service.config import Settings
 from service.events import repository as events
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
+from service.scoring.engine import unexplained_model
 from service.training import data
 
 CHUNK_CUSTOMERS = 20_000
-
-
-def unexplained_model(model: ClvModel, settings: Settings) -> ClvModel:
-    """What scores without explanations are computed with: the int8 network with
-    ``CLV_QUANTIZE=int8`` on the CPU (no gradients, so nothing to explain), else the model."""
-    if settings.quantize == Quantization.int8 and model.device == "cpu":
-        return model.quantized()
-    return model
 
 
 def score_to_csv(

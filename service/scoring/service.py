@@ -46,7 +46,6 @@ from service.model_versions.service import ArtifactRefusedError
 from service.model_versions.store import AliasFollower
 from service.risk.schemas import RiskFlagRead
 from service.scoring import engine, explanations, repository
-from service.scoring.export import unexplained_model
 from service.scoring.models import ScoreDeciles
 from service.scoring.schemas import (
     MAX_BATCH_CUSTOMERS,
@@ -115,7 +114,7 @@ class Scorer:
     def for_scores_only(self, version: str, model: ClvModel) -> ClvModel:
         """The model for scores without explanations, quantized once per version."""
         if self._quantized is None or self._quantized[0] != version:
-            self._quantized = (version, unexplained_model(model, self.settings))
+            self._quantized = (version, engine.unexplained_model(model, self.settings))
         return self._quantized[1]
 
     def deciles(self, session: Session, version: str, horizon_days: int) -> Deciles:

@@ -1,1 +1,1 @@
-"""Training, backtesting and batch scoring over the event store (database I/O around service.ml)."""
+"""Training and backtesting over the event store (database I/O around service.ml)."""

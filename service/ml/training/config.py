@@ -4,6 +4,7 @@ and the errors it refuses or stops with."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 
 from service.ml.insufficient import InsufficientDataError
@@ -21,8 +22,10 @@ class DataTooShortError(InsufficientDataError):
     needs; the message says how much is needed."""
 
 
-class TrainingCancelledError(RuntimeError):
-    """The caller's ``cancelled`` said stop: raised between epochs, nothing is returned."""
+class TrainingCancelledError(CancelledError):
+    """The caller's ``cancelled`` said stop: raised between epochs, nothing is returned. A
+    ``concurrent.futures.CancelledError``, the standard library's "cancelled" that a job runner
+    catches, so a cancelled training ends its job as cancelled without ml knowing of jobs."""
 
 
 @dataclass(frozen=True)

@@ -38,18 +38,18 @@ def train(
     it starts from (what serves, the anchor, the interval bands; the blend's map is refitted to
     the new network), its selection figures marked inherited: the loop itself judges it against
     the champion on a holdout."""
-    report = progress or (lambda stage, done: None)
+    step = progress or (lambda stage, done: None)
     log = log.until(as_of)
     require_events(log.events)
     activity = log.activity()
     require_orders(activity.days)
     plan_windows(log.first_moment, as_of, config)  # too short a span: says how long is needed
     if start_from is not None:
-        judged, network_progress = inherit(start_from), report
+        judged, network_progress = inherit(start_from), step
     else:
-        judging = _part(report, 0.0, JUDGING_SHARE)
+        judging = _part(step, 0.0, JUDGING_SHARE)
         judged = judge(log, profiles, sources, as_of, config, judging, cancelled)
-        network_progress = _part(report, JUDGING_SHARE, 1.0)
+        network_progress = _part(step, JUDGING_SHARE, 1.0)
     model, fit = train_network(
         log,
         profiles,
@@ -63,13 +63,13 @@ def train(
     )
     selection = serve(model, judged, log, profiles, sources, as_of)
     model.training_report = _report(model, fit, selection, log, as_of, config, start_from)
-    report("done", 1.0)
+    step("done", 1.0)
     return model
 
 
-def _part(report: Progress, start: float, end: float) -> Progress:
+def _part(step: Progress, start: float, end: float) -> Progress:
     """Progress of one stage mapped onto its share of the whole."""
-    return lambda stage, done: report(stage, start + (end - start) * done)
+    return lambda stage, done: step(stage, start + (end - start) * done)
 
 
 def _report(
