@@ -29,8 +29,10 @@ from service.config import Settings
 from service.customers import service as customers
 from service.customers.schemas import CustomerAttributesUpdate
 from service.db import migrations
+from service.db.bulk import analyze
 from service.db.session import make_engine, make_session_factory
 from service.events.repository import customers_until
+from service.events.worker import IMPORTED_TABLES
 from service.privacy import PiiHasher
 from service.scoring.service import Scorer, explain_pending
 from service.simulator.config import ShopConfig
@@ -211,6 +213,7 @@ def load_shop(url: str, folder: Path) -> int:
         updates.append((row["customer_id"], update))
     with make_session_factory(engine)() as session, session.begin():
         customers.replace_many(session, updates, policy)
+        analyze(session, IMPORTED_TABLES)  # as `clv import-events` ends (settle_import)
     engine.dispose()
     return count
 

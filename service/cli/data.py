@@ -266,11 +266,12 @@ def _count_lines(path: Path) -> int:
 
 def _apply_to_portrait(factory: sessionmaker[Session]) -> None:
     """Imports queue their events like the API does; apply them here rather than wait for a
-    worker, so the portrait is current when the command returns."""
-    from service.events.worker import drain
+    worker, so the portrait is current (and the database's statistics fresh) when the command
+    returns."""
+    from service.events.worker import settle_import
 
     with err_console.status("applying the events to the customer portrait"):
-        drain(factory)
+        settle_import(factory)
 
 
 def _print_import(summary: ImportSummary, unit: str = "rows") -> None:

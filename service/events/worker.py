@@ -24,7 +24,10 @@ from psycopg.errors import QueryCanceled
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.customers.models import CustomerAttributes
+from service.db.bulk import analyze
 from service.events import queue
+from service.events.models import Event
 from service.jobs.loop import PollingLoop, backoff_seconds
 from service.ml.activity import (
     DAY_COUNTERS,
@@ -158,6 +161,25 @@ def drain(session_factory: sessionmaker[Session], limit: int = 20_000) -> int:
     while done := process_pending(session_factory, limit):
         total += done
     return total
+
+
+IMPORTED_TABLES = (
+    Event.__tablename__,
+    CustomerDay.__tablename__,
+    CustomerProduct.__tablename__,
+    CustomerAttributes.__tablename__,
+)
+"""What a bulk import fills: the events, the portrait they are applied to, the profiles."""
+
+
+def settle_import(session_factory: sessionmaker[Session]) -> int:
+    """After a bulk import: apply everything it queued, so the portrait is current when the
+    command returns, and refresh the planner's statistics of the tables it filled
+    (``service.db.bulk.analyze``); returns how many events were applied."""
+    applied = drain(session_factory)
+    with session_factory() as session, session.begin():
+        analyze(session, IMPORTED_TABLES)
+    return applied
 
 
 class Worker(PollingLoop):

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from typer.testing import CliRunner
 
 from service.cli import app
 from service.config import Settings
+from service.db.session import make_engine
 from service.events.models import Event
+from service.events.worker import IMPORTED_TABLES
 from service.portrait.models import Product
 from tests.conftest import KeyFactory, bearer
 
@@ -83,6 +85,29 @@ def test_import_events_loads_a_folder_and_a_rerun_adds_nothing(
     customer = client.get("/v1/customers/C0000001", headers=bearer(make_key("read"))).json()
     assert customer["profile"]["acquisition_channel"]["source"] == "platform"
     assert customer["features"]
+
+
+def test_an_import_leaves_postgresql_statistics_of_what_it_filled(
+    postgres_settings: Settings, shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Queries right after an import (training, scoring by customer) are planned on the
+    tables' statistics rather than on none until autovacuum's turn."""
+    monkeypatch.setenv("CLV_DATABASE_URL", postgres_settings.database_url)
+
+    imported = runner.invoke(app, ["import-events", str(shop)])
+
+    assert imported.exit_code == 0, imported.output
+    engine = make_engine(postgres_settings)
+    with engine.connect() as connection:
+        estimated = dict(
+            connection.execute(  # -1: never analyzed
+                text("SELECT relname, reltuples FROM pg_class WHERE relname = ANY(:tables)"),
+                {"tables": list(IMPORTED_TABLES)},
+            ).all()
+        )
+    engine.dispose()
+    assert set(estimated) == set(IMPORTED_TABLES)
+    assert all(rows > 0 for rows in estimated.values()), estimated
 
 
 def test_import_events_sends_to_a_running_service(
