@@ -39,8 +39,7 @@ from service.ml.profile import GROUP
 from service.ml.training import Progress, TrainConfig
 from service.reports import repository as reports
 from service.training import data
-from service.training.backtest import refuse_unjudgeable
-from service.training.runner import train_or_refuse
+from service.training.backtest import refuse_unjudgeable, trained_at
 
 KIND = "fairness"
 RUN = "fairness backtest"
@@ -175,17 +174,7 @@ def _audited_model(
 ) -> dict[str, Any]:
     """Train one model at ``as_of``, score everyone there and audit it against their spend in
     the horizon. The first call records the population in ``body`` (the second sees the same)."""
-    model = train_or_refuse(
-        log,
-        profiles,
-        sources,
-        as_of,
-        config,
-        refusal=f"cannot backtest at {as_of.date()}",
-        progress=progress,
-        cancelled=cancelled,
-    )
-    examples = model.examples(log, profiles, sources, as_of, label_days=config.horizon_days)
+    model, examples = trained_at(log, profiles, sources, as_of, config, progress, cancelled)
     predicted = model.predict(examples)["clv"].to_numpy()
     actual = np.asarray(examples.labels, dtype=float)
     values = {

@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.errors import InvalidRequestError
 from service.ml.artifacts import device_for
+from service.ml.clv_model import ClvModel
+from service.ml.examples import EventLog, Examples, Profiles, Sources
 from service.ml.metrics import evaluate, finite
 from service.ml.training import Progress, TrainConfig
 from service.simulator.config import Shift, ShopConfig
@@ -74,6 +76,31 @@ def refuse_unjudgeable(
     )
 
 
+def trained_at(
+    log: EventLog,
+    profiles: Profiles,
+    sources: Sources,
+    as_of: datetime,
+    config: TrainConfig,
+    progress: Progress | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> tuple[ClvModel, Examples]:
+    """What a backtest (and the fairness audit) judges: a model trained on the events up to
+    ``as_of`` (the log may run past it; training cuts there) and every customer's examples at
+    ``as_of`` with their spend over the horizon after it. Data that cannot train: 422."""
+    model = train_or_refuse(
+        log,
+        profiles,
+        sources,
+        as_of,
+        config,
+        refusal=f"cannot backtest at {as_of.date()}",
+        progress=progress,
+        cancelled=cancelled,
+    )
+    return model, model.examples(log, profiles, sources, as_of, label_days=config.horizon_days)
+
+
 def backtest(
     session_factory: sessionmaker[Session],
     settings: Settings,
@@ -96,17 +123,7 @@ def backtest(
     config = TrainConfig(
         horizon_days, architecture=architecture, epochs=epochs, device=device_for(settings.device)
     )
-    model = train_or_refuse(  # cuts at as_of
-        log,
-        profiles,
-        sources,
-        as_of,
-        config,
-        refusal=f"cannot backtest at {as_of.date()}",
-        progress=progress,
-        cancelled=cancelled,
-    )
-    examples = model.examples(log, profiles, sources, as_of, label_days=horizon_days)
+    model, examples = trained_at(log, profiles, sources, as_of, config, progress, cancelled)
     scores = model.predict(examples)
     actual = np.asarray(examples.labels, dtype=float)
     candidates = model.candidates(examples)
