@@ -99,3 +99,21 @@ def test_every_declared_feature_is_computed_finite_and_documented() -> None:
     assert np.isfinite(table.to_numpy()).all()
     assert all(f.description and f.unit and f.group for f in BEHAVIOUR_FEATURES)
     assert len({f.name for f in BEHAVIOUR_FEATURES}) == len(BEHAVIOUR_FEATURES)
+
+
+def test_a_customers_features_do_not_depend_on_who_else_is_in_the_batch() -> None:
+    """Features are computed for all customers at once: each row must still be its customer's
+    alone, whatever the others and whatever the order of the day rows."""
+    rng = np.random.default_rng(3)
+    events = [
+        purchase(float(day), f"{rng.integers(5, 90)}", customer)
+        for customer in ("a", "b", "c", "d")
+        for day in rng.choice(300, size=int(rng.integers(1, 9)), replace=False)
+    ] + [other("view", float(rng.integers(0, 300)), customer) for customer in ("b", "e")]
+    days = aggregate(events).days.sample(frac=1.0, random_state=1)
+    as_of = day_number(T0) + 310
+    together = behaviour_features(days, as_of)
+
+    for customer in together.index:
+        alone = behaviour_features(days[days["customer_id"] == customer], as_of)
+        np.testing.assert_allclose(alone.loc[customer], together.loc[customer], rtol=1e-12)
