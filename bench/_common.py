@@ -33,6 +33,7 @@ from service.db.bulk import analyze
 from service.db.session import make_engine, make_session_factory
 from service.events.repository import customers_until
 from service.events.worker import IMPORTED_TABLES
+from service.portrait import service as portrait
 from service.privacy import PiiHasher
 from service.scoring.service import Scorer, explain_pending
 from service.simulator.config import ShopConfig
@@ -198,7 +199,9 @@ def copy_events(database_url: str, rows: Iterable[tuple[Any, ...]]) -> float:
 
 
 def load_shop(url: str, folder: Path) -> int:
-    """COPY the events in; profiles through the bulk attribute path. Returns the event count."""
+    """COPY the events in and build the portrait from them, as `clv import-events` leaves a
+    shop (without it, every customer would score from an empty portrait); profiles through the
+    bulk attribute path. Returns the event count."""
     received = datetime.now(UTC)
     lines = (folder / "events.jsonl").open()
     copy_events(url, (event_row(json.loads(line), received) for line in lines))
@@ -212,6 +215,7 @@ def load_shop(url: str, folder: Path) -> int:
         update = CustomerAttributesUpdate(source=row["source"], attributes=row["attributes"])
         updates.append((row["customer_id"], update))
     with make_session_factory(engine)() as session, session.begin():
+        portrait.rebuild(session)
         customers.replace_many(session, updates, policy)
         analyze(session, IMPORTED_TABLES)  # as `clv import-events` ends (settle_import)
     engine.dispose()

@@ -39,7 +39,7 @@ from service.ml.activity import (
 )
 from service.ops import metrics
 from service.portrait import repository as portrait
-from service.portrait.models import CustomerDay, CustomerProduct
+from service.portrait.models import PORTRAIT_TABLES, CustomerDay, CustomerProduct
 from service.scoring import repository as scores
 from service.scoring import service as scoring
 
@@ -163,12 +163,7 @@ def drain(session_factory: sessionmaker[Session], limit: int = 20_000) -> int:
     return total
 
 
-IMPORTED_TABLES = (
-    Event.__tablename__,
-    CustomerDay.__tablename__,
-    CustomerProduct.__tablename__,
-    CustomerAttributes.__tablename__,
-)
+IMPORTED_TABLES = (Event.__tablename__, *PORTRAIT_TABLES, CustomerAttributes.__tablename__)
 """What a bulk import fills: the events, the portrait they are applied to, the profiles."""
 
 

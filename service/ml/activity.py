@@ -78,6 +78,29 @@ class Activity:
             catalogue=_latest(pd.concat([part.catalogue for part in parts])),
         )
 
+    def minus(self, other: Activity) -> Activity:
+        """These aggregates less ``other``'s, which they include (its events were counted here
+        too): counters subtract as they add, and rows left with no events are dropped. The
+        catalogue stays this one's: the latest text of a product does not depend on who bought
+        it when."""
+        if other.days.empty and other.products.empty:
+            return self
+        negated = Activity(
+            days=other.days.assign(**{name: -other.days[name] for name in DAY_COUNTERS}),
+            products=other.products.assign(
+                **{name: -other.products[name] for name in PRODUCT_COUNTERS}
+            ),
+            catalogue=_EMPTY.catalogue,
+        )
+        left = Activity.combine([self, negated])
+        products = left.products
+        kept = (products[list(PRODUCT_COUNTERS)] != 0).any(axis=1)
+        return Activity(
+            days=left.days[left.days["events"] != 0].reset_index(drop=True),
+            products=products[kept].reset_index(drop=True),
+            catalogue=self.catalogue,
+        )
+
 
 def _grouped(keys: dict[str, np.ndarray], values: dict[str, np.ndarray]) -> pd.DataFrame:
     """Sums of ``values`` per distinct tuple of ``keys``, one row per tuple, sorted by the keys.

@@ -38,7 +38,9 @@ from service.ml.examples import (
     EventLog,
     Examples,
     Profiles,
+    RecentEvents,
     Sources,
+    assemble,
     build,
     build_without_events,
 )
@@ -139,6 +141,28 @@ class ClvModel:
             self.sequence_length,
             label_days,
             activity,
+        )
+
+    def examples_from_portrait(
+        self,
+        activity: Activity,
+        recent: RecentEvents,
+        profiles: Profiles,
+        sources: Sources,
+        as_of: datetime,
+    ) -> Examples:
+        """As ``examples``, from the aggregates at ``as_of`` and each customer's latest events
+        rather than their whole log (``assemble``)."""
+        return assemble(
+            activity,
+            recent,
+            profiles,
+            sources,
+            self.pipeline,
+            self.btyd,
+            as_of,
+            self.network_horizon_days,
+            self.sequence_length,
         )
 
     def examples_without_events(

@@ -8,7 +8,7 @@ from it without re-reading the database; every example only sees events at or be
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ from service.ml.btyd.baseline import BtydBaseline
 from service.ml.features import FeatureDef
 from service.ml.insufficient import require_events
 from service.ml.portrait import FeaturePipeline
-from service.ml.sequences import channel_names, event_sequences
+from service.ml.sequences import channel_names, event_sequences, first_item_categories
 
 HORIZON_FEATURE = "horizon_days"
 """The horizon an example's features and label describe: training mixes windows of several
@@ -110,6 +110,16 @@ class Examples:
         )
 
 
+@dataclass(frozen=True)
+class RecentEvents:
+    """Each customer's latest events, as the event sequences read them: an event frame with at
+    least each customer's last ``sequence_length`` + 1 events at or before the cut-off, and the
+    category of each event's first item (``first_item_categories``)."""
+
+    events: pd.DataFrame  # EVENT_COLUMNS
+    first_categories: pd.Series  # by seq
+
+
 def build(
     log: EventLog,
     profiles: Profiles,
@@ -128,25 +138,52 @@ def build(
     that many days after the cut-off. ``activity``: the aggregates of ``log`` up to the cut-off,
     when the caller has them already (aggregating is the costly part)."""
     past = log.until(cutoff)
-    if activity is None:
-        activity = past.activity()
+    recent = RecentEvents(past.events, first_item_categories(past.items))
+    examples = assemble(
+        past.activity() if activity is None else activity,
+        recent,
+        profiles,
+        sources,
+        pipeline,
+        btyd,
+        cutoff,
+        horizon_days,
+        sequence_length,
+    )
+    if label_days is not None:
+        spend = log.spend_between(cutoff, cutoff + timedelta(days=label_days))
+        labels = spend.reindex(examples.customers, fill_value=0.0).to_numpy(dtype=np.float32)
+        examples = replace(examples, labels=labels)
+    return examples
+
+
+def assemble(
+    activity: Activity,
+    recent: RecentEvents,
+    profiles: Profiles,
+    sources: Sources,
+    pipeline: FeaturePipeline,
+    btyd: BtydBaseline,
+    cutoff: datetime,
+    horizon_days: int,
+    sequence_length: int,
+) -> Examples:
+    """Examples for every customer with activity at or before ``cutoff``, from their aggregates
+    (``activity``: at or before the cut-off) and their latest events (``recent``), without the
+    whole event log: what scoring reads from the stored portrait."""
     portrait = pipeline.transform(activity, profiles, sources, day_number(cutoff))
     btyd_outputs = btyd.predict(portrait, horizon_days)
     tabular = pd.concat([portrait, btyd_outputs], axis=1)
     tabular[HORIZON_FEATURE] = float(horizon_days)
     sequences = event_sequences(
-        past.events,
-        past.items,
+        recent.events,
+        recent.first_categories,
         portrait.index,
         int(cutoff.timestamp()),
         sequence_length,
         pipeline.categories_,
     )
-    labels = None
-    if label_days is not None:
-        spend = log.spend_between(cutoff, cutoff + timedelta(days=label_days))
-        labels = spend.reindex(portrait.index, fill_value=0.0).to_numpy(dtype=np.float32)
-    return Examples(portrait.index, tabular, sequences, portrait, labels)
+    return Examples(portrait.index, tabular, sequences, portrait)
 
 
 def build_without_events(

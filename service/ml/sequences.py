@@ -70,16 +70,25 @@ def channel_values(sequences: np.ndarray) -> np.ndarray:
     return values
 
 
+def first_item_categories(items: pd.DataFrame) -> pd.Series:
+    """The category of each event's first item, by seq (what the sequences read of items):
+    events without items are absent, None where the item names no category."""
+    first = items.drop_duplicates("seq")
+    return pd.Series(first["category"].to_numpy(), index=first["seq"].to_numpy())
+
+
 def event_sequences(
     events: pd.DataFrame,
-    items: pd.DataFrame,
+    first_categories: pd.Series,
     customers: pd.Index,
     cutoff_seconds: int,
     length: int,
     categories: Sequence[str],
 ) -> np.ndarray:
     """(len(customers), length, channels) float32: each customer's last ``length`` events at or
-    before the cut-off. ``events``/``items`` are frames as in ``service.ml.activity``."""
+    before the cut-off. ``events`` is an event frame as in ``service.ml.activity`` (with at
+    least each customer's last ``length`` + 1 events: the one before gives the oldest one's
+    gap); ``first_categories`` as ``first_item_categories`` gives it."""
     channels = _FIXED + len(categories) + 1
     out = np.zeros((len(customers), length, channels), dtype=np.float32)
     frame = events[(events["seconds"] <= cutoff_seconds) & events["customer_id"].isin(customers)]
@@ -106,10 +115,9 @@ def event_sequences(
     )
     out[row, position, 3 + len(EVENT_TYPES)] = np.log1p(gap_days[keep]) / 7
 
-    first_items = items.drop_duplicates("seq").set_index("seq")["category"]
-    category = first_items.reindex(frame["seq"].to_numpy()[keep]).to_numpy()
+    category = first_categories.reindex(frame["seq"].to_numpy()[keep]).to_numpy()
     lookup = {name: index for index, name in enumerate(categories)}
-    has_item = frame["seq"].isin(first_items.index).to_numpy()[keep]
+    has_item = frame["seq"].isin(first_categories.index).to_numpy()[keep]
     slot = np.array([lookup.get(c, len(categories)) for c in category], dtype=np.int64)
     out[row[has_item], position[has_item], _FIXED + slot[has_item]] = 1.0
     return out

@@ -56,3 +56,7 @@ class Product(Base):
     category: Mapped[str | None] = mapped_column(String(128))
     description: Mapped[str | None] = mapped_column(Text)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+PORTRAIT_TABLES = (CustomerDay.__tablename__, CustomerProduct.__tablename__)
+"""The aggregates that imports and rebuilds fill in bulk (and then refresh the statistics of)."""

@@ -20,7 +20,6 @@ from sqlalchemy import (
     func,
     literal,
     null,
-    select,
     text,
     tuple_,
     update,
@@ -33,7 +32,6 @@ from service.db.bulk import bulk_upsert, is_postgresql
 from service.db.types import UTCDateTime
 from service.ml.activity import (
     DAY_COUNTERS,
-    EPOCH,
     EVENT_COLUMNS,
     ITEM_COLUMNS,
     MAX_COUNTER,
@@ -104,28 +102,53 @@ def add_activity(session: Session, activity: Activity) -> None:
     )
 
 
+# The stored aggregates as flat rows, days as integers since 1970-01-01 and times as whole epoch
+# seconds (as ``service.ml.activity`` has them), read straight from the driver: building frames
+# from SQLAlchemy rows cost more than the query.
+_ACTIVITY_SQL = {
+    "postgresql": {
+        "day": "e.day - DATE '1970-01-01'",
+        "seconds": "CAST(FLOOR(EXTRACT(EPOCH FROM p.seen_at)) AS BIGINT)",
+    },
+    "sqlite": {
+        "day": "CAST(julianday(e.day) - 2440587.5 AS INTEGER)",
+        "seconds": "CAST(strftime('%s', p.seen_at) AS INTEGER)",
+    },
+}
+
+
 def load_activity(session: Session, customer_ids: Sequence[str] | None = None) -> Activity:
-    """The stored aggregates of some customers (all when ``customer_ids`` is None)."""
-    days_query = select(_DAYS)
-    products_query = select(_PRODUCTS)
+    """The stored aggregates of some customers (all when ``customer_ids`` is None), with the
+    catalogue rows of the products they touched (``seen_at`` included, so the result combines
+    with other aggregates: ``Activity.combine``)."""
+    where, parameters = "1 = 1", []
     if customer_ids is not None:
-        days_query = days_query.where(_DAYS.c.customer_id.in_(customer_ids))
-        products_query = products_query.where(_PRODUCTS.c.customer_id.in_(customer_ids))
-    days = pd.DataFrame(session.execute(days_query).all(), columns=list(_DAYS.c.keys()))
-    days["day"] = [(d - EPOCH).days for d in days["day"]]
-    products = pd.DataFrame(session.execute(products_query).all(), columns=list(_PRODUCTS.c.keys()))
-    catalogue_query = select(_CATALOGUE.c.sku, _CATALOGUE.c.name, _CATALOGUE.c.category)
-    if customer_ids is not None:
-        catalogue_query = catalogue_query.where(_CATALOGUE.c.sku.in_(products["sku"].tolist()))
-    catalogue = pd.DataFrame(
-        session.execute(catalogue_query).all(), columns=["sku", "name", "category"]
-    )
+        where, listed = _of_customers(session, customer_ids)
+        parameters.append(listed)
+    sql = _ACTIVITY_SQL[session.get_bind().dialect.name]
+    counters = ", ".join(f"e.{name}" for name in DAY_COUNTERS)
+    queries = {
+        "days": (
+            f"SELECT e.customer_id, {sql['day']}, {counters} FROM customer_days e WHERE {where}",
+            ["customer_id", "day", *DAY_COUNTERS],
+        ),
+        "products": (
+            f"SELECT e.customer_id, e.sku, e.bought, e.viewed FROM customer_products e "
+            f"WHERE {where}",
+            ["customer_id", "sku", *PRODUCT_COUNTERS],
+        ),
+        "catalogue": (
+            f"SELECT p.sku, p.name, p.category, {sql['seconds']} FROM products p WHERE p.sku IN "
+            f"(SELECT e.sku FROM customer_products e WHERE {where})",
+            ["sku", "name", "category", "seen_at"],
+        ),
+    }
     empty = Activity.empty()
-    return Activity(
-        days=days if len(days) else empty.days,
-        products=products if len(products) else empty.products,
-        catalogue=catalogue,
-    )
+    frames = {}
+    for name, (query, columns) in queries.items():
+        chunks = list(_frames(session, query, columns, parameters, 250_000))
+        frames[name] = pd.concat(chunks, ignore_index=True) if chunks else getattr(empty, name)
+    return Activity(frames["days"], frames["products"], frames["catalogue"])
 
 
 # Events and their line items as flat rows (see EVENT_COLUMNS / ITEM_COLUMNS), computed in SQL:
@@ -160,13 +183,11 @@ _FRAME_SQL = {
 
 def _frames(
     session: Session,
-    kind: str,
+    sql: str,
     columns: list[str],
-    where: str,
     parameters: Sequence[BindParameter[Any]],
     chunk: int,
 ) -> Iterator[pd.DataFrame]:
-    sql = _FRAME_SQL[session.get_bind().dialect.name][kind].format(where=where)
     statement = text(sql).bindparams(*parameters)
     if is_postgresql(session):
         yield from _fetched_frames(session, statement, columns, chunk)
@@ -203,6 +224,22 @@ def _fetched_frames(
         ) from error
 
 
+_NOT_DEAD = "NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.seq = e.seq)"
+_QUEUED = "EXISTS (SELECT 1 FROM pending_events p WHERE p.seq = e.seq)"
+
+
+def _of_customers(session: Session, customer_ids: Sequence[str]) -> tuple[str, BindParameter[Any]]:
+    """``e.customer_id`` among the listed: one array parameter on PostgreSQL, a list on SQLite."""
+    if is_postgresql(session):
+        array = bindparam("customers", list(customer_ids), type_=postgresql.ARRAY(String()))
+        return "e.customer_id = ANY(:customers)", array
+    return "e.customer_id IN :customers", bindparam("customers", list(customer_ids), expanding=True)
+
+
+def _moment(name: str, moment: datetime) -> BindParameter[Any]:
+    return bindparam(name, moment, type_=UTCDateTime())
+
+
 def event_frames(
     session: Session,
     *,
@@ -215,23 +252,86 @@ def event_frames(
     range, or of all), as (event frame, item frame) chunks; an item chunk need not belong to the
     event chunk beside it. Dead letters (``service.events.models.DeadLetter``) are left out: they
     count nowhere until retried."""
-    where = (
-        "e.occurred_at <= :until AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.seq = e.seq)"
-    )
-    parameters: list[BindParameter[Any]] = [bindparam("until", until, type_=UTCDateTime())]
-    if customer_ids is not None and is_postgresql(session):
-        where += " AND e.customer_id = ANY(:customers)"
-        parameters.append(
-            bindparam("customers", list(customer_ids), type_=postgresql.ARRAY(String()))
-        )
-    elif customer_ids is not None:
-        where += " AND e.customer_id IN :customers"
-        parameters.append(bindparam("customers", list(customer_ids), expanding=True))
+    where = f"e.occurred_at <= :until AND {_NOT_DEAD}"
+    parameters: list[BindParameter[Any]] = [_moment("until", until)]
+    if customer_ids is not None:
+        clause, listed = _of_customers(session, customer_ids)
+        where += f" AND {clause}"
+        parameters.append(listed)
     if customer_range is not None:
         where += " AND e.customer_id BETWEEN :first AND :last"
         parameters.append(bindparam("first", customer_range[0], type_=String()))
         parameters.append(bindparam("last", customer_range[1], type_=String()))
     return _both_frames(session, where, parameters, chunk)
+
+
+def queued_frames(
+    session: Session, customer_ids: Sequence[str], *, until: datetime
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """The listed customers' events at or before ``until`` that no worker has applied yet
+    (queued, so not in the stored aggregates), like ``event_frames``."""
+    clause, listed = _of_customers(session, customer_ids)
+    where = f"{clause} AND e.occurred_at <= :until AND {_QUEUED}"
+    return _both_frames(session, where, [listed, _moment("until", until)], 250_000)
+
+
+def applied_frames_after(
+    session: Session, customer_ids: Sequence[str], *, after: datetime
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """The listed customers' events after ``after`` that are in the stored aggregates (neither
+    queued nor dead letters), like ``event_frames``."""
+    clause, listed = _of_customers(session, customer_ids)
+    where = f"{clause} AND e.occurred_at > :after AND NOT {_QUEUED} AND {_NOT_DEAD}"
+    return _both_frames(session, where, [listed, _moment("after", after)], 250_000)
+
+
+# Each listed customer's latest events at or before a moment, with whether the event has items
+# and its first item's category (what the event sequences read of items). Ordered as the
+# sequences are, by whole epoch second then seq: PostgreSQL walks the (customer_id, occurred_at)
+# index backwards to the (count + 1)-th latest event and takes every event from the start of
+# that second on (ties within a second included); SQLite numbers the rows.
+_RECENT_SQL = {
+    "postgresql": "SELECT e.seq, e.customer_id, e.type, "
+    "CAST(FLOOR(EXTRACT(EPOCH FROM e.occurred_at)) AS BIGINT), "
+    "CAST(COALESCE(e.amount, 0) * 10000 AS BIGINT), "
+    "CASE WHEN jsonb_typeof(e.items) = 'array' THEN jsonb_array_length(e.items) > 0 "
+    "ELSE false END, "
+    "CASE WHEN jsonb_typeof(e.items) = 'array' THEN e.items -> 0 ->> 'category' END "
+    "FROM unnest(:customers) AS c(id) CROSS JOIN LATERAL ("
+    "SELECT * FROM events e WHERE e.customer_id = c.id AND e.occurred_at <= :until "
+    f"AND {_NOT_DEAD} AND e.occurred_at >= COALESCE(("
+    "SELECT date_trunc('second', e.occurred_at) FROM events e WHERE e.customer_id = c.id "
+    f"AND e.occurred_at <= :until AND {_NOT_DEAD} "
+    "ORDER BY e.occurred_at DESC OFFSET :count LIMIT 1), '-infinity')) e",
+    "sqlite": "SELECT seq, customer_id, type, seconds, amount, has_item, category FROM ("
+    "SELECT e.seq, e.customer_id, e.type, "
+    "CAST(strftime('%s', e.occurred_at) AS INTEGER) AS seconds, COALESCE(e.amount, 0) AS amount, "
+    "CASE WHEN json_type(e.items) = 'array' THEN json_array_length(e.items) > 0 ELSE 0 END "
+    "AS has_item, CASE WHEN json_type(e.items) = 'array' "
+    "THEN json_extract(e.items, '$[0].category') END AS category, "
+    "ROW_NUMBER() OVER (PARTITION BY e.customer_id ORDER BY "
+    "CAST(strftime('%s', e.occurred_at) AS INTEGER) DESC, e.seq DESC) AS latest "
+    f"FROM events e WHERE e.customer_id IN :customers AND e.occurred_at <= :until AND {_NOT_DEAD}"
+    ") WHERE latest <= :count + 1",
+}
+
+
+def recent_events(
+    session: Session, customer_ids: Sequence[str], *, until: datetime, count: int
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Each listed customer's latest ``count`` events at or before ``until`` and the one before
+    them (its time gives the oldest one's gap), as an event frame (``EVENT_COLUMNS``; a few more
+    events where several share a second), and the category of each one's first item, by seq
+    (events without items absent; None where the item has no category)."""
+    _, listed = _of_customers(session, customer_ids)
+    sql = _RECENT_SQL[session.get_bind().dialect.name]
+    columns = [*EVENT_COLUMNS, "has_item", "category"]
+    parameters = [listed, _moment("until", until), bindparam("count", count)]
+    frames = list(_frames(session, sql, columns, parameters, 250_000))
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    with_items = rows[rows["has_item"].astype(bool)]
+    categories = pd.Series(with_items["category"].to_numpy(), index=with_items["seq"].to_numpy())
+    return rows[EVENT_COLUMNS], categories
 
 
 def event_frames_by_seq(
@@ -249,8 +349,9 @@ def event_frames_by_seq(
 def _both_frames(
     session: Session, where: str, parameters: Sequence[BindParameter[Any]], chunk: int
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    events = _frames(session, "events", EVENT_COLUMNS, where, parameters, chunk)
-    items = _frames(session, "items", ITEM_COLUMNS, where, parameters, chunk)
+    sql = _FRAME_SQL[session.get_bind().dialect.name]
+    events = _frames(session, sql["events"].format(where=where), EVENT_COLUMNS, parameters, chunk)
+    items = _frames(session, sql["items"].format(where=where), ITEM_COLUMNS, parameters, chunk)
     empty_events, empty_items = (
         pd.DataFrame(columns=EVENT_COLUMNS),
         pd.DataFrame(columns=ITEM_COLUMNS),

@@ -3,26 +3,31 @@
 - the worker (``service.events.worker``) keeps it current: it aggregates newly stored events in
   batches and adds them to the stored aggregates;
 - ``current``: features as of now, from the stored aggregates (no event is re-read).
-- ``as_of``: features at a past time, from the customer's raw events at or before it; the same
-  aggregation and feature code as ``current`` and as training.
+- ``as_of``: features at a past time, from the stored aggregates corrected by the events
+  after it (``activity_at``); the same aggregation and feature code as ``current`` and as
+  training. Scoring reads its inputs the same way (``scoring_inputs``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from service.db.bulk import analyze
 from service.errors import NotFoundError
 from service.events import queue
 from service.ml.activity import Activity, aggregate_frames, day_number
 from service.ml.categories import category_mix
+from service.ml.examples import RecentEvents
 from service.ml.features import behaviour_features
 from service.ml.segments import rfm_segments
 from service.portrait import repository
+from service.portrait.models import PORTRAIT_TABLES
 from service.portrait.schemas import PortraitRead
 
 
@@ -60,12 +65,14 @@ def current(
 
 
 def as_of(session: Session, customer_id: str, moment: datetime) -> PortraitRead:
-    return _read(customer_id, activity_until(session, moment, customer_ids=[customer_id]), moment)
+    return _read(customer_id, activity_at(session, [customer_id], moment), moment)
 
 
 def rebuild(session: Session, progress: Callable[[int], None] | None = None) -> int:
     """Recompute every aggregate from the stored events (after an upgrade that added the
-    portrait, or to repair it); returns the events read. Stop ingestion while it runs."""
+    portrait, or to repair it), with fresh planner statistics of what it filled (scoring reads
+    the aggregates by customer: ``service.db.bulk.analyze``); returns the events read. Stop
+    ingestion while it runs."""
     repository.clear_activity(session)
     queue.clear_events(session)  # every stored event is in the rebuild
     events = 0
@@ -75,6 +82,7 @@ def rebuild(session: Session, progress: Callable[[int], None] | None = None) -> 
         events += len(event_frame)
         if progress:
             progress(len(event_frame))
+    analyze(session, PORTRAIT_TABLES)
     return events
 
 
@@ -89,13 +97,50 @@ def activity_until(
     customer_ids: Sequence[str] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Activity:
-    """Activity at or before ``until`` (one customer's, or everyone's), aggregated from the raw
-    events chunk by chunk: memory is bounded by the aggregates, not by the events."""
+    """Activity at or before ``until`` (some customers', or everyone's), aggregated from the
+    raw events chunk by chunk: memory is bounded by the aggregates, not by the events. For a
+    few customers at a recent moment, ``activity_at`` reads far less."""
+    frames = repository.event_frames(session, until=until, customer_ids=customer_ids)
+    return _aggregated(frames, progress)
+
+
+def _aggregated(
+    frames: Iterable[tuple[pd.DataFrame, pd.DataFrame]],
+    progress: Callable[[int], None] | None = None,
+) -> Activity:
     parts = []
-    for event_frame, item_frame in repository.event_frames(
-        session, until=until, customer_ids=customer_ids
-    ):
+    for event_frame, item_frame in frames:
         parts.append(aggregate_frames(event_frame, item_frame))
         if progress:
             progress(len(event_frame))
     return Activity.combine(parts)
+
+
+def activity_at(session: Session, customer_ids: Sequence[str], moment: datetime) -> Activity:
+    """The listed customers' aggregates at ``moment``, from the stored ones rather than their
+    whole history: stored, less the applied events after the moment, plus the queued events at
+    or before it (both few when the moment is recent). The same values as ``activity_until``,
+    except the product texts, which are the latest known.
+
+    Read in that order, an event that a worker applies during the reads is never counted twice
+    nor subtracted without having been added: at worst it is left out, or counted although
+    after the moment; and the same commit that applied it marks its customer's stored score
+    stale, so a score computed from these aggregates is soon replaced."""
+    later = _aggregated(repository.applied_frames_after(session, customer_ids, after=moment))
+    stored = repository.load_activity(session, customer_ids)
+    queued = _aggregated(repository.queued_frames(session, customer_ids, until=moment))
+    current = stored if queued.days.empty else Activity.combine([stored, queued])
+    current = current.minus(later)
+    return replace(current, days=current.days[current.days["day"] <= day_number(moment)])
+
+
+def scoring_inputs(
+    session: Session, customer_ids: Sequence[str], moment: datetime, sequence_length: int
+) -> tuple[Activity, RecentEvents]:
+    """What a model scores the listed customers at ``moment`` from: their aggregates
+    (``activity_at``) and their latest events (``sequence_length`` and the one before)."""
+    activity = activity_at(session, customer_ids, moment)
+    events, categories = repository.recent_events(
+        session, customer_ids, until=moment, count=sequence_length
+    )
+    return activity, RecentEvents(events, categories)

@@ -1,7 +1,8 @@
-"""Scores for a list of customers as of a moment: their events and attributes read from the
-database, turned into the model's examples (the same code as training), predicted and, when
-asked, explained. Customers with attributes but no events get a cold-start score; ids with
-neither are left out (the caller says which were not found)."""
+"""Scores for a list of customers as of a moment: their stored aggregates, latest events and
+attributes read from the database (``service.portrait.service.scoring_inputs``), turned into
+the model's examples (the same feature code as training), predicted and, when asked,
+explained. Customers with attributes but no events get a cold-start score; ids with neither are
+left out (the caller says which were not found)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from sqlalchemy.orm import Session
 from service.config import Quantization, Settings
 from service.ml.activity import Activity, day_number
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
-from service.ml.examples import EventLog, Examples
+from service.ml.examples import Examples, RecentEvents
 from service.ml.sequences import channel_values
 from service.ops import metrics
-from service.portrait import repository as portrait
+from service.portrait import service as portrait
 from service.risk.flags import RiskFlag, RiskRules, risk_flags
 from service.scoring import explanations
 from service.training import data
@@ -69,13 +70,13 @@ def compute(
     score, those at or before ``as_of``."""
     model = replace(model, horizon_days=horizon_days)
     with metrics.SCORING.labels(purpose).time():
-        frames = list(portrait.event_frames(session, until=as_of, customer_ids=customer_ids))
-        log = EventLog.from_frames(frames) if any(len(e) for e, _ in frames) else None
-        activity = log.activity() if log is not None else None  # once, for features and flags
-        parts = _examples(session, settings, model, customer_ids, as_of, log, activity)
+        activity, recent = portrait.scoring_inputs(
+            session, customer_ids, as_of, model.sequence_length
+        )
+        parts = _examples(session, settings, model, customer_ids, as_of, activity, recent)
         computed = Computed.combine([_score(model, examples, explain) for examples in parts])
         rules = RiskRules.from_settings(settings)
-        flags = {} if activity is None else risk_flags(activity.days, day_number(as_of), rules)
+        flags = risk_flags(activity.days, day_number(as_of), rules)
     metrics.SCORED.labels(purpose).inc(len(computed.scores))
     return replace(computed, risk_flags=flags)
 
@@ -86,15 +87,15 @@ def _examples(
     model: ClvModel,
     customer_ids: Sequence[str],
     as_of: datetime,
-    log: EventLog | None,
-    activity: Activity | None,
+    activity: Activity,
+    recent: RecentEvents,
 ) -> list[Examples]:
-    """From events where the customer has some (``log``: theirs, at or before ``as_of``, and
-    its ``activity``); from the profile alone (cold start) where not."""
+    """From their aggregates and latest events where customers have activity by ``as_of``;
+    from the profile alone (cold start) where not."""
     profiles, sources = data.profiles(session, settings, customer_ids)
     parts: list[Examples] = []
-    if log is not None:
-        parts.append(model.examples(log, profiles, sources, as_of, activity=activity))
+    if not activity.days.empty:
+        parts.append(model.examples_from_portrait(activity, recent, profiles, sources, as_of))
     seen = set(parts[0].customers) if parts else set()
     attributes_only = pd.Index(sorted(c for c in set(customer_ids) - seen if c in profiles))
     if len(attributes_only):

@@ -23,8 +23,10 @@ from service.cli import app
 from service.config import Settings
 from service.db.session import make_session_factory
 from service.ml.activity import Activity, EventRecord, aggregate
+from service.ml.examples import EventLog
+from service.ml.sequences import event_sequences, first_item_categories
 from service.portrait import repository
-from service.portrait.service import features_of
+from service.portrait.service import features_of, scoring_inputs
 from service.simulator.config import ShopConfig
 from service.simulator.files import write_shop
 from tests.conftest import KeyFactory, bearer
@@ -137,7 +139,7 @@ def test_features_as_of_a_time_ignore_everything_after_it(
     assert now["features"]["orders_total"] == 5
 
 
-def test_current_features_from_the_store_equal_those_from_raw_events(
+def test_current_features_equal_those_as_of_the_same_moment(
     client: TestClient, headers: dict[str, str], shop: Path, apply_pending: Callable[[], int]
 ) -> None:
     events = [e for e in shop_events(shop) if e["customer_id"] in ("C0000003", "C0000007")]
@@ -154,6 +156,56 @@ def test_current_features_from_the_store_equal_those_from_raw_events(
         assert profile["features"] == pytest.approx(current["features"])
         assert profile["segment"] == current["segment"]
         assert profile["activity"]["frequency"] == current["features"]["frequency"]
+
+
+def test_scoring_inputs_read_from_the_store_equal_those_from_every_raw_event(
+    client: TestClient,
+    headers: dict[str, str],
+    db: Engine,
+    shop: Path,
+    apply_pending: Callable[[], int],
+) -> None:
+    """What scoring reads (stored aggregates less the applied events after the moment, plus the
+    queued ones before it, and each customer's last events) against aggregating and encoding
+    every raw event at or before the moment, at moments inside the history."""
+    events = shop_events(shop)
+    customers = sorted({e["customer_id"] for e in events})[:60]
+    mine = [e for e in events if e["customer_id"] in customers]
+    random.Random(2).shuffle(mine)  # each customer has events applied and queued
+    cut = len(mine) * 4 // 5
+    client.post("/v1/events", json=batch(*mine[:cut]), headers=headers)
+    apply_pending()
+    client.post("/v1/events", json=batch(*mine[cut:]), headers=headers)  # stays queued
+    moment = datetime.fromisoformat(mine[cut]["occurred_at"])
+    ties = [  # one second, its events in an order other than their seq
+        event(customer_id=customers[0], occurred_at=moment + timedelta(microseconds=900_000)),
+        event(customer_id=customers[0], occurred_at=moment + timedelta(microseconds=100_000)),
+    ]
+    client.post("/v1/events", json=batch(*ties), headers=headers)
+    times = sorted(datetime.fromisoformat(e["occurred_at"]) for e in mine)
+    moments = [times[len(times) // 3] + timedelta(hours=5), moment, times[-1], datetime.now(UTC)]
+
+    with make_session_factory(db)() as session:
+        categories = sorted(set(repository.load_activity(session).catalogue["category"]))
+        for at in moments:
+            activity, recent = scoring_inputs(session, customers, at, 8)
+            everything = EventLog.from_frames(
+                list(repository.event_frames(session, until=at, customer_ids=customers))
+            )
+            expected = normalised(everything.activity())
+            for name in ("days", "products"):
+                got = normalised(activity)[name]
+                assert_frame_equal(got, expected[name], check_dtype=False, obj=f"{name} at {at}")
+            index = pd.Index(expected["days"]["customer_id"].unique())
+            seconds = int(at.timestamp())
+            from_store = event_sequences(
+                recent.events, recent.first_categories, index, seconds, 8, categories
+            )
+            from_log = event_sequences(
+                everything.events, first_item_categories(everything.items), index, seconds, 8,
+                categories,
+            )  # fmt: skip
+            np.testing.assert_array_equal(from_store, from_log, err_msg=f"sequences at {at}")
 
 
 def test_feature_errors_and_the_feature_catalogue(
