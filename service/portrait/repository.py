@@ -122,9 +122,10 @@ def load_activity(session: Session, customer_ids: Sequence[str] | None = None) -
     catalogue rows of the products they touched (``seen_at`` included, so the result combines
     with other aggregates: ``Activity.combine``)."""
     where, parameters = "1 = 1", []
+    chunk: int | None = 250_000
     if customer_ids is not None:
         where, listed = _of_customers(session, customer_ids)
-        parameters.append(listed)
+        parameters, chunk = [listed], None
     sql = _ACTIVITY_SQL[session.get_bind().dialect.name]
     counters = ", ".join(f"e.{name}" for name in DAY_COUNTERS)
     queries = {
@@ -146,7 +147,7 @@ def load_activity(session: Session, customer_ids: Sequence[str] | None = None) -
     empty = Activity.empty()
     frames = {}
     for name, (query, columns) in queries.items():
-        chunks = list(_frames(session, query, columns, parameters, 250_000))
+        chunks = list(_frames(session, query, columns, parameters, chunk))
         frames[name] = pd.concat(chunks, ignore_index=True) if chunks else getattr(empty, name)
     return Activity(frames["days"], frames["products"], frames["catalogue"])
 
@@ -186,11 +187,16 @@ def _frames(
     sql: str,
     columns: list[str],
     parameters: Sequence[BindParameter[Any]],
-    chunk: int,
+    chunk: int | None,
 ) -> Iterator[pd.DataFrame]:
+    """The rows as frames of ``chunk`` rows, or as one frame (``chunk`` None: a read bounded by
+    the customers or events it lists)."""
     statement = text(sql).bindparams(*parameters)
     if is_postgresql(session):
         yield from _fetched_frames(session, statement, columns, chunk)
+        return
+    if chunk is None:
+        yield pd.DataFrame([tuple(row) for row in session.execute(statement)], columns=columns)
         return
     result = session.execute(statement.execution_options(yield_per=chunk))
     for partition in result.partitions(chunk):
@@ -198,16 +204,23 @@ def _frames(
 
 
 def _fetched_frames(
-    session: Session, statement: TextClause, columns: list[str], chunk: int
+    session: Session, statement: TextClause, columns: list[str], chunk: int | None
 ) -> Iterator[pd.DataFrame]:
-    """PostgreSQL: a server-side cursor fetched ``chunk`` rows a round trip, straight from the
-    driver (SQLAlchemy's row buffering fetched ~100 rows a trip, which dominated reading
-    millions of events). The driver's errors are wrapped as SQLAlchemy's would be, so a
-    statement timeout or a hung server answers 503 like any other query."""
+    """PostgreSQL, straight from the driver (SQLAlchemy's rows cost more than the query): in
+    chunks through a server-side cursor, ``chunk`` rows a round trip (SQLAlchemy's buffering
+    fetched ~100 rows a trip, which dominated reading millions of events); a bounded read in one
+    round trip (a server-side cursor takes three: declare, fetch, close, which made up most of
+    reading a worker's batch of 100 customers). The driver's errors are wrapped as SQLAlchemy's
+    would be, so a statement timeout or a hung server answers 503 like any other query."""
     dialect = session.get_bind().dialect
     compiled = statement.compile(dialect=dialect)
     raw: Any = session.connection().connection.driver_connection
     try:
+        if chunk is None:
+            with raw.cursor(binary=True) as cursor:
+                cursor.execute(str(compiled), compiled.params)
+                yield pd.DataFrame(cursor.fetchall(), columns=columns)
+            return
         with raw.cursor(name="portrait_frames", binary=True) as cursor:
             cursor.execute(str(compiled), compiled.params)
             while rows := cursor.fetchmany(chunk):
@@ -249,20 +262,23 @@ def event_frames(
     chunk: int = 250_000,
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Events at or before ``until`` (of the listed customers, of the customers with ids in a
-    range, or of all), as (event frame, item frame) chunks; an item chunk need not belong to the
-    event chunk beside it. Dead letters (``service.events.models.DeadLetter``) are left out: they
-    count nowhere until retried."""
+    range, or of all), as (event frame, item frame) chunks of up to ``chunk`` rows (one of each
+    for listed customers); an item chunk need not belong to the event chunk beside it. Dead
+    letters (``service.events.models.DeadLetter``) are left out: they count nowhere until
+    retried."""
     where = f"e.occurred_at <= :until AND {_NOT_DEAD}"
     parameters: list[BindParameter[Any]] = [_moment("until", until)]
+    bounded: int | None = chunk
     if customer_ids is not None:
         clause, listed = _of_customers(session, customer_ids)
         where += f" AND {clause}"
         parameters.append(listed)
+        bounded = None
     if customer_range is not None:
         where += " AND e.customer_id BETWEEN :first AND :last"
         parameters.append(bindparam("first", customer_range[0], type_=String()))
         parameters.append(bindparam("last", customer_range[1], type_=String()))
-    return _both_frames(session, where, parameters, chunk)
+    return _both_frames(session, where, parameters, bounded)
 
 
 def queued_frames(
@@ -272,7 +288,7 @@ def queued_frames(
     (queued, so not in the stored aggregates), like ``event_frames``."""
     clause, listed = _of_customers(session, customer_ids)
     where = f"{clause} AND e.occurred_at <= :until AND {_QUEUED}"
-    return _both_frames(session, where, [listed, _moment("until", until)], 250_000)
+    return _both_frames(session, where, [listed, _moment("until", until)], None)
 
 
 def applied_frames_after(
@@ -282,7 +298,7 @@ def applied_frames_after(
     queued nor dead letters), like ``event_frames``."""
     clause, listed = _of_customers(session, customer_ids)
     where = f"{clause} AND e.occurred_at > :after AND NOT {_QUEUED} AND {_NOT_DEAD}"
-    return _both_frames(session, where, [listed, _moment("after", after)], 250_000)
+    return _both_frames(session, where, [listed, _moment("after", after)], None)
 
 
 # Each listed customer's latest events at or before a moment, with whether the event has items
@@ -327,38 +343,44 @@ def recent_events(
     sql = _RECENT_SQL[session.get_bind().dialect.name]
     columns = [*EVENT_COLUMNS, "has_item", "category"]
     parameters = [listed, _moment("until", until), bindparam("count", count)]
-    frames = list(_frames(session, sql, columns, parameters, 250_000))
-    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    rows = next(_frames(session, sql, columns, parameters, None))
     with_items = rows[rows["has_item"].astype(bool)]
     categories = pd.Series(with_items["category"].to_numpy(), index=with_items["seq"].to_numpy())
     return rows[EVENT_COLUMNS], categories
 
 
 def event_frames_by_seq(
-    session: Session, seqs: Sequence[int], chunk: int = 250_000
+    session: Session, seqs: Sequence[int]
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """The events with these sequence numbers (a worker's claimed batch), like ``event_frames``.
     PostgreSQL gets them as one array parameter; SQLite, which has no arrays, as a list."""
     if is_postgresql(session):
         seq_array = bindparam("seqs", list(seqs), type_=postgresql.ARRAY(BigInteger()))
-        return _both_frames(session, "e.seq = ANY(:seqs)", [seq_array], chunk)
+        return _both_frames(session, "e.seq = ANY(:seqs)", [seq_array], None)
     listed = ", ".join(str(int(seq)) for seq in seqs)  # integers only: safe to inline
-    return _both_frames(session, f"e.seq IN ({listed})", [], chunk)
+    return _both_frames(session, f"e.seq IN ({listed})", [], None)
 
 
 def _both_frames(
-    session: Session, where: str, parameters: Sequence[BindParameter[Any]], chunk: int
+    session: Session, where: str, parameters: Sequence[BindParameter[Any]], chunk: int | None
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """The events, then their items (not read when there are no events: usually so for the
+    corrections that ``service.portrait.service.activity_at`` reads)."""
     sql = _FRAME_SQL[session.get_bind().dialect.name]
     events = _frames(session, sql["events"].format(where=where), EVENT_COLUMNS, parameters, chunk)
-    items = _frames(session, sql["items"].format(where=where), ITEM_COLUMNS, parameters, chunk)
     empty_events, empty_items = (
         pd.DataFrame(columns=EVENT_COLUMNS),
         pd.DataFrame(columns=ITEM_COLUMNS),
     )
+    read = 0
     for event_frame in events:
+        read += len(event_frame)
         yield event_frame, empty_items
-    for item_frame in items:
+    if not read:
+        return
+    for item_frame in _frames(
+        session, sql["items"].format(where=where), ITEM_COLUMNS, parameters, chunk
+    ):
         yield empty_events, item_frame
 
 

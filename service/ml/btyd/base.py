@@ -92,10 +92,20 @@ class PurchaseCountFitter(BaseFitter):
     ) -> np.ndarray:
         raise NotImplementedError
 
+    def expected_if_alive(
+        self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+    ) -> np.ndarray:
+        """Expected purchases in (T, T+t] of a customer still alive at T."""
+        raise NotImplementedError
+
     def conditional_expected_number_of_purchases_up_to_time(
         self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
     ) -> np.ndarray:
-        raise NotImplementedError
+        """Expected purchases in (T, T+t]: ``expected_if_alive`` times P(alive at T). Callers
+        that want several horizons compute P(alive), the costly part, once
+        (``service.ml.btyd.baseline``)."""
+        alive = self.conditional_probability_alive(x, t_x, T)
+        return np.asarray(self.expected_if_alive(t, x, t_x, T) * alive)
 
     def conditional_probability_no_purchase(
         self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray

@@ -74,10 +74,12 @@ class BtydBaseline:
             x, features["monetary_value"].to_numpy()
         )
         steps = np.unique(np.append(np.arange(30.0, horizon_days, 30.0), horizon_days))
-        cumulative = np.stack([self.expected_orders(features, step) for step in steps], axis=1)
+        alive = self.counts_.conditional_probability_alive(x, t_x, age)  # once for every step
+        if_alive = [self.counts_.expected_if_alive(step, x, t_x, age) for step in steps]
+        expected = np.nan_to_num(np.stack(if_alive, axis=1) * alive[:, None])
+        cumulative = np.where(bought[:, None], expected, 0.0)
         increments = np.diff(cumulative, axis=1, prepend=0.0)
         discount = (1 + annual_discount_rate) ** -(steps / 365.0)
-        alive = self.counts_.conditional_probability_alive(x, t_x, age)
         return pd.DataFrame(
             {
                 "btyd_expected_orders": cumulative[:, -1],

@@ -45,19 +45,19 @@ class BetaGeoFitter(PurchaseCountFitter):
             )
         return np.where(x > 0, 1.0 / (1.0 + np.exp(np.minimum(log_odds, 700))), 1.0)
 
-    def conditional_expected_number_of_purchases_up_to_time(
+    def expected_if_alive(
         self,
         t: float,
         x: np.ndarray,
         t_x: np.ndarray,
         T: np.ndarray,
     ) -> np.ndarray:
-        """Equation (10): expected purchases in (T, T+t] given the customer's history."""
+        """Equation (10)'s numerator: expected purchases in (T, T+t] given the history, divided
+        by P(alive) (its denominator is 1 / P(alive))."""
         r, alpha, a, b = self._params
         ratio = (alpha + T) / (alpha + T + t)
         hyper = hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
-        first = (a + b + x - 1) / (a - 1) * (1 - ratio ** (r + x) * hyper)
-        return np.asarray(first * self.conditional_probability_alive(x, t_x, T))
+        return np.asarray((a + b + x - 1) / (a - 1) * (1 - ratio ** (r + x) * hyper))
 
     def conditional_probability_no_purchase(
         self,

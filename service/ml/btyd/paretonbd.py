@@ -67,21 +67,20 @@ class ParetoNBDFitter(PurchaseCountFitter):
         alive = common - (r + x) * np.log(alpha + T) - s * np.log(beta + T)
         return np.asarray(np.exp(alive - self.log_likelihood(params, x, t_x, T)))
 
-    def conditional_expected_number_of_purchases_up_to_time(
+    def expected_if_alive(
         self,
         t: float,
         x: np.ndarray,
         t_x: np.ndarray,
         T: np.ndarray,
     ) -> np.ndarray:
-        """The note's equation (27):
-        E[Y(t)] = (r+x)(beta+T) / ((alpha+T)(s-1)) * [1 - ((beta+T)/(beta+T+t))^(s-1)] * P(alive),
+        """The note's equation (27) without its P(alive) factor:
+        E[Y(t) | alive] = (r+x)(beta+T) / ((alpha+T)(s-1)) * [1 - ((beta+T)/(beta+T+t))^(s-1)],
         written as (1 - ratio^(s-1)) / (s-1), which stays positive for s < 1 too."""
         r, alpha, s, beta = self._params
         ratio = (beta + T) / (beta + T + t)
         decay = -np.log(ratio) if abs(s - 1) < 1e-9 else (1 - ratio ** (s - 1)) / (s - 1)
-        rate = (r + x) * (beta + T) / (alpha + T)
-        return np.asarray(rate * decay * self.conditional_probability_alive(x, t_x, T))
+        return np.asarray((r + x) * (beta + T) / (alpha + T) * decay)
 
     def conditional_probability_no_purchase(
         self,
@@ -99,10 +98,14 @@ class ParetoNBDFitter(PurchaseCountFitter):
         x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
         alive = self.conditional_probability_alive(x, t_x, T)
         unit_mu = gamma.ppf(_GRID, s)  # (G,): mu * (beta + T)
+        # lambda * (alpha + T) per distinct r + x: frequencies repeat, and the quantile
+        # function is most of the cost
+        shapes, shape_of = np.unique(r + x, return_inverse=True)
+        unit_lam = gamma.ppf(_GRID[None, :], shapes[:, None])
         quiet = np.empty(len(x))
         for start in range(0, len(x), 2048):
             part = slice(start, start + 2048)
-            lam = gamma.ppf(_GRID[None, :], (r + x[part])[:, None]) / (alpha + T[part])[:, None]
+            lam = unit_lam[shape_of[part]] / (alpha + T[part])[:, None]
             mu = unit_mu[None, :] / (beta + T[part])[:, None]
             total = lam[:, :, None] + mu[:, None, :]  # (n, G, G)
             stays = (mu[:, None, :] + lam[:, :, None] * np.exp(-total * t)) / total
