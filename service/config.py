@@ -191,6 +191,13 @@ class Settings(BaseSettings):
         description="How long each API process trusts a key it has checked without reading it "
         "again: a revoked key is refused within this time; 0 reads the key on every request.",
     )
+    champion_check_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long an API process answers reads with the champion it has without "
+        "reading the alias again: a promotion or rollback reaches reads within this time; "
+        "stored scores are always computed by the current champion; 0 reads it on every request.",
+    )
     rate_limit_per_minute: int = Field(
         default=0,
         ge=0,

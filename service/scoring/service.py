@@ -109,7 +109,13 @@ class Scorer:
         self._deciles: dict[tuple[str, int], tuple[float, tuple[float, ...]]] = {}
 
     def champion(self, session: Session) -> tuple[str, ClvModel]:
+        """The current champion: what scores are stored with (the alias read every time)."""
         return self.follower.current(session)
+
+    def answering(self, session: Session) -> tuple[str, ClvModel]:
+        """The champion for answering a read: as of at most ``CLV_CHAMPION_CHECK_SECONDS`` ago
+        (the answer names its version)."""
+        return self.follower.current(session, self.settings.champion_check_seconds)
 
     def for_scores_only(self, version: str, model: ClvModel) -> ClvModel:
         """The model for scores without explanations, quantized once per version."""
@@ -260,7 +266,7 @@ def _score_many(
     """Stored scores where they answer the question (no as_of, the champion's horizon, by the
     champion), computed ones for the rest. A stored score asked with attributions not stored
     yet is explained here, as of its own moment: the attributions of the score served."""
-    version, model = scorer.champion(session)
+    version, model = scorer.answering(session)
     horizon = horizon_days or model.horizon_days
     _servable(model, version, horizon, as_of)
     deciles = scorer.deciles(session, version, horizon)

@@ -3,6 +3,7 @@ process on its next call, and an artifact broken after promotion never replaces 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,27 @@ def test_a_champion_broken_after_promotion_leaves_the_loaded_model_serving(
     assert "corrupt" in refusals[0]
     with pytest.raises(ArtifactRefusedError, match="corrupt"):
         current(db, AliasFollower(model_settings.model_dir, "cpu"))
+
+
+def test_reads_may_use_a_champion_checked_at_most_max_age_ago(
+    model_settings: Settings, db: Engine, small_model: ClvModel, make_key: KeyFactory
+) -> None:
+    """An API process answers reads with the champion it checked within
+    CLV_CHAMPION_CHECK_SECONDS; what stores scores reads the alias every time."""
+    first = register(db, model_settings, small_model, "first")
+    second = register(db, model_settings, small_model, "second")
+    answering, storing = (AliasFollower(model_settings.model_dir, "cpu") for _ in range(2))
+    assert current(db, answering) == current(db, storing) == first
+    with TestClient(create_app(model_settings)) as client:
+        admin = bearer(make_key("admin"))
+        client.post(f"/v1/models/{second}/promote", json={}, headers=admin).raise_for_status()
+
+    factory = make_session_factory(db)
+    with factory() as session:
+        cached = answering.current(session, max_age=60)[0]
+        stored_with = storing.current(session)[0]
+    time.sleep(0.25)
+    with factory() as session:
+        expired = answering.current(session, max_age=0.2)[0]
+
+    assert (cached, stored_with, expired) == (first, second, second)
