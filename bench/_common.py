@@ -73,9 +73,10 @@ def running_server(
     database_url: str,
     workers: int = 1,
     extra_env: dict[str, str] | None = None,
-    event_workers: int = 0,
+    event_workers: int = 1,
 ) -> Iterator[tuple[str, int]]:
-    """`clv serve` in its own process; yields (base URL, pid)."""
+    """`clv serve` in its own process, by default laid out as it starts by default (one API
+    process, one worker process); yields (base URL, pid)."""
     port = free_port()
     env = {
         **os.environ,

@@ -184,7 +184,10 @@ def main() -> None:
             _, token = auth.create_key(session, "bench", [auth.Scope.ingest])
         engine.dispose()
 
-        with running_server(url, args.workers, {"CLV_WORKER": args.worker}) as (base, pid):
+        with running_server(url, args.workers, {"CLV_WORKER": args.worker}, event_workers=0) as (
+            base,
+            pid,
+        ):
             rounds = [one_round(url, base, token, events, bodies, args) for _ in range(args.rounds)]
             rss = peak_rss_mib(pid)
 

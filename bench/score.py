@@ -5,8 +5,8 @@ throughput against the BTYD formula, event-to-fresh-score latency, and what int8
    loads it into a scratch PostgreSQL database, trains the champion (`clv train`, 365 days) and
    runs its rescoring job: every customer's stored score (target >= 2,000 customers/s), then
    their attributions as idle workers compute them (target >= 500 customers/s).
-2. Over HTTP, against `clv serve` (uvicorn, embedded worker), one request at a time on a
-   keep-alive connection, random customers:
+2. Over HTTP, against `clv serve` as it starts by default (one API process, one worker
+   process), one request at a time on a keep-alive connection, random customers:
    - a stored score without explanation (target p99 <= 10 ms) and with it (target <= 20 ms);
    - a score computed for the request with a fresh explanation (another horizon);
    - event to fresh score: POST an order, poll the score until it describes a moment after the
@@ -16,7 +16,8 @@ throughput against the BTYD formula, event-to-fresh-score latency, and what int8
      default 200 samples over a background of 100 random customers: p50 time, the ratio, and
      both additivity errors |base + sum - clv| / max(clv, 1);
    - batch throughput, customers/s: `POST /v1/clv/batch`'s service for 10,000 stored scores;
-     10,000 scores computed as of now (events read, features, network: target >= 20,000/s);
+     10,000 scores computed as of now (stored aggregates and latest events read, features,
+     network: target >= 20,000/s);
      the network alone (float and int8) next to the BTYD formula on the same customers.
 4. int8: a backtest at T - 180 days over 180 days, float against int8 on the same customers
    (run before the HTTP part, whose orders would otherwise land in its outcome window).
