@@ -114,8 +114,14 @@ def running_server(
     try:
         yield base, process.pid
     finally:
+        children = _children(process.pid)  # the worker processes stop once it is gone
         process.terminate()
         process.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while any(_running(child) for child in children):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the worker processes {children} did not stop")
+            time.sleep(0.1)
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -139,6 +145,14 @@ def _memory_mib(pid: int, field: str) -> float:
             if line.startswith(field):
                 total_kib += int(line.split()[1])
     return total_kib / 1024
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting to be reaped."""
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
 
 
 def _children(pid: int) -> list[int]:

@@ -52,10 +52,15 @@ def unusable_text(catalogue: pd.DataFrame) -> str | None:
     return None
 
 
+PROJECTED_TEXTS = 100_000
+"""Product texts whose projection a process keeps (a few hundred bytes each), then starts over."""
+
+
 class ProductTextEmbedder:
     def __init__(self, components: int = 8, seed: int = 0) -> None:
         self.components = components
         self.seed = seed
+        self._projected: dict[str, np.ndarray] = {}
 
     def fit(self, catalogue: pd.DataFrame) -> ProductTextEmbedder:
         texts = product_text(catalogue)
@@ -105,9 +110,24 @@ class ProductTextEmbedder:
         unseen = product_text(catalogue.loc[~known])
         vectors = [self.product_vectors_.reindex(catalogue.loc[known, "sku"].unique())]
         if len(unseen):
-            projected = self.svd_.transform(self.vectorizer_.transform(unseen.to_numpy()))
-            vectors.append(pd.DataFrame(projected, index=unseen.index).groupby(level=0).last())
+            projected = pd.DataFrame(self._project(unseen.to_numpy()), index=unseen.index)
+            vectors.append(projected[~projected.index.duplicated(keep="last")])
         return pd.concat(vectors)
+
+    def _project(self, texts: np.ndarray) -> np.ndarray:
+        """(texts x components), each distinct text projected once per process: a model scores
+        the same catalogue for its whole life, and TF-IDF and SVD transforms of even one text
+        cost milliseconds (most of scoring one customer, before)."""
+        cache, distinct = self._projected, set(texts)
+        found = {text: vector for text in distinct if (vector := cache.get(text)) is not None}
+        missing = [text for text in distinct if text not in found]
+        if missing:
+            matrix = self.svd_.transform(self.vectorizer_.transform(missing))
+            if len(cache) + len(missing) > PROJECTED_TEXTS:
+                cache.clear()
+            for text, vector in zip(missing, matrix, strict=True):
+                found[text] = cache[text] = vector
+        return np.stack([found[text] for text in texts])
 
     def transform(self, products: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
         """(customers x text_i), indexed by customer_id; zeros for customers without products."""
@@ -117,8 +137,12 @@ class ProductTextEmbedder:
         vectors = self.embed(catalogue[catalogue["sku"].isin(products["sku"])])
         weight = 2.0 * products["bought"].to_numpy() + products["viewed"].to_numpy()
         rows = vectors.reindex(products["sku"]).fillna(0.0).to_numpy() * weight[:, None]
-        summed = pd.DataFrame(rows, columns=names).groupby(products["customer_id"].to_numpy()).sum()
-        total = pd.Series(weight).groupby(products["customer_id"].to_numpy()).sum()
-        embedded = summed.div(total.where(total > 0), axis=0).fillna(0.0)
-        embedded.index.name = "customer_id"
-        return embedded.astype(float)
+        customer, customers = pd.factorize(products["customer_id"].to_numpy(), sort=True)
+        total = np.bincount(customer, weights=weight, minlength=len(customers))
+        summed = np.stack(
+            [np.bincount(customer, weights=column, minlength=len(customers)) for column in rows.T],
+            axis=1,
+        )
+        embedded = np.zeros_like(summed)
+        np.divide(summed, total[:, None], out=embedded, where=total[:, None] > 0)
+        return pd.DataFrame(embedded, columns=names, index=pd.Index(customers, name="customer_id"))
