@@ -114,13 +114,13 @@ def running_server(
     try:
         yield base, process.pid
     finally:
-        children = _children(process.pid)  # the worker processes stop once it is gone
+        workers = children(process.pid)  # they stop once it is gone
         process.terminate()
         process.wait(timeout=60)
         deadline = time.monotonic() + 60
-        while any(_running(child) for child in children):
+        while any(_running(worker) for worker in workers):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the worker processes {children} did not stop")
+                raise RuntimeError(f"the worker processes {workers} did not stop")
             time.sleep(0.1)
 
 
@@ -136,7 +136,7 @@ def rss_mib(pid: int) -> float:
 
 def _memory_mib(pid: int, field: str) -> float:
     total_kib = 0
-    for candidate in [pid, *_children(pid)]:
+    for candidate in [pid, *children(pid)]:
         try:
             status = Path(f"/proc/{candidate}/status").read_text()
         except FileNotFoundError:
@@ -147,6 +147,28 @@ def _memory_mib(pid: int, field: str) -> float:
     return total_kib / 1024
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    """The PostgreSQL server's processes on this machine (its backends included)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return found
+
+
 def _running(pid: int) -> bool:
     """The process exists and is not a zombie waiting to be reaped."""
     try:
@@ -155,7 +177,8 @@ def _running(pid: int) -> bool:
         return False
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
+    """The process's direct children (``clv serve``'s worker processes)."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(child) for child in path.read_text().split()] if path.exists() else []
 

@@ -36,8 +36,8 @@ from service.events import service as events_service
 from service.events.schemas import LENIENT_EVENT
 from service.events.service import IngestRules
 from service.events.worker import process_pending
-from service.ml.activity import day_number
-from service.portrait import service as portrait
+from service.ml.activity import Activity, aggregate_frames, day_number
+from service.portrait import repository as portrait
 from service.privacy import PiiHasher
 from service.simulator.config import ShopConfig
 from service.simulator.files import write_shop
@@ -53,7 +53,8 @@ def compute(url: str, as_of: datetime) -> dict[str, Any]:
     engine = make_engine(settings)
     started = time.perf_counter()
     with make_session_factory(engine)() as session:
-        activity = portrait.activity_until(session, as_of)
+        frames = portrait.event_frames(session, until=as_of)  # chunk by chunk: bounded memory
+        activity = Activity.combine([aggregate_frames(e, i) for e, i in frames])
         policy = customers.ProfilePolicy.from_settings(settings, PiiHasher.from_settings(settings))
         profiles, sources = customers.all_profiles(session, policy)
     loaded = time.perf_counter()

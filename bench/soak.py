@@ -52,9 +52,12 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
+    children,
+    cpu_seconds,
     includes,
     libpq_url,
     percentile,
+    postgres_pids,
     probe_order,
     report,
     rss_mib,
@@ -263,6 +266,8 @@ def run_load(plan: Plan, pid: int, warm_up_s: float) -> dict[str, Any]:
     start = time.monotonic()
     curve = [(0.0, rss_mib(pid))]
     depths = [[0.0, *queue_depths(plan.url)]]
+    roles = {"api": [pid], "workers": children(pid), "clients": [process.pid]}
+    cpu = CpuShares(roles)
     result: dict[str, Any]
     while True:
         try:
@@ -274,6 +279,8 @@ def run_load(plan: Plan, pid: int, warm_up_s: float) -> dict[str, Any]:
             at = round(time.monotonic() - start, 1)
             curve.append((at, rss_mib(pid)))
             depths.append([at, *queue_depths(plan.url)])
+            cpu.sample()
+    cpu.sample()
     process.join()
     curve.append((round(time.monotonic() - start, 1), rss_mib(pid)))
     # Medians over RSS_SPAN_S: one sample can land on a request's transient allocations.
@@ -288,7 +295,37 @@ def run_load(plan: Plan, pid: int, warm_up_s: float) -> dict[str, Any]:
         "server_rss_curve_s_mib": [[at, round(mib, 1)] for at, mib in curve],
         "stale_scores_max": max(row[2] for row in depths),
         "queue_depths_s_pending_stale_unexplained": depths,
+        "cpu_pct_of_one_core": cpu.shares(time.monotonic() - start),
     }
+
+
+class CpuShares:
+    """CPU time of each role's processes (and of PostgreSQL's) over the load: where the two
+    cores went. A process's last sample counts once it is gone; a PostgreSQL backend that both
+    started and ended between samples is missed."""
+
+    def __init__(self, roles: dict[str, list[int]]) -> None:
+        self.roles = roles
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.sample()
+        self.first = dict(self.last)
+
+    def sample(self) -> None:
+        self.roles["postgres"] = sorted(set(self.roles.get("postgres", [])) | set(postgres_pids()))
+        for pids in self.roles.values():
+            for pid in pids:
+                seconds = cpu_seconds(pid)
+                if seconds is not None:
+                    self.last[pid] = seconds
+
+    def shares(self, wall: float) -> dict[str, float]:
+        """Per role, % of one core over ``wall`` seconds (200 is the whole machine)."""
+        used = {
+            role: sum(self.last.get(pid, 0.0) - self.first.get(pid, 0.0) for pid in pids)
+            for role, pids in self.roles.items()
+        }
+        return {role: round(100 * seconds / wall, 1) for role, seconds in used.items()}
 
 
 def median_between(curve: list[tuple[float, float]], start: float, end: float) -> float:

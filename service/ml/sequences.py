@@ -125,7 +125,7 @@ def event_sequences(
     found = first_categories.index.get_indexer(seq[keep])
     has_item = found >= 0
     named = first_categories.to_numpy()[found[has_item]]
-    codes = pd.Categorical(named, categories=list(categories)).codes.astype(np.int64)
+    codes = pd.Index(list(categories), dtype=object).get_indexer(named)
     slot = np.where(codes < 0, len(categories), codes)
     out[row[has_item], position[has_item], _FIXED + slot] = 1.0
     return out

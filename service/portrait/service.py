@@ -90,37 +90,15 @@ def import_catalogue(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     repository.add_descriptions(session, rows)
 
 
-def activity_until(
-    session: Session,
-    until: datetime,
-    *,
-    customer_ids: Sequence[str] | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> Activity:
-    """Activity at or before ``until`` (some customers', or everyone's), aggregated from the
-    raw events chunk by chunk: memory is bounded by the aggregates, not by the events. For a
-    few customers at a recent moment, ``activity_at`` reads far less."""
-    frames = repository.event_frames(session, until=until, customer_ids=customer_ids)
-    return _aggregated(frames, progress)
-
-
-def _aggregated(
-    frames: Iterable[tuple[pd.DataFrame, pd.DataFrame]],
-    progress: Callable[[int], None] | None = None,
-) -> Activity:
-    parts = []
-    for event_frame, item_frame in frames:
-        parts.append(aggregate_frames(event_frame, item_frame))
-        if progress:
-            progress(len(event_frame))
-    return Activity.combine(parts)
+def _aggregated(frames: Iterable[tuple[pd.DataFrame, pd.DataFrame]]) -> Activity:
+    return Activity.combine([aggregate_frames(events, items) for events, items in frames])
 
 
 def activity_at(session: Session, customer_ids: Sequence[str], moment: datetime) -> Activity:
     """The listed customers' aggregates at ``moment``, from the stored ones rather than their
     whole history: stored, less the applied events after the moment, plus the queued events at
-    or before it (both few when the moment is recent). The same values as ``activity_until``,
-    except the product texts, which are the latest known.
+    or before it (both few when the moment is recent). The same values as aggregating every
+    event at or before the moment, except the product texts, which are the latest known.
 
     Read in that order, an event that a worker applies during the reads is never counted twice
     nor subtracted without having been added: at worst it is left out, or counted although

@@ -69,19 +69,17 @@ LEASE = timedelta(minutes=5)
 """How long a worker may hold queued customers while it rescores them; after that (it died),
 another worker takes them."""
 STALE_BATCH = 100
-"""Customers rescored per worker turn: their scores (about 2,000 a second as measured) are stored
-first, then their attributions (about 300 a second), so a turn takes about half a second and the
-first customers queued wait little."""
+"""Customers rescored per worker turn: their scores are stored first, then their attributions
+(on a 12,000-customer shop, about 50 ms to compute the scores of 100 and 60-100 ms more for
+their attributions), so the first customers queued wait little."""
 EXPLAIN_BATCH = 100
-"""Scores explained per worker turn, after its rescoring (about 300 a second in batches this
-size, so about a third of a second), before the next turn applies events and rescores again.
-Larger batches explain faster, since each computation has a fixed cost (reading, per-frame
-pandas work, the network's step loop over short chunks: on a 6,000-customer shop, batches of
-100 were explained at 239-286 a second, of 1,000 at 661-744), but an event arriving meanwhile
-waits for the whole batch: with 1,000 a turn while the demo's attributions were being
-computed, an order took 1.3-1.5 s to reach its score against 0.2-0.4 s with 100. A stale score
-must not be served longer because attributions are slow, so the batch stays small; the fixed
-cost is what to remove."""
+"""Scores explained per worker turn, after its rescoring (about 1,000 a second in batches this
+size: 1,081 on a 12,000-customer shop, bench/score.py), before the next turn applies events and
+rescores again. Larger batches explain a little faster, since each computation has a fixed cost
+(the reads, the network's step loop over short chunks), but an event arriving meanwhile waits
+for the whole batch (with 1,000 a turn in an earlier version, an order took 1.3-1.5 s to reach
+its score in the demo against 0.2-0.4 s with 100): a stale score must not be served longer
+because attributions are being computed."""
 RESCORE_CHUNK = 2_000
 DECILES_SECONDS = 60.0
 """How long a process keeps a version's value-tier boundaries once stored: they change only when
