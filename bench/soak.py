@@ -28,7 +28,7 @@
 Client and server share the machine's cores, so the figures are those of the pair.
 
     .venv/bin/python bench/soak.py [--customers 3000] [--clients 32] [--seconds 90]
-                                   [--event-workers 1]
+                                   [--workers 1] [--event-workers 1]
 """
 
 from __future__ import annotations
@@ -266,7 +266,10 @@ def run_load(plan: Plan, pid: int, warm_up_s: float) -> dict[str, Any]:
     start = time.monotonic()
     curve = [(0.0, rss_mib(pid))]
     depths = [[0.0, *queue_depths(plan.url)]]
-    roles = {"api": [pid], "workers": children(pid), "clients": [process.pid]}
+    spawned = children(pid)  # event workers; with --workers N, uvicorn's API processes too
+    background = [child for child in spawned if "worker" in command_line(child)]
+    api = [pid, *(child for child in spawned if child not in background)]
+    roles = {"api": api, "workers": background, "clients": [process.pid]}
     cpu = CpuShares(roles)
     result: dict[str, Any]
     while True:
@@ -328,6 +331,13 @@ class CpuShares:
         return {role: round(100 * seconds / wall, 1) for role, seconds in used.items()}
 
 
+def command_line(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except FileNotFoundError:
+        return []
+
+
 def median_between(curve: list[tuple[float, float]], start: float, end: float) -> float:
     """The median RSS sampled in [start, end); the last sample in a load too short for that."""
     return statistics.median([m for at, m in curve if start <= at < end] or [curve[-1][1]])
@@ -383,6 +393,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=3_000)
     parser.add_argument("--epochs", type=int, default=5, help="upper bound for clv train")
     parser.add_argument("--clients", type=int, default=32, help="concurrent client tasks")
+    parser.add_argument("--workers", type=int, default=1, help="clv serve --workers: API processes")
     parser.add_argument("--seconds", type=float, default=90, help="length of the load")
     parser.add_argument("--warm-up", type=float, default=30, help="seconds before the RSS base")
     parser.add_argument("--catch-up-timeout", type=float, default=600)
@@ -409,11 +420,12 @@ def main() -> None:
             "clients": args.clients,
             "weights": WEIGHTS,
             "batch_events": BATCH,
+            "api_workers": args.workers,
             "event_workers": args.event_workers,
         }
         portrait_before = scalar(shop.url, PORTRAIT_EVENTS)
         env = {**shop.env, "CLV_LOG_LEVEL": "WARNING"}
-        layout = {"extra_env": env, "event_workers": args.event_workers}
+        layout = {"extra_env": env, "workers": args.workers, "event_workers": args.event_workers}
         with running_server(shop.url, **layout) as (base, pid):
             plan = Plan(
                 base, shop.url, scored.key, scored.customers, args.clients, args.seconds, seed=0
