@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx2 as httpx
 import psycopg
+import torch
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -312,6 +313,7 @@ def scored_shop(shop: ShopDatabase, horizon_days: int, epochs: int | None = None
         model_dir=shop.folder / "models",
         device=shop.env["CLV_DEVICE"],
     )
+    torch.set_num_threads(settings.torch_threads)  # as a worker process runs: 1 by default
     engine = make_engine(settings)
     factory = make_session_factory(engine)
     started = time.perf_counter()

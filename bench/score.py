@@ -18,7 +18,8 @@ throughput against the BTYD formula, event-to-fresh-score latency, and what int8
    - batch throughput, customers/s: `POST /v1/clv/batch`'s service for 10,000 stored scores;
      10,000 scores computed as of now (stored aggregates and latest events read, features,
      network: target >= 20,000/s);
-     the network alone (float and int8) next to the BTYD formula on the same customers.
+     the network alone (float and int8) next to the BTYD formula on the same customers; and
+     where a computed score's time goes, by stage, for 5,000 customers in one call.
 4. int8: a backtest at T - 180 days over 180 days, float against int8 on the same customers
    (run before the HTTP part, whose orders would otherwise land in its outcome window).
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -55,10 +57,11 @@ from bench._common import (
 from service.config import Settings
 from service.db.session import make_engine, make_session_factory
 from service.ml.clv_model import ClvModel
-from service.ml.examples import EventLog, Examples
+from service.ml.examples import EventLog, Examples, RecentEvents
 from service.ml.explain import ADDITIVITY_TOLERANCE
 from service.ml.losses import ziln_mean
 from service.portrait import repository as portrait
+from service.portrait import service as portrait_service
 from service.scoring import engine as scoring_engine
 from service.scoring import service as scoring
 from service.scoring.schemas import BatchScoreRequest
@@ -207,6 +210,46 @@ def throughput(
     }
 
 
+def computed_stages(
+    settings: Settings, factory: Any, model: ClvModel, customers: list[str], runs: int = 3
+) -> dict[str, Any]:
+    """Where a computed score's time goes, 5,000 customers in one call, median ms of ``runs``:
+    the stored aggregates corrected to the moment, each customer's latest events, their
+    attributes, the features and the model."""
+    stages: dict[str, list[float]] = {}
+    for _ in range(runs):
+        for stage, seconds in one_computation(settings, factory, model, customers[:5_000]).items():
+            stages.setdefault(stage, []).append(seconds * 1000)
+    return {
+        f"computed_5000_{stage}_ms": round(statistics.median(values), 1)
+        for stage, values in stages.items()
+    }
+
+
+def one_computation(
+    settings: Settings, factory: Any, model: ClvModel, chosen: list[str]
+) -> dict[str, float]:
+    """Seconds per stage of computing ``chosen``'s scores now (``scoring.engine.compute``)."""
+    clock, timings = time.perf_counter, {}
+    with factory() as session:
+        now = datetime.now(UTC)
+        started = clock()
+        activity = portrait_service.activity_at(session, chosen, now)
+        timings["aggregates"], started = clock() - started, clock()
+        events, categories = portrait.recent_events(
+            session, chosen, until=now, count=model.sequence_length
+        )
+        timings["latest_events"], started = clock() - started, clock()
+        profiles, sources = data.profiles(session, settings, chosen)
+        timings["attributes"], started = clock() - started, clock()
+    recent = RecentEvents(events, categories)
+    examples = model.examples_from_portrait(activity, recent, profiles, sources, now)
+    timings["features"], started = clock() - started, clock()
+    model.predict(examples)
+    timings["model"] = clock() - started
+    return timings
+
+
 def rescoring(customers: int, scores_s: float, attributions_s: float) -> dict[str, Any]:
     """A new champion's rescoring job (scores only), then the attributions of every score as idle
     workers compute them, customers/s each, the ratio between them, and the time the job would
@@ -292,6 +335,7 @@ def main() -> None:
             examples = examples_of(session, settings, model, chosen)
         result |= compare_explainers(model, examples, args.explain_samples)
         result |= throughput(settings, factory, model, customers)
+        result |= computed_stages(settings, factory, model, customers)
         engine.dispose()
     report("score", result)
 

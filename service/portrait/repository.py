@@ -339,7 +339,7 @@ def recent_events(
     them (its time gives the oldest one's gap), as an event frame (``EVENT_COLUMNS``; a few more
     events where several share a second), and the category of each one's first item, by seq
     (events without items absent; None where the item has no category)."""
-    _, listed = _of_customers(session, customer_ids)
+    _, listed = _of_customers(session, list(dict.fromkeys(customer_ids)))  # unnest keeps repeats
     sql = _RECENT_SQL[session.get_bind().dialect.name]
     columns = [*EVENT_COLUMNS, "has_item", "category"]
     parameters = [listed, _moment("until", until), bindparam("count", count)]
