@@ -8,7 +8,7 @@ EXTRAS ?= dev
 SPEC := $(if $(EXTRAS),.[$(EXTRAS)],.)
 INSTALLED := $(VENV)/.installed$(if $(EXTRAS),-$(EXTRAS))
 
-.PHONY: install demo serve test test-fast lint typecheck pytest openapi bench lock clean browser
+.PHONY: install demo serve test test-fast lint typecheck pytest openapi bench lock clean browser promtool
 
 install: $(INSTALLED)
 
@@ -57,15 +57,20 @@ bench: install
 	$(BIN)/python bench/score.py
 	$(BIN)/python bench/soak.py
 
-# Headless Chromium and its driver (Debian packages) for the Swagger UI test in tests/ui, which
-# skips without them. Installs only when missing; sudo only when not root.
+# Debian packages that some tests need and skip without: installed only when missing, with sudo
+# only when not root.
+APT_INSTALL = sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); $$sudo apt-get update -qq \
+	&& $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
+
+# Headless Chromium and its driver for the Swagger UI test in tests/ui.
 browser:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
-		sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-		$$sudo apt-get update -qq \
-		&& $$sudo env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+		$(APT_INSTALL) chromium chromium-driver; \
 	fi
+
+# promtool (the prometheus package) for the alerting rules' test in tests/ops.
+promtool:
+	@if ! command -v promtool >/dev/null; then $(APT_INSTALL) prometheus; fi
 
 # Re-pin every dependency after changing pyproject.toml (torch stays at the plain 2.13.0 pin).
 lock: install

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, Table, delete, insert, select
+from sqlalchemy import Select, Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from service.db.queries import count_rows, one_of
@@ -103,6 +103,14 @@ def _delete_dead_letters(session: Session, chosen: Select[tuple[int]]) -> list[i
 def pending_count(session: Session, up_to: int | None = None) -> int:
     """Events queued (counting stops at ``up_to``: enough to compare with a limit)."""
     return count_rows(session, select(_PENDING.c.seq), up_to)
+
+
+def oldest_pending(session: Session) -> datetime | None:
+    """When the event queued longest was received (sequence numbers follow arrival): how far
+    behind the workers are, wherever they run."""
+    first = select(func.min(_PENDING.c.seq)).scalar_subquery()
+    received: datetime | None = session.scalar(select(Event.received_at).where(Event.seq == first))
+    return received
 
 
 def clear_events(session: Session) -> None:

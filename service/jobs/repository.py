@@ -50,14 +50,16 @@ def claim_job(session: Session, now: datetime) -> Job | None:
     return job
 
 
-def fail_abandoned_jobs(session: Session, heartbeat_before: datetime, now: datetime) -> int:
-    """Running jobs whose worker stopped beating: they will never finish; say so."""
+def fail_abandoned_jobs(session: Session, heartbeat_before: datetime, now: datetime) -> list[str]:
+    """Running jobs whose worker stopped beating: they will never finish; say so. Returns the
+    kind of each."""
     result = session.execute(
         update(Job)
         .where(Job.status == "running", Job.heartbeat_at < heartbeat_before)
         .values(status="failed", error=ABANDONED, finished_at=now)
+        .returning(Job.kind)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return [str(kind) for kind in result.scalars()]
 
 
 def active_job(session: Session, kind: str) -> Job | None:

@@ -29,7 +29,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.errors import ServiceError
 from service.jobs import registry, repository
+from service.jobs.kinds import JobKind
 from service.jobs.loop import PollingLoop
+from service.ops import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,8 @@ class JobRunner(PollingLoop):
         self.tickers = tuple(tickers)
         self.abandoned_after = timedelta(seconds=settings.job_abandoned_after_seconds)
         registry.load_handlers()
+        for kind in JobKind:  # every series from 0, so a first failure shows as an increase
+            metrics.JOBS_FAILED.labels(kind.value)
         self._next_sweep = 0.0
 
     def turn(self) -> bool:
@@ -147,9 +151,11 @@ class JobRunner(PollingLoop):
         now = datetime.now(UTC)
         with self.session_factory() as session, session.begin():
             failed = repository.fail_abandoned_jobs(session, now - self.abandoned_after, now)
+        for kind in failed:
+            metrics.JOBS_FAILED.labels(kind).inc()
         if failed:
-            logger.warning("marked %d abandoned job(s) failed (no heartbeat)", failed)
-        return failed
+            logger.warning("marked %d abandoned job(s) failed (no heartbeat)", len(failed))
+        return len(failed)
 
     def run_once(self) -> bool:
         """Claim and run one queued job; False when there was none."""
@@ -186,6 +192,8 @@ class JobRunner(PollingLoop):
                 )
             elif finished is not None:
                 finished.status, finished.result, finished.error = status, result, error
+                if status == "failed":
+                    metrics.JOBS_FAILED.labels(kind).inc()
                 finished.stage, finished.finished_at = status, datetime.now(UTC)
                 if status == "succeeded":
                     finished.progress = 1.0

@@ -12,6 +12,7 @@ by the ``accuracy`` job that workers run every ``CLV_MONITOR_INTERVAL_MINUTES``.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import numpy as np
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.events import repository as events
 from service.learning.schemas import AccuracyRead, VersionAccuracy
 from service.ml.metrics import evaluate, finite
+from service.model_versions import repository as model_versions
 from service.reports import repository as reports
 from service.scoring import repository as scored
 
@@ -123,3 +125,38 @@ def stored_accuracy(session: Session) -> AccuracyRead:
     stored = reports.latest_per_subject(session, ACCURACY_REPORT)
     versions = [VersionAccuracy.model_validate(report.body) for report in stored]
     return AccuracyRead(versions=sorted(versions, key=lambda r: r.version, reverse=True))
+
+
+def monitored_figures(session: Session) -> dict[str, dict[str, float]]:
+    """For ``/metrics`` (``service.ops.metrics.accuracy_gauges``), per version with enough
+    matured predictions: their normalised Gini and decile MAPE, the BTYD baseline's Gini on the
+    same customers, and the Gini and decile MAPE its served candidate had on the window it was
+    chosen on. The alert rules compare them (``deploy/prometheus/alerts.yml``)."""
+    figures: dict[str, dict[str, float]] = {
+        name: {}
+        for name in (
+            "matured_gini",
+            "matured_decile_mape",
+            "matured_btyd_gini",
+            "validation_gini",
+            "validation_decile_mape",
+        )
+    }
+
+    def put(figure: str, version: str, value: object) -> None:
+        if isinstance(value, int | float) and math.isfinite(value):
+            figures[figure][version] = float(value)
+
+    for accuracy in stored_accuracy(session).versions:
+        if accuracy.metrics is None:
+            continue
+        version = accuracy.version
+        put("matured_gini", version, accuracy.metrics.get("normalized_gini"))
+        put("matured_decile_mape", version, accuracy.metrics.get("decile_mape"))
+        put("matured_btyd_gini", version, (accuracy.btyd or {}).get("normalized_gini"))
+        registered = model_versions.get(session, version)
+        if registered is not None:
+            chosen = registered.metrics.get("candidates", {}).get(registered.metrics.get("served"))
+            put("validation_gini", version, (chosen or {}).get("normalized_gini"))
+            put("validation_decile_mape", version, (chosen or {}).get("decile_mape"))
+    return figures

@@ -85,6 +85,12 @@ MODEL_LOADED = Gauge(
     ["alias", "version"],
     multiprocess_mode="liveall",
 )
+JOBS_FAILED = Counter(
+    "clv_jobs_failed_total",
+    "Jobs that ended failed in this process (an error, or stopped by a shutdown), or that its "
+    "runner marked failed after their worker stopped beating, by kind.",
+    ["kind"],
+)
 MODEL_REFUSED = Counter(
     "clv_model_refusals_total",
     "Model artifacts refused at load (corrupt, truncated or of another schema), by alias.",
@@ -136,6 +142,7 @@ class _Snapshot:
 def database_gauges(
     jobs: Mapping[tuple[str, str], int],
     pending_events: int,
+    oldest_pending_seconds: float,
     stale_scores: int,
     oldest_stale_seconds: float,
     dead_letters: int,
@@ -152,6 +159,12 @@ def database_gauges(
             "clv_pending_events",
             "Stored events not yet applied to the portrait (the worker's backlog).",
             value=pending_events,
+        ),
+        GaugeMetricFamily(
+            "clv_pending_events_oldest_seconds",
+            "How long the event queued longest has waited to be applied (0: none queued): the "
+            "workers' lag, wherever they run.",
+            value=oldest_pending_seconds,
         ),
         GaugeMetricFamily(
             "clv_dead_letters",
@@ -175,6 +188,46 @@ def database_gauges(
             value=unexplained_scores,
         ),
     ]
+
+
+ACCURACY_GAUGES = {
+    "matured_gini": (
+        "clv_matured_normalized_gini",
+        "Normalised Gini of each model version's matured predictions: its first stored score "
+        "per customer whose horizon has passed, against what they spent (GET "
+        "/v1/monitoring/accuracy).",
+    ),
+    "matured_decile_mape": (
+        "clv_matured_decile_mape",
+        "Decile MAPE of each model version's matured predictions.",
+    ),
+    "matured_btyd_gini": (
+        "clv_matured_btyd_normalized_gini",
+        "Normalised Gini of the BTYD baseline's predictions for the same matured customers.",
+    ),
+    "validation_gini": (
+        "clv_validation_normalized_gini",
+        "Normalised Gini of each version's served candidate on the time-later window it was "
+        "chosen on, when it was trained.",
+    ),
+    "validation_decile_mape": (
+        "clv_validation_decile_mape",
+        "Decile MAPE of each version's served candidate on the window it was chosen on.",
+    ),
+}
+"""What ``accuracy_gauges`` exposes: (metric name, help) by figure."""
+
+
+def accuracy_gauges(figures: Mapping[str, Mapping[str, float]]) -> list[Metric]:
+    """One gauge per figure of ``ACCURACY_GAUGES``, labelled by version: {figure: {version:
+    value}}, as ``service.learning.matured.monitored_figures`` reads them."""
+    families: list[Metric] = []
+    for figure, (name, documentation) in ACCURACY_GAUGES.items():
+        family = GaugeMetricFamily(name, documentation, labels=["version"])
+        for version, value in sorted(figures.get(figure, {}).items()):
+            family.add_metric([version], value)
+        families.append(family)
+    return families
 
 
 def drift_gauges(body: Mapping[str, Any], checked_at: datetime) -> list[Metric]:

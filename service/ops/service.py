@@ -1,5 +1,6 @@
 """What the probes and the metrics read from the database: the queues' depths, the jobs'
-states and the latest drift check, each through its domain's repository."""
+states, the latest drift check and the model versions' matured accuracy, each through its
+domain."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.drift.service import latest_report as latest_drift
 from service.events import queue
 from service.jobs import repository as jobs
+from service.learning.matured import monitored_figures
 from service.ops import metrics
 from service.ops.schemas import ReadyRead
 from service.scoring import repository as scores
@@ -38,6 +40,7 @@ def database_metrics(session_factory: sessionmaker[Session]) -> list[Metric] | N
             database = metrics.database_gauges(
                 jobs.job_counts(session),
                 queue.pending_count(session),
+                _seconds_since(queue.oldest_pending(session)),
                 scores.queued(session),
                 _seconds_since(scores.oldest_queued(session)),
                 queue.dead_letter_count(session),
@@ -46,6 +49,7 @@ def database_metrics(session_factory: sessionmaker[Session]) -> list[Metric] | N
             drift = latest_drift(session)
             if drift is not None:
                 database += metrics.drift_gauges(drift.body, drift.created_at)
+            database += metrics.accuracy_gauges(monitored_figures(session))
     except (OperationalError, InterfaceError, PoolTimeoutError):  # bounded: service.db.timeouts
         return None
     return database

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import Engine
 
 from service.background import job_runner
@@ -47,6 +48,7 @@ def test_a_kind_nobody_handles_is_refused_by_name() -> None:
 def test_params_are_stored_as_asked_and_read_back_typed(settings: Settings, db: Engine) -> None:
     """What the caller set is stored (the API shows it as "what was asked"); the handler's
     model fills in the defaults when the job runs."""
+    registry.load_handlers()  # not left to whichever test ran before on this worker
     with make_session_factory(db)() as session, session.begin():
         queued = jobs.submit(session, JobKind.learn, LearnParams(trigger=Trigger.drift), "t")
 
@@ -72,7 +74,9 @@ def test_a_job_whose_params_its_handler_does_not_take_fails_saying_what_is_wrong
         )
         job_id = add_job(session, row).id
 
-    assert job_runner(factory, settings).run_once()
+    runner = job_runner(factory, settings)
+    before = REGISTRY.get_sample_value("clv_jobs_failed_total", {"kind": "train"})
+    assert runner.run_once()
 
     with factory() as session:
         failed = jobs.get(session, job_id)
@@ -80,3 +84,7 @@ def test_a_job_whose_params_its_handler_does_not_take_fails_saying_what_is_wrong
     assert failed.error is not None
     assert failed.error.startswith("the job's params are not TrainParams")
     assert "horizon_days" in failed.error
+    # what the ClvJobFailed alert reads (deploy/prometheus/alerts.yml): the series exists from
+    # the runner's start, so the first failure is an increase
+    assert before is not None
+    assert REGISTRY.get_sample_value("clv_jobs_failed_total", {"kind": "train"}) == before + 1

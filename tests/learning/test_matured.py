@@ -22,6 +22,7 @@ from service.ml.metrics import evaluate
 from service.scoring import repository
 from service.simulator.memory import end_of_observation
 from tests.conftest import SHOP
+from tests.prometheus import sample
 
 AS_OF = end_of_observation(SHOP) - timedelta(days=30)
 HORIZON = 90
@@ -126,3 +127,12 @@ def test_matured_accuracy_matches_a_computation_from_the_files(
         assert matured["metrics"][key] == pytest.approx(expected[key], rel=1e-9), key
     assert matured["metrics"]["actual_revenue"] == pytest.approx(actual.sum())
     assert matured["btyd"]["predicted_revenue"] == pytest.approx((first * 0.8 + 5).sum())
+    # what the matured-accuracy alerts read (deploy/prometheus/alerts.yml); clv-b has too few
+    exposed = client.get("/metrics").text
+    gini = sample(exposed, "clv_matured_normalized_gini", version="clv-a")
+    assert gini == pytest.approx(expected["normalized_gini"], rel=1e-9)
+    btyd = evaluate(actual, first * 0.8 + 5)["normalized_gini"]
+    assert sample(exposed, "clv_matured_btyd_normalized_gini", version="clv-a") == pytest.approx(
+        btyd, rel=1e-9
+    )
+    assert 'version="clv-b"' not in exposed

@@ -76,6 +76,10 @@ def test_metrics_count_requests_per_route_and_event_outcomes(
     assert sample(scrape, "clv_http_request_duration_seconds_bucket", **latency) >= 1
     # Read from the database at scrape time: one queued event, no jobs yet.
     assert sample(scrape, "clv_pending_events") == 1
+    waited = sample(scrape, "clv_pending_events_oldest_seconds")  # since it was received
+    assert 0 < waited < 60
+    time.sleep(0.3)
+    assert sample(client.get("/metrics").text, "clv_pending_events_oldest_seconds") > waited
     assert sample(scrape, "clv_stale_scores") == 0
     assert sample(scrape, "clv_database_up") == 1
 
