@@ -23,7 +23,7 @@ throughput against the BTYD formula, event-to-fresh-score latency, and what int8
 4. int8: a backtest at T - 180 days over 180 days, float against int8 on the same customers
    (run before the HTTP part, whose orders would otherwise land in its outcome window).
 
-    .venv/bin/python bench/score.py [--customers 12000] [--requests 2000]
+    .venv/bin/python bench/score.py [--customers 12000] [--requests 2000] [--epochs N]
 """
 
 from __future__ import annotations
@@ -282,13 +282,16 @@ def main() -> None:
     parser.add_argument("--freshness-samples", type=int, default=100)
     parser.add_argument("--explain-samples", type=int, default=100)
     parser.add_argument("--device", default="cpu", help="CLV_DEVICE for the model")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="upper bound for clv train (a large shop)"
+    )
     args = parser.parse_args()
     random.seed(0)
     first_day = datetime.now(UTC).date() - timedelta(days=DAYS)
     config = ShopConfig(customers=args.customers, days=DAYS, horizon_days=HORIZON, start=first_day)
 
     with simulated_shop_in_postgres(config, args.device) as shop:
-        scored = scored_shop(shop, HORIZON)
+        scored = scored_shop(shop, HORIZON, args.epochs)
         quiet = {**shop.env, "CLV_LOG_LEVEL": "WARNING"}
         settings, customers, key = scored.settings, scored.customers, scored.key
         engine = make_engine(settings)
