@@ -1,5 +1,6 @@
 """The work beside the API, wired to the domains it serves: the job runner with the scorer its
-rescoring shares and the learning scheduler it ticks. ``service.jobs`` knows no domain; this is
+rescoring shares, the learning scheduler and the webhook deliveries it ticks, and the
+notification of a failed job. ``service.jobs`` knows no domain; this is
 the one place that hands them to it, for the API's lifespan, ``clv worker`` and ``clv demo``."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from service.config import Settings
 from service.jobs.runner import JobRunner
 from service.learning.scheduler import Scheduler
 from service.scoring.service import Scorer
+from service.webhooks import service as webhooks
 
 
 def job_runner(
@@ -20,10 +22,19 @@ def job_runner(
     poll_seconds: float = 1.0,
 ) -> JobRunner:
     """A runner for every kind of job; ``scorer``: the process's own (default: a new one)."""
+
+    def job_failed(session: Session, job_id: int, kind: str, error: str) -> None:
+        data = {"job_id": job_id, "kind": kind, "error": error}
+        webhooks.notify(session, settings, "job.failed", data)
+
     return JobRunner(
         session_factory,
         settings,
         resources=[scorer or Scorer(settings)],
-        tickers=[Scheduler(session_factory, settings).maybe_tick],
+        tickers=[
+            Scheduler(session_factory, settings).maybe_tick,
+            lambda: webhooks.deliver_due(session_factory, settings),
+        ],
+        on_failed=job_failed,
         poll_seconds=poll_seconds,
     )

@@ -362,6 +362,28 @@ class Settings(BaseSettings):
         description="How often a worker checks drift and the accuracy of matured predictions; "
         "0: never on its own (on demand only).",
     )
+    webhook_url: str | None = Field(
+        default=None,
+        description="Where the service POSTs its notifications (drift found, the champion's "
+        "matured accuracy dropping, learning decisions, failed jobs), signed with "
+        "CLV_WEBHOOK_SECRET; unset: none are sent.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The HMAC-SHA256 key of the webhooks' X-CLV-Signature header; required "
+        "with CLV_WEBHOOK_URL.",
+    )
+    webhook_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="Attempts at delivering a notification before it is marked failed.",
+    )
+    webhook_retry_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Wait before the first retry of a delivery; it doubles with each attempt, "
+        "up to an hour.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
 
     @model_validator(mode="before")
@@ -384,6 +406,19 @@ class Settings(BaseSettings):
         if value.strip() and not croniter.is_valid(value.strip()):
             raise ValueError(f"{value!r} is not a cron expression (minute hour day month weekday)")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _webhook_needs_a_secret(self) -> Self:
+        if self.webhook_url is None:
+            return self
+        if not self.webhook_url.startswith(("http://", "https://")):
+            raise ValueError(f"CLV_WEBHOOK_URL {self.webhook_url!r} is not an http(s) URL")
+        if self.webhook_secret is None or not self.webhook_secret.get_secret_value():
+            raise ValueError(
+                "CLV_WEBHOOK_URL needs CLV_WEBHOOK_SECRET: receivers check each notification's "
+                "X-CLV-Signature with it"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Self:

@@ -15,6 +15,7 @@ from service.scoring.models import (
     StaleScore,
     UnexplainedScore,
 )
+from service.webhooks.models import WebhookDelivery
 
 __all__ = [
     "ApiKey",
@@ -37,4 +38,5 @@ __all__ = [
     "ScoreHistory",
     "StaleScore",
     "UnexplainedScore",
+    "WebhookDelivery",
 ]

@@ -13,6 +13,7 @@ from service.model_versions.views import router as models_router
 from service.ops.views import router as ops_router
 from service.portrait.views import router as portrait_router
 from service.scoring.views import router as scoring_router
+from service.webhooks.views import router as webhooks_router
 
 
 def include_routers(app: FastAPI) -> None:
@@ -27,3 +28,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(learning_router)
     app.include_router(fairness_router)
     app.include_router(drift_router)
+    app.include_router(webhooks_router)

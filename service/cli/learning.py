@@ -110,7 +110,7 @@ def accuracy(
     settings = load_settings()
     with session_factory(settings) as factory:
         if refresh:
-            report = matured.refresh_accuracy(factory)
+            report = matured.refresh_accuracy(factory, settings)
         else:
             with factory() as session:
                 report = matured.stored_accuracy(session)

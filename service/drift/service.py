@@ -43,6 +43,7 @@ from service.model_versions.store import load_version
 from service.reports import repository as reports
 from service.reports.models import Report
 from service.training import data
+from service.webhooks import service as webhooks
 
 KIND = "drift"
 NO_REPORT = (
@@ -89,6 +90,17 @@ def latest(session: Session) -> DriftReportRead:
 
 def read(report: Report) -> DriftReportRead:
     return reports.read_as(report, DriftReportRead)
+
+
+def _notification(report: DriftReportRead) -> dict[str, object]:
+    """What the ``drift.detected`` webhook says: the check and why, not its whole body."""
+    return {
+        "report_id": report.id,
+        "model_version": report.model_version,
+        "as_of": report.as_of.isoformat(),
+        "reasons": report.reasons,
+        "learning_job_id": report.learning_job_id,
+    }
 
 
 def check_drift(
@@ -142,6 +154,8 @@ def check_drift(
             learning_job = queued.id if queued is not None else None
         body = _body(result, version, excluded, learning_job, time.monotonic() - started)
         stored = read(reports.save(session, KIND, body.model_dump(mode="json"), subject=version))
+        if result.drifted:
+            webhooks.notify(session, settings, "drift.detected", _notification(stored))
     step("stored", 1.0)  # after the commit: a job's progress is written in a transaction of its own
     return stored
 

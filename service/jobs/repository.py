@@ -50,16 +50,18 @@ def claim_job(session: Session, now: datetime) -> Job | None:
     return job
 
 
-def fail_abandoned_jobs(session: Session, heartbeat_before: datetime, now: datetime) -> list[str]:
+def fail_abandoned_jobs(
+    session: Session, heartbeat_before: datetime, now: datetime
+) -> list[tuple[int, str]]:
     """Running jobs whose worker stopped beating: they will never finish; say so. Returns the
-    kind of each."""
+    (id, kind) of each."""
     result = session.execute(
         update(Job)
         .where(Job.status == "running", Job.heartbeat_at < heartbeat_before)
         .values(status="failed", error=ABANDONED, finished_at=now)
-        .returning(Job.kind)
+        .returning(Job.id, Job.kind)
     )
-    return [str(kind) for kind in result.scalars()]
+    return [(int(job_id), str(kind)) for job_id, kind in result]
 
 
 def active_job(session: Session, kind: str) -> Job | None:

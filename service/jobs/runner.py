@@ -113,6 +113,10 @@ class JobReporter:
             thread.join(timeout=every + 10)
 
 
+FailureHook = Callable[[Session, int, str, str], None]
+"""(session, job id, kind, error) of a job just marked failed."""
+
+
 class JobRunner(PollingLoop):
     name = "clv-jobs"
 
@@ -123,15 +127,18 @@ class JobRunner(PollingLoop):
         *,
         resources: Sequence[object] = (),
         tickers: Sequence[Callable[[], object]] = (),
+        on_failed: FailureHook | None = None,
         poll_seconds: float = 1.0,
     ) -> None:
         """``resources``: the process's shared objects handlers may ask for, by type
         (``JobContext.resource``); ``tickers``: called before every turn (each decides itself
-        whether anything is due, and queues it as a job)."""
+        whether anything is due, and queues it as a job); ``on_failed``: called in the
+        transaction that marks a job failed (a notification is sent only if that commits)."""
         super().__init__(poll_seconds)
         self.session_factory, self.settings = session_factory, settings
         self.resources = {type(resource): resource for resource in resources}
         self.tickers = tuple(tickers)
+        self.on_failed = on_failed
         self.abandoned_after = timedelta(seconds=settings.job_abandoned_after_seconds)
         registry.load_handlers()
         for kind in JobKind:  # every series from 0, so a first failure shows as an increase
@@ -151,11 +158,16 @@ class JobRunner(PollingLoop):
         now = datetime.now(UTC)
         with self.session_factory() as session, session.begin():
             failed = repository.fail_abandoned_jobs(session, now - self.abandoned_after, now)
-        for kind in failed:
-            metrics.JOBS_FAILED.labels(kind).inc()
+            for job_id, kind in failed:
+                self._failed(session, job_id, kind, repository.ABANDONED)
         if failed:
             logger.warning("marked %d abandoned job(s) failed (no heartbeat)", len(failed))
         return len(failed)
+
+    def _failed(self, session: Session, job_id: int, kind: str, error: str) -> None:
+        metrics.JOBS_FAILED.labels(kind).inc()
+        if self.on_failed is not None:
+            self.on_failed(session, job_id, kind, error)
 
     def run_once(self) -> bool:
         """Claim and run one queued job; False when there was none."""
@@ -193,7 +205,7 @@ class JobRunner(PollingLoop):
             elif finished is not None:
                 finished.status, finished.result, finished.error = status, result, error
                 if status == "failed":
-                    metrics.JOBS_FAILED.labels(kind).inc()
+                    self._failed(session, job_id, kind, str(error))
                 finished.stage, finished.finished_at = status, datetime.now(UTC)
                 if status == "succeeded":
                     finished.progress = 1.0

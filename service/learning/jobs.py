@@ -52,4 +52,4 @@ def learn(job: JobContext, params: LearnParams) -> dict[str, Any]:
 
 @job_handler(JobKind.accuracy, params=NoParams)
 def accuracy(job: JobContext, _params: NoParams) -> dict[str, Any]:
-    return matured.refresh_accuracy(job.session_factory).model_dump(mode="json")
+    return matured.refresh_accuracy(job.session_factory, job.settings).model_dump(mode="json")

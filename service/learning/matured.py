@@ -19,12 +19,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.config import Settings
 from service.events import repository as events
 from service.learning.schemas import AccuracyRead, VersionAccuracy
 from service.ml.metrics import evaluate, finite
 from service.model_versions import repository as model_versions
 from service.reports import repository as reports
 from service.scoring import repository as scored
+from service.webhooks import service as webhooks
 
 ACCURACY_REPORT = "accuracy"
 MIN_MATURED = 20  # fewer customers make deciles and a Gini meaningless
@@ -101,14 +103,17 @@ def version_accuracy(
 
 
 def refresh_accuracy(
-    session_factory: sessionmaker[Session], now: datetime | None = None
+    session_factory: sessionmaker[Session], settings: Settings, now: datetime | None = None
 ) -> AccuracyRead:
-    """Compute every version's matured accuracy and store it (one report per version)."""
+    """Compute every version's matured accuracy and store it (one report per version); when
+    the champion's has just dropped (``accuracy_dropped``), queue an ``accuracy.dropped``
+    webhook with it."""
     now = now or datetime.now(UTC)
     with session_factory() as session:
         scores = first_matured_scores(session, now)
         actual = actual_spend(session, scores)
         versions = scored.scored_versions(session)
+        before = monitored_figures(session)
     results = []
     for version in versions:
         mine = (scores["model_version"] == version).to_numpy()
@@ -117,7 +122,35 @@ def refresh_accuracy(
         for result in results:
             body = result.model_dump(mode="json")
             reports.save(session, ACCURACY_REPORT, body, subject=result.version, now=now)
+        champion = model_versions.aliases(session).get("champion")
+        session.flush()
+        after = monitored_figures(session)
+        dropped = champion is not None and accuracy_dropped(after, champion)
+        if dropped and not accuracy_dropped(before, str(champion)):
+            mine = {figure: by[str(champion)] for figure, by in after.items() if champion in by}
+            webhooks.notify(
+                session, settings, "accuracy.dropped", {"model_version": champion, **mine}
+            )
     return AccuracyRead(versions=sorted(results, key=lambda r: r.version, reverse=True))
+
+
+ACCURACY_DROP = 0.15
+"""How far below its validation Gini a version's matured Gini may fall before it counts as a
+drop (the ``ClvMaturedAccuracyBelowValidation`` alert uses the same margin): the two are measured
+on different populations (the validation judged customers with an order; matured predictions
+include everyone scored)."""
+
+
+def accuracy_dropped(figures: dict[str, dict[str, float]], version: str) -> bool:
+    """Whether ``version``'s matured Gini is more than ``ACCURACY_DROP`` below its validation
+    figure, or below the BTYD baseline's on the same customers."""
+    matured = figures["matured_gini"].get(version)
+    if matured is None:
+        return False
+    validation = figures["validation_gini"].get(version)
+    btyd = figures["matured_btyd_gini"].get(version)
+    below_validation = validation is not None and matured < validation - ACCURACY_DROP
+    return below_validation or (btyd is not None and matured < btyd)
 
 
 def stored_accuracy(session: Session) -> AccuracyRead:

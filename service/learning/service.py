@@ -51,6 +51,7 @@ from service.training import data, protected
 from service.training import holdout as holdouts
 from service.training.holdout import ThinHoldoutError
 from service.training.runner import train_or_refuse
+from service.webhooks import service as webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -98,19 +99,39 @@ def learn(
         raise  # cancelled, or nothing to judge on: no decision
     except Exception as error:
         decision.outcome, decision.reasons = "failed", [f"{type(error).__name__}: {error}"]
-        _store(session_factory, decision)
+        _store(session_factory, settings, decision)
         raise
-    return _store(session_factory, decision)
+    return _store(session_factory, settings, decision)
 
 
 def _store(
-    session_factory: sessionmaker[Session], decision: LearningDecision
+    session_factory: sessionmaker[Session], settings: Settings, decision: LearningDecision
 ) -> LearningDecisionRead:
+    """Store the decision, and queue its ``learning.decision`` webhook in the same
+    transaction."""
     decision.decided_at = datetime.now(UTC)
     for name in ("champion_metrics", "challenger_metrics", "baseline_metrics"):
         setattr(decision, name, finite(getattr(decision, name)))  # no NaN in JSON
     with session_factory() as session, session.begin():
-        return LearningDecisionRead.model_validate(learning_repository.add(session, decision))
+        stored = LearningDecisionRead.model_validate(learning_repository.add(session, decision))
+        webhooks.notify(
+            session,
+            settings,
+            "learning.decision",
+            stored.model_dump(
+                mode="json",
+                include={
+                    "id",
+                    "trigger",
+                    "outcome",
+                    "promoted",
+                    "reasons",
+                    "champion_version",
+                    "challenger_version",
+                },
+            ),
+        )
+        return stored
 
 
 def _judge(
