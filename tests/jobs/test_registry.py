@@ -5,6 +5,7 @@ that says so (a job row written by a newer version, or by hand)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -57,14 +58,13 @@ def test_params_are_stored_as_asked_and_read_back_typed(settings: Settings, db: 
     assert typed == LearnParams(trigger=Trigger.drift, as_of=None, mode=None, challenger=None)
 
 
-def test_a_job_whose_params_its_handler_does_not_take_fails_saying_what_is_wrong(
-    settings: Settings, db: Engine
-) -> None:
-    factory = make_session_factory(db)
-    with factory() as session, session.begin():
+def queue_by_hand(db: Engine, kind: str, params: dict[str, Any]) -> int:
+    """A queued job row written as a person or an older version might have: ``params`` as
+    given, unchecked."""
+    with make_session_factory(db)() as session, session.begin():
         row = Job(
-            kind="train",
-            params={"horizon_days": "a year", "as_of": "2026-01-01T00:00:00Z"},
+            kind=kind,
+            params=params,
             status="queued",
             progress=0.0,
             stage="queued",
@@ -72,7 +72,14 @@ def test_a_job_whose_params_its_handler_does_not_take_fails_saying_what_is_wrong
             created_by="by hand",
             created_at=datetime.now(UTC),
         )
-        job_id = add_job(session, row).id
+        return add_job(session, row).id
+
+
+def test_a_job_whose_params_its_handler_does_not_take_fails_saying_what_is_wrong(
+    settings: Settings, db: Engine
+) -> None:
+    factory = make_session_factory(db)
+    job_id = queue_by_hand(db, "train", {"horizon_days": "a year", "as_of": "2026-01-01T00:00:00Z"})
 
     runner = job_runner(factory, settings)
     before = REGISTRY.get_sample_value("clv_jobs_failed_total", {"kind": "train"})

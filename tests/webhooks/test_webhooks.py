@@ -22,13 +22,12 @@ from sqlalchemy import Engine
 from service.background import job_runner
 from service.config import Settings
 from service.db.session import make_session_factory
-from service.jobs.models import Job
-from service.jobs.repository import add_job
 from service.learning.matured import accuracy_dropped
 from service.learning.schemas import Trigger
 from service.learning.service import learn
 from service.webhooks import service as webhooks
 from tests.conftest import free_port
+from tests.jobs.test_registry import queue_by_hand
 
 SECRET = "a-shared-secret"
 
@@ -75,18 +74,7 @@ def hooked(settings: Settings, receiver: Receiver) -> Settings:
 
 def failing_job(db: Engine) -> int:
     """A queued train job whose params its handler refuses: it fails when run."""
-    with make_session_factory(db)() as session, session.begin():
-        row = Job(
-            kind="train",
-            params={"horizon_days": "a year"},
-            status="queued",
-            progress=0.0,
-            stage="queued",
-            cancel_requested=False,
-            created_by="by hand",
-            created_at=datetime.now(UTC),
-        )
-        return add_job(session, row).id
+    return queue_by_hand(db, "train", {"horizon_days": "a year"})
 
 
 def deliveries(client: TestClient, admin_headers: dict[str, str]) -> list[dict[str, Any]]:
