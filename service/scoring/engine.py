@@ -6,6 +6,7 @@ left out (the caller says which were not found)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -25,6 +26,8 @@ from service.portrait import service as portrait
 from service.risk.flags import RiskFlag, RiskRules, risk_flags
 from service.scoring import explanations
 from service.training import data
+
+logger = logging.getLogger(__name__)
 
 Purpose = Literal["request", "refresh"]
 
@@ -104,7 +107,17 @@ def _examples(
 
 
 def _score(model: ClvModel, examples: Examples, explain: bool) -> Computed:
+    """Scores (and attributions) of the examples; a customer whose score is not a finite number
+    is logged and left out, like one whose computation fails, rather than break the batch's
+    storage or response."""
     scored = model.predict(examples)
+    finite = np.isfinite(scored[list(SCORE_COLUMNS)].to_numpy()).all(axis=1)
+    if not finite.all():
+        left_out = examples.customers[~finite]
+        logger.error(
+            "non-finite scores for %d customers, left out: %s", len(left_out), list(left_out[:10])
+        )
+        examples, scored = examples.subset(finite), scored.loc[finite].copy()
     scored["cold_start"] = examples.portrait["has_purchased"].to_numpy() <= 0
     blobs = _explain(model, examples) if explain else {}
     return Computed(scored, blobs, examples=[examples])

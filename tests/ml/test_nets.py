@@ -8,6 +8,7 @@ import torch
 from scipy import stats
 
 from service.ml.losses import (
+    MAX_LOG_MEAN,
     ziln_initial_logits,
     ziln_loss,
     ziln_mean,
@@ -45,6 +46,21 @@ def test_ziln_mean_matches_scipy() -> None:
     mean = ziln_mean(LOGITS).numpy()
 
     np.testing.assert_allclose(mean, p * stats.lognorm.mean(s=sigma, scale=np.exp(mu)), rtol=1e-9)
+
+
+def test_an_untrained_networks_huge_sigma_gives_a_finite_mean_not_an_overflow() -> None:
+    """float32, as the network runs: exp(mu + sigma^2 / 2) overflows past 88; the mean is capped
+    at exp(MAX_LOG_MEAN) instead, and ordinary outputs are untouched."""
+    logits = torch.tensor([[5.0, 3.0, 14.0], [0.3, 2.0, 0.1]], dtype=torch.float32)
+    p, mu, sigma = ziln_parameters(logits)
+    assert float(mu[0] + sigma[0] ** 2 / 2) > 88  # what overflowed
+
+    mean = ziln_mean(logits)
+
+    assert torch.isfinite(mean).all()
+    assert float(mean[0]) == pytest.approx(float(p[0]) * np.exp(MAX_LOG_MEAN), rel=1e-5)
+    expected = float(p[1] * torch.exp(mu[1] + sigma[1] ** 2 / 2))
+    assert float(mean[1]) == pytest.approx(expected, rel=1e-6)
 
 
 def test_initial_logits_are_the_maximum_likelihood_ziln_fit() -> None:
