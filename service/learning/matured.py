@@ -123,15 +123,21 @@ def refresh_accuracy(
             body = result.model_dump(mode="json")
             reports.save(session, ACCURACY_REPORT, body, subject=result.version, now=now)
         champion = model_versions.aliases(session).get("champion")
-        session.flush()
-        after = monitored_figures(session)
-        dropped = champion is not None and accuracy_dropped(after, champion)
-        if dropped and not accuracy_dropped(before, str(champion)):
-            mine = {figure: by[str(champion)] for figure, by in after.items() if champion in by}
+        after = monitored_figures(session)  # with the reports just saved (flushed)
+        if champion is not None and _dropped_now(before, after, champion):
+            mine = {figure: by[champion] for figure, by in after.items() if champion in by}
             webhooks.notify(
                 session, settings, "accuracy.dropped", {"model_version": champion, **mine}
             )
     return AccuracyRead(versions=sorted(results, key=lambda r: r.version, reverse=True))
+
+
+def _dropped_now(
+    before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], version: str
+) -> bool:
+    """Dropped with these figures and not with the previous ones: notified once, not on every
+    accuracy job while it lasts."""
+    return accuracy_dropped(after, version) and not accuracy_dropped(before, version)
 
 
 ACCURACY_DROP = 0.15
