@@ -54,6 +54,7 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/reports/fairness", None, "read"),
     ("POST", "/v1/reports/fairness", {}, "admin"),
     ("GET", "/v1/reports/fairness.png", None, "read"),
+    ("GET", "/v1/webhooks/deliveries", None, "admin"),
 ]
 PARAMETERS = {
     "c-1": "{customer_id}",
