@@ -58,8 +58,8 @@ class AliasFollower:
     ``current`` reads the alias row (one primary-key lookup) and reloads only when it names
     another version, so a promotion or rollback made by any process reaches every process on
     its next call, without a restart; or, with ``max_age``, within that many seconds: a caller
-    answering reads may skip the lookup (a round trip: stored reads went from 537 to 614 a
-    second on one API process), one that stores what it computes may not.
+    answering reads may skip the lookup (a round trip per request, a fifth of a stored read's
+    server samples under load in a py-spy profile), one that stores what it computes may not.
 
     When the newly aliased artifact cannot be loaded (deleted or corrupted after promotion),
     the model already loaded keeps serving and the failure is logged once per version. With
