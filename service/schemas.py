@@ -13,7 +13,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from service.db.types import MONEY_SCALE
@@ -114,3 +122,13 @@ def error_message(error: ErrorDetails) -> str:
         if isinstance(pattern, str) and pattern in _PATTERN_MESSAGES:
             return _PATTERN_MESSAGES[pattern]
     return error["msg"]
+
+
+def describe(error: ValidationError) -> str:
+    """One line a person can act on: ``field: problem; other.field: problem``."""
+    parts = []
+    for detail in error.errors(include_url=False):
+        where = ".".join(str(part) for part in detail["loc"])
+        message = error_message(detail)
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)

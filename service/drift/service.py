@@ -73,8 +73,7 @@ def submit(session: Session, request: DriftCheckRequest, actor: str) -> JobRead:
             f"as_of {request.as_of.isoformat()} is before the end of champion {champion}'s "
             f"training data ({data_to.isoformat()}): there is nothing to compare yet"
         )
-    params = DriftCheckRequest(as_of=request.as_of)  # stored as {"as_of": null} when not given
-    return jobs.submit_once(session, JobKind.drift, params, actor)
+    return jobs.submit_once(session, JobKind.drift, request, actor, whole=True)
 
 
 def latest_report(session: Session) -> Report | None:

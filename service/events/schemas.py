@@ -30,7 +30,7 @@ from service.schemas import (
     Identifier,
     MoneyAmount,
     ScalarMap,
-    error_message,
+    describe,
 )
 
 MAX_ITEMS = 1_000
@@ -129,16 +129,6 @@ class InvalidEvent(NamedTuple):
 
     event_id: str | None
     reason: str
-
-
-def describe(error: ValidationError) -> str:
-    """One line a person can act on: ``field: problem; other.field: problem``."""
-    parts = []
-    for detail in error.errors(include_url=False):
-        where = ".".join(str(part) for part in detail["loc"])
-        message = error_message(detail)
-        parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts)
 
 
 def _quotable_id(value: Any) -> str | None:

@@ -61,8 +61,7 @@ def submit(session: Session, settings: Settings, request: FairnessRequest, actor
     horizon = timedelta(days=request.horizon_days)
     as_of = request.as_of or last - horizon
     refuse_unjudgeable(session, settings, as_of, request.horizon_days, last, run=RUN)
-    params = FairnessRequest(**request.model_dump())  # every field set: stored whole
-    return jobs.submit(session, JobKind.fairness, params, actor)
+    return jobs.submit(session, JobKind.fairness, request, actor, whole=True)
 
 
 def latest(session: Session) -> FairnessReportRead:

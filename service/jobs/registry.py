@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.config import Settings
 from service.errors import ServiceError
 from service.jobs.kinds import JobKind
-from service.schemas import error_message
+from service.schemas import describe
 
 HANDLER_MODULES = (
     "service.training.jobs",
@@ -78,12 +78,8 @@ class Handler(Generic[P]):
         try:
             typed = self.params.model_validate(params)
         except ValidationError as wrong:
-            problems = "; ".join(
-                f"{'.'.join(map(str, error['loc']))}: {error_message(error)}"
-                for error in wrong.errors()
-            )
             raise ServiceError(
-                f"the job's params are not {self.params.__name__}: {problems}"
+                f"the job's params are not {self.params.__name__}: {describe(wrong)}"
             ) from None
         return self.run(job, typed)
 

@@ -16,13 +16,16 @@ from service.jobs.schemas import JobRead
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 
 
-def submit(session: Session, kind: JobKind, params: BaseModel, actor: str) -> JobRead:
+def submit(
+    session: Session, kind: JobKind, params: BaseModel, actor: str, *, whole: bool = False
+) -> JobRead:
     """Queue a job of ``kind`` with its handler's parameters (``service.jobs.registry``). The
-    fields the caller set are stored, so a job's ``params`` read back as asked; the handler's
-    model fills in the rest when it runs."""
+    fields the caller set are stored, so a job's ``params`` read back as asked and the
+    handler's model fills in the rest when it runs; with ``whole``, every field, defaults
+    included (a request from a person, stored with what its defaults meant then)."""
     job = Job(
         kind=kind,
-        params=params.model_dump(mode="json", exclude_unset=True),
+        params=params.model_dump(mode="json", exclude_unset=not whole),
         status="queued",
         progress=0.0,
         stage="queued",
@@ -59,12 +62,16 @@ def read(job: Job) -> JobRead:
     return JobRead.model_validate(job)
 
 
-def submit_once(session: Session, kind: JobKind, params: BaseModel, actor: str) -> JobRead:
+def submit_once(
+    session: Session, kind: JobKind, params: BaseModel, actor: str, *, whole: bool = False
+) -> JobRead:
     """Queue a job of ``kind`` unless one is already queued or running: that one is returned.
     For work that only needs doing once however often it is asked for (a drift check, a
     learning run), so triggers firing together do not pile up duplicate jobs."""
     active = active_job(session, kind)
-    return read(active) if active is not None else submit(session, kind, params, actor)
+    if active is not None:
+        return read(active)
+    return submit(session, kind, params, actor, whole=whole)
 
 
 def active_job(session: Session, kind: str) -> Job | None:

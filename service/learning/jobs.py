@@ -9,19 +9,10 @@ from service.jobs.kinds import JobKind
 from service.jobs.registry import JobContext, NoParams, job_handler
 from service.learning import matured
 from service.learning import service as learning
-from service.learning.schemas import LearnParams, Trigger
+from service.learning.schemas import DECISION_IN_BRIEF, LearnParams, Trigger
 from service.training.holdout import ThinHoldoutError
 
 logger = logging.getLogger(__name__)
-
-DECISION_IN_BRIEF = {
-    "id",
-    "outcome",
-    "promoted",
-    "champion_version",
-    "challenger_version",
-    "reasons",
-}
 
 
 @job_handler(JobKind.learn, params=LearnParams)

@@ -13,6 +13,7 @@ by the ``accuracy`` job that workers run every ``CLV_MONITOR_INTERVAL_MINUTES``.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from datetime import UTC, datetime
 
 import numpy as np
@@ -150,11 +151,11 @@ include everyone scored)."""
 def accuracy_dropped(figures: dict[str, dict[str, float]], version: str) -> bool:
     """Whether ``version``'s matured Gini is more than ``ACCURACY_DROP`` below its validation
     figure, or below the BTYD baseline's on the same customers."""
-    matured = figures["matured_gini"].get(version)
+    matured = figures.get("matured_gini", {}).get(version)
     if matured is None:
         return False
-    validation = figures["validation_gini"].get(version)
-    btyd = figures["matured_btyd_gini"].get(version)
+    validation = figures.get("validation_gini", {}).get(version)
+    btyd = figures.get("matured_btyd_gini", {}).get(version)
     below_validation = validation is not None and matured < validation - ACCURACY_DROP
     return below_validation or (btyd is not None and matured < btyd)
 
@@ -171,31 +172,21 @@ def monitored_figures(session: Session) -> dict[str, dict[str, float]]:
     matured predictions: their normalised Gini and decile MAPE, the BTYD baseline's Gini on the
     same customers, and the Gini and decile MAPE its served candidate had on the window it was
     chosen on. The alert rules compare them (``deploy/prometheus/alerts.yml``)."""
-    figures: dict[str, dict[str, float]] = {
-        name: {}
-        for name in (
-            "matured_gini",
-            "matured_decile_mape",
-            "matured_btyd_gini",
-            "validation_gini",
-            "validation_decile_mape",
-        )
-    }
+    figures: dict[str, dict[str, float]] = defaultdict(dict)
 
     def put(figure: str, version: str, value: object) -> None:
         if isinstance(value, int | float) and math.isfinite(value):
             figures[figure][version] = float(value)
 
-    for accuracy in stored_accuracy(session).versions:
-        if accuracy.metrics is None:
-            continue
-        version = accuracy.version
-        put("matured_gini", version, accuracy.metrics.get("normalized_gini"))
-        put("matured_decile_mape", version, accuracy.metrics.get("decile_mape"))
+    matured = [v for v in stored_accuracy(session).versions if v.metrics is not None]
+    trained = model_versions.metrics_of(session, [v.version for v in matured])
+    for accuracy in matured:
+        version, found = accuracy.version, accuracy.metrics or {}
+        put("matured_gini", version, found.get("normalized_gini"))
+        put("matured_decile_mape", version, found.get("decile_mape"))
         put("matured_btyd_gini", version, (accuracy.btyd or {}).get("normalized_gini"))
-        registered = model_versions.get(session, version)
-        if registered is not None:
-            chosen = registered.metrics.get("candidates", {}).get(registered.metrics.get("served"))
-            put("validation_gini", version, (chosen or {}).get("normalized_gini"))
-            put("validation_decile_mape", version, (chosen or {}).get("decile_mape"))
+        metrics = trained.get(version, {})
+        chosen = metrics.get("candidates", {}).get(metrics.get("served")) or {}
+        put("validation_gini", version, chosen.get("normalized_gini"))
+        put("validation_decile_mape", version, chosen.get("decile_mape"))
     return figures

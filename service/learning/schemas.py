@@ -70,6 +70,17 @@ class LearningDecisionRead(BaseModel):
     actor: str = Field(description="Who asked (API key name, cli, or scheduler).")
 
 
+DECISION_IN_BRIEF = {
+    "id",
+    "outcome",
+    "promoted",
+    "champion_version",
+    "challenger_version",
+    "reasons",
+}
+"""What a learning job's result and its ``learning.decision`` webhook say of the decision."""
+
+
 class VersionAccuracy(BaseModel):
     version: str = Field(description="The model version.")
     computed_at: datetime = Field(description="When these figures were computed.")

@@ -33,7 +33,13 @@ from service.learning import repository as learning_repository
 from service.learning.evaluation import Holdout, holdout_metrics
 from service.learning.models import LearningDecision
 from service.learning.policy import PromotionPolicy
-from service.learning.schemas import LearningDecisionRead, LearnParams, LearnRequest, Trigger
+from service.learning.schemas import (
+    DECISION_IN_BRIEF,
+    LearningDecisionRead,
+    LearnParams,
+    LearnRequest,
+    Trigger,
+)
 from service.ml.artifacts import device_for
 from service.ml.clv_model import ClvModel
 from service.ml.examples import EventLog, Profiles, Sources
@@ -118,18 +124,7 @@ def _store(
             session,
             settings,
             "learning.decision",
-            stored.model_dump(
-                mode="json",
-                include={
-                    "id",
-                    "trigger",
-                    "outcome",
-                    "promoted",
-                    "reasons",
-                    "champion_version",
-                    "challenger_version",
-                },
-            ),
+            stored.model_dump(mode="json", include=DECISION_IN_BRIEF | {"trigger"}),
         )
         return stored
 

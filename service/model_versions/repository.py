@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +18,14 @@ def add(session: Session, version: ModelVersion) -> None:
 
 def get(session: Session, version: str) -> ModelVersion | None:
     return session.get(ModelVersion, version)
+
+
+def metrics_of(session: Session, versions: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The stored training metrics of these versions (those registered), in one read."""
+    rows = session.execute(
+        select(ModelVersion.version, ModelVersion.metrics).where(ModelVersion.version.in_(versions))
+    )
+    return dict(rows)
 
 
 def all_versions(session: Session) -> Sequence[ModelVersion]:

@@ -189,5 +189,5 @@ def submit_training(session: Session, request: TrainRequest, actor: str) -> JobR
         )
     refuse_future(request.as_of)
     as_of = request.as_of or datetime.now(UTC)
-    params = TrainParams(**{**request.model_dump(), "as_of": as_of})  # every field set
-    return jobs.submit(session, JobKind.train, params, actor)
+    params = TrainParams(**{**request.model_dump(), "as_of": as_of})
+    return jobs.submit(session, JobKind.train, params, actor, whole=True)

@@ -102,17 +102,24 @@ def add_activity(session: Session, activity: Activity) -> None:
     )
 
 
+# Whole epoch seconds of a timestamp column, floored, as SQLite's strftime and Python's int() do
+# (PostgreSQL's CAST rounds, which put an event in the last half second before a cut-off after
+# it); and money as integer ten-thousandths (SQLite stores it so already).
+_PG_SECONDS = "CAST(FLOOR(EXTRACT(EPOCH FROM {})) AS BIGINT)"
+_SQLITE_SECONDS = "CAST(strftime('%s', {}) AS INTEGER)"
+_PG_UNITS = "CAST(COALESCE({}, 0) * 10000 AS BIGINT)"
+
 # The stored aggregates as flat rows, days as integers since 1970-01-01 and times as whole epoch
 # seconds (as ``service.ml.activity`` has them), read straight from the driver: building frames
 # from SQLAlchemy rows cost more than the query.
 _ACTIVITY_SQL = {
     "postgresql": {
         "day": "e.day - DATE '1970-01-01'",
-        "seconds": "CAST(FLOOR(EXTRACT(EPOCH FROM p.seen_at)) AS BIGINT)",
+        "seconds": _PG_SECONDS.format("p.seen_at"),
     },
     "sqlite": {
         "day": "CAST(julianday(e.day) - 2440587.5 AS INTEGER)",
-        "seconds": "CAST(strftime('%s', p.seen_at) AS INTEGER)",
+        "seconds": _SQLITE_SECONDS.format("p.seen_at"),
     },
 }
 
@@ -152,28 +159,25 @@ def load_activity(session: Session, customer_ids: Sequence[str] | None = None) -
     return Activity(frames["days"], frames["products"], frames["catalogue"])
 
 
-# Events and their line items as flat rows (see EVENT_COLUMNS / ITEM_COLUMNS), computed in SQL:
-# whole epoch seconds (floored, as SQLite's strftime and Python's int() do: PostgreSQL's CAST
-# rounds, which put an event in the last half second before a cut-off after it), and money as
-# integer ten-thousandths (SQLite stores it so already), with the items unnested by the database.
-# No per-event Python work, which for millions of events is what made reading them slow.
+# Events and their line items as flat rows (see EVENT_COLUMNS / ITEM_COLUMNS), computed in SQL
+# (seconds and money as above, the items unnested by the database). No per-event Python work,
+# which for millions of events is what made reading them slow.
 _FRAME_SQL = {
     "postgresql": {
-        "events": "SELECT seq, customer_id, type, "
-        "CAST(FLOOR(EXTRACT(EPOCH FROM occurred_at)) AS BIGINT), "
-        "CAST(COALESCE(amount, 0) * 10000 AS BIGINT) FROM events e WHERE {where}",
+        "events": f"SELECT seq, customer_id, type, {_PG_SECONDS.format('occurred_at')}, "
+        f"{_PG_UNITS.format('amount')} FROM events e WHERE {{where}}",
         "items": "SELECT e.seq, e.customer_id, e.type, "
-        "CAST(FLOOR(EXTRACT(EPOCH FROM e.occurred_at)) AS BIGINT), "
+        f"{_PG_SECONDS.format('e.occurred_at')}, "
         "i.sku, i.name, i.category, i.quantity FROM events e CROSS JOIN LATERAL "
         "jsonb_to_recordset(CASE WHEN jsonb_typeof(e.items) = 'array' THEN e.items "
         "ELSE '[]'::jsonb END) AS i(sku text, name text, category text, quantity int) "
         "WHERE {where}",
     },
     "sqlite": {
-        "events": "SELECT seq, customer_id, type, CAST(strftime('%s', occurred_at) AS INTEGER), "
+        "events": f"SELECT seq, customer_id, type, {_SQLITE_SECONDS.format('occurred_at')}, "
         "COALESCE(amount, 0) FROM events e WHERE {where}",
         "items": "SELECT e.seq, e.customer_id, e.type, "
-        "CAST(strftime('%s', e.occurred_at) AS INTEGER), "
+        f"{_SQLITE_SECONDS.format('e.occurred_at')}, "
         "json_extract(j.value, '$.sku'), json_extract(j.value, '$.name'), "
         "json_extract(j.value, '$.category'), json_extract(j.value, '$.quantity') "
         "FROM events e, json_each(CASE WHEN json_type(e.items) = 'array' THEN e.items "
@@ -308,8 +312,7 @@ def applied_frames_after(
 # that second on (ties within a second included); SQLite numbers the rows.
 _RECENT_SQL = {
     "postgresql": "SELECT e.seq, e.customer_id, e.type, "
-    "CAST(FLOOR(EXTRACT(EPOCH FROM e.occurred_at)) AS BIGINT), "
-    "CAST(COALESCE(e.amount, 0) * 10000 AS BIGINT), "
+    f"{_PG_SECONDS.format('e.occurred_at')}, {_PG_UNITS.format('e.amount')}, "
     "CASE WHEN jsonb_typeof(e.items) = 'array' THEN jsonb_array_length(e.items) > 0 "
     "ELSE false END, "
     "CASE WHEN jsonb_typeof(e.items) = 'array' THEN e.items -> 0 ->> 'category' END "
@@ -321,12 +324,12 @@ _RECENT_SQL = {
     "ORDER BY e.occurred_at DESC OFFSET :count LIMIT 1), '-infinity')) e",
     "sqlite": "SELECT seq, customer_id, type, seconds, amount, has_item, category FROM ("
     "SELECT e.seq, e.customer_id, e.type, "
-    "CAST(strftime('%s', e.occurred_at) AS INTEGER) AS seconds, COALESCE(e.amount, 0) AS amount, "
+    f"{_SQLITE_SECONDS.format('e.occurred_at')} AS seconds, COALESCE(e.amount, 0) AS amount, "
     "CASE WHEN json_type(e.items) = 'array' THEN json_array_length(e.items) > 0 ELSE 0 END "
     "AS has_item, CASE WHEN json_type(e.items) = 'array' "
     "THEN json_extract(e.items, '$[0].category') END AS category, "
     "ROW_NUMBER() OVER (PARTITION BY e.customer_id ORDER BY "
-    "CAST(strftime('%s', e.occurred_at) AS INTEGER) DESC, e.seq DESC) AS latest "
+    f"{_SQLITE_SECONDS.format('e.occurred_at')} DESC, e.seq DESC) AS latest "
     f"FROM events e WHERE e.customer_id IN :customers AND e.occurred_at <= :until AND {_NOT_DEAD}"
     ") WHERE latest <= :count + 1",
 }
