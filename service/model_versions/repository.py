@@ -22,10 +22,8 @@ def get(session: Session, version: str) -> ModelVersion | None:
 
 def metrics_of(session: Session, versions: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The stored training metrics of these versions (those registered), in one read."""
-    rows = session.execute(
-        select(ModelVersion.version, ModelVersion.metrics).where(ModelVersion.version.in_(versions))
-    )
-    return dict(rows)
+    query = select(ModelVersion.version, ModelVersion.metrics)
+    return dict(session.execute(query.where(ModelVersion.version.in_(versions))).tuples().all())
 
 
 def all_versions(session: Session) -> Sequence[ModelVersion]:
