@@ -1,4 +1,4 @@
-"""The customer portrait as a model input: behaviour, category mix, product text and profile.
+"""The customer portrait as a model input: behaviour, category mix, product text, topics, profile.
 
 ``FeaturePipeline`` is fitted on training data (the category vocabulary, the text embedding and
 the profile encoding are learnt there) and then turns activity as of a cut-off into one row of
@@ -26,6 +26,8 @@ from service.ml.profile import GROUP as PROFILE
 from service.ml.profile import ProfileEncoder, unusable_profiles
 from service.ml.text import GROUP as PRODUCT_TEXT
 from service.ml.text import ProductTextEmbedder, unusable_text
+from service.ml.topics import GROUP as PRODUCT_TOPICS
+from service.ml.topics import ProductTopics, topic_count, unusable_topics
 
 Profiles = Mapping[str, Mapping[str, Any]]
 Sources = Mapping[str, set[str]]
@@ -46,6 +48,7 @@ class FeaturePipeline:
         if reason is not None:
             self.omitted_[CATEGORY_MIX] = reason
         self.text_ = self._fit_text(activity.catalogue)
+        self.topics_ = self._fit_topics(activity.catalogue)
         self.profile_ = ProfileEncoder().fit(profiles, sources)
         reason = unusable_profiles(profiles, self.profile_)
         if reason is not None:
@@ -64,24 +67,41 @@ class FeaturePipeline:
         self.omitted_[PRODUCT_TEXT] = reason
         return None
 
+    def _fit_topics(self, catalogue: pd.DataFrame) -> ProductTopics | None:
+        """The fitted topics, or None (and the reason in ``omitted_``), as ``_fit_text``."""
+        reason = unusable_topics(catalogue)
+        if reason is None:
+            try:
+                return ProductTopics(topic_count(catalogue), self.seed).fit(catalogue)
+            except ValueError as error:
+                reason = f"the product texts could not be modelled into topics: {error}"
+        self.omitted_[PRODUCT_TOPICS] = reason
+        return None
+
     def state(self) -> dict[str, Any]:
         return {
             "text_components": self.text_components,
             "seed": self.seed,
             "categories": self.categories_,
             "text": self.text_.state() if self.text_ is not None else None,
+            "topics": self.topics_.state() if self.topics_ is not None else None,
             "profile": self.profile_.state(),
             "omitted": dict(self.omitted_),
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> FeaturePipeline:
-        """States saved before groups could be left out have no "omitted": nothing was."""
+        """States saved before groups could be left out have no "omitted": nothing was; those
+        saved before topics have no "topics" (and none in "omitted"): the group is absent."""
         pipeline = cls(state["text_components"], state["seed"])
         pipeline.categories_ = list(state["categories"])
         text_state = state.get("text")
         pipeline.text_ = (
             ProductTextEmbedder.from_state(text_state) if text_state is not None else None
+        )
+        topics_state = state.get("topics")  # none before topics were fitted
+        pipeline.topics_ = (
+            ProductTopics.from_state(topics_state) if topics_state is not None else None
         )
         pipeline.profile_ = ProfileEncoder.from_state(state["profile"])
         pipeline.omitted_ = dict(state.get("omitted", {}))
@@ -96,6 +116,7 @@ class FeaturePipeline:
             *BEHAVIOUR_FEATURES,
             *(category_definitions(self.categories_) if self._has_category_mix else []),
             *(self.text_.definitions() if self.text_ is not None else []),
+            *(self.topics_.definitions() if self.topics_ is not None else []),
             *self.profile_.definitions(),
         ]
 
@@ -112,5 +133,7 @@ class FeaturePipeline:
             parts.append(category_mix(products, activity.catalogue, self.categories_))
         if self.text_ is not None:
             parts.append(self.text_.transform(products, activity.catalogue))
+        if self.topics_ is not None:
+            parts.append(self.topics_.transform(products, activity.catalogue))
         joined = pd.concat([part.reindex(customers) for part in parts], axis=1).fillna(0.0)
         return joined[[d.name for d in self.definitions()]]

@@ -19,16 +19,24 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from service.db.bulk import analyze
-from service.errors import NotFoundError
+from service.errors import NotFoundError, ServiceError
 from service.events import queue
+from service.ml import segments
 from service.ml.activity import Activity, aggregate_frames, day_number
 from service.ml.categories import category_mix
+from service.ml.clv_model import ClvModel
 from service.ml.examples import RecentEvents
-from service.ml.features import behaviour_features
+from service.ml.features import BEHAVIOUR_FEATURES, behaviour_features
 from service.ml.segments import rfm_segments
 from service.portrait import repository
 from service.portrait.models import PORTRAIT_TABLES
-from service.portrait.schemas import PortraitRead
+from service.portrait.schemas import (
+    FeatureCatalogueRead,
+    FeatureDefinitionRead,
+    PortraitRead,
+    TopicRead,
+    TopicWordRead,
+)
 
 
 def features_of(activity: Activity, as_of: datetime) -> pd.DataFrame:
@@ -38,6 +46,33 @@ def features_of(activity: Activity, as_of: datetime) -> pd.DataFrame:
     mix = category_mix(activity.products, activity.catalogue).reindex(behaviour.index)
     features = pd.concat([behaviour, mix.fillna(0.0)], axis=1)
     return features.assign(segment=rfm_segments(behaviour))
+
+
+def catalogue(champion: Callable[[], tuple[str, ClvModel]]) -> FeatureCatalogueRead:
+    """The behavioural features' definitions, and the serving model's product topics with
+    their top words (``champion``: the model answering reads). Without a model to serve, the
+    definitions still answer, with no topics: they do not depend on one."""
+    version, topics = None, []
+    try:
+        version, model = champion()
+    except ServiceError:
+        pass
+    else:
+        fitted = model.pipeline.topics_
+        if fitted is not None:
+            topics = [
+                TopicRead(
+                    feature=definition.name,
+                    words=[TopicWordRead(word=w, weight=round(p, 6)) for w, p in words],
+                )
+                for definition, words in zip(fitted.definitions(), fitted.top_words(), strict=True)
+            ]
+    return FeatureCatalogueRead(
+        features=[FeatureDefinitionRead(**vars(feature)) for feature in BEHAVIOUR_FEATURES],
+        segments=segments.__doc__ or "",
+        model_version=version,
+        topics=topics,
+    )
 
 
 def _read(customer_id: str, activity: Activity, as_of: datetime) -> PortraitRead:

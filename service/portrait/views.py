@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import Query
 
-from service.api.deps import ReadKey, SessionDep
+from service.api.deps import ReadKey, ScorerDep, SessionDep
 from service.api.params import CustomerIdPath
 from service.api.responses import error_responses
 from service.api.routing import domain_router
 from service.errors import refuse_future
-from service.ml import segments
-from service.ml.features import BEHAVIOUR_FEATURES
 from service.portrait import service
-from service.portrait.schemas import FeatureCatalogueRead, FeatureDefinitionRead, PortraitRead
+from service.portrait.schemas import FeatureCatalogueRead, PortraitRead
 from service.schemas import UtcDatetime
 
 router = domain_router(prefix="/v1", tags=["features"])
@@ -51,11 +50,9 @@ def get_customer_features(
     summary="What each feature means",
     responses=error_responses(401, 403),
 )
-def list_features(_key: ReadKey) -> FeatureCatalogueRead:
+def list_features(session: SessionDep, scorer: ScorerDep, _key: ReadKey) -> FeatureCatalogueRead:
     """Name, description, unit and group of every behavioural feature; category-mix features are
     `bought_share__<category>`, `viewed_share__<category>`, `categories_bought` and
-    `category_entropy`."""
-    return FeatureCatalogueRead(
-        features=[FeatureDefinitionRead(**vars(feature)) for feature in BEHAVIOUR_FEATURES],
-        segments=segments.__doc__ or "",
-    )
+    `category_entropy`. The serving model's product topics (`topic_<i>`: a customer's share of
+    each in what they bought and viewed) are listed with their top words."""
+    return service.catalogue(partial(scorer.answering, session))

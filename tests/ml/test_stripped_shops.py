@@ -23,6 +23,7 @@ from service.ml.insufficient import InsufficientDataError
 from service.ml.portrait import FeaturePipeline
 from service.ml.profile import GROUP as PROFILE
 from service.ml.text import GROUP as PRODUCT_TEXT
+from service.ml.topics import GROUP as PRODUCT_TOPICS
 from service.ml.training import DataTooShortError, TrainConfig, train
 from service.simulator.config import ShopConfig
 from service.simulator.memory import end_of_observation, shop_log
@@ -108,14 +109,14 @@ def _code_texts(shop: Shop) -> Shop:
 
 Strip = Callable[[Shop], Shop]
 CASES: list[tuple[Strip, set[str]]] = [
-    (_purchases_only, {CATEGORY_MIX, PRODUCT_TEXT, PROFILE}),
-    (_no_items, {CATEGORY_MIX, PRODUCT_TEXT}),
-    (_one_sku, {CATEGORY_MIX, PRODUCT_TEXT}),
+    (_purchases_only, {CATEGORY_MIX, PRODUCT_TEXT, PRODUCT_TOPICS, PROFILE}),
+    (_no_items, {CATEGORY_MIX, PRODUCT_TEXT, PRODUCT_TOPICS}),
+    (_one_sku, {CATEGORY_MIX, PRODUCT_TEXT, PRODUCT_TOPICS}),
     (_no_profiles, {PROFILE}),
     (_no_browsing, set()),
-    (_refund_events_without_items, {CATEGORY_MIX, PRODUCT_TEXT, PROFILE}),
+    (_refund_events_without_items, {CATEGORY_MIX, PRODUCT_TEXT, PRODUCT_TOPICS, PROFILE}),
     (_refunds_as_negative_purchases, set()),
-    (_code_texts, {PRODUCT_TEXT}),
+    (_code_texts, {PRODUCT_TEXT, PRODUCT_TOPICS}),
 ]
 
 
