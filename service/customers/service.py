@@ -30,6 +30,7 @@ from service.risk import service as risk
 from service.risk.flags import RiskRules
 from service.scoring import repository as scores
 from service.scoring.schemas import ScoreHistoryEntry
+from service.scoring.value import ValueTerms, history_entry
 
 
 class SourceAttributes(Protocol):
@@ -55,11 +56,16 @@ class ProfilePolicy:
     pii: PiiHasher
     currency: str
     risk: RiskRules = field(default_factory=RiskRules)
+    terms: ValueTerms = field(default_factory=ValueTerms)  # what a served score means
 
     @classmethod
     def from_settings(cls, settings: Settings, pii: PiiHasher) -> ProfilePolicy:
         return cls(
-            settings.source_precedence, pii, settings.currency, RiskRules.from_settings(settings)
+            settings.source_precedence,
+            pii,
+            settings.currency,
+            RiskRules.from_settings(settings),
+            ValueTerms.of(settings),
         )
 
     def order(self, rows: Sequence[Source]) -> list[Source]:
@@ -142,14 +148,16 @@ def get_customer(
         activity=activity,
         segment=_segment(portrait, activity),
         features=portrait.features if portrait else {},
-        latest_score=_latest_score(session, customer_id),
+        latest_score=_latest_score(session, customer_id, policy.terms),
         risk_flags=risk.current_flags(stored.days, customer_id, policy.risk, now),
     )
 
 
-def _latest_score(session: Session, customer_id: str) -> ScoreHistoryEntry | None:
+def _latest_score(
+    session: Session, customer_id: str, terms: ValueTerms
+) -> ScoreHistoryEntry | None:
     stored = scores.current(session, customer_id)
-    return ScoreHistoryEntry.model_validate(stored, from_attributes=True) if stored else None
+    return history_entry(stored, terms) if stored else None
 
 
 def _segment(portrait: PortraitRead | None, activity: CustomerActivityRead) -> str | None:

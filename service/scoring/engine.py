@@ -17,9 +17,11 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from service.config import Quantization, Settings
+from service.ml import pruning
 from service.ml.activity import Activity, day_number
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
 from service.ml.examples import Examples, RecentEvents
+from service.ml.segments import rfm_segments
 from service.ml.sequences import channel_values
 from service.ops import metrics
 from service.portrait import service as portrait
@@ -42,16 +44,34 @@ class Computed:
     @classmethod
     def combine(cls, parts: Sequence[Computed]) -> Computed:
         if not parts:
-            return cls(pd.DataFrame(columns=[*SCORE_COLUMNS, "cold_start"]), {})
+            columns = [*SCORE_COLUMNS, "cold_start", *HISTORY_COLUMNS, "segment"]
+            return cls(pd.DataFrame(columns=columns), {})
         blobs = {customer: blob for part in parts for customer, blob in part.explanations.items()}
         flags = {customer: flag for part in parts for customer, flag in part.risk_flags.items()}
         examples = [examples for part in parts for examples in part.examples]
         return cls(pd.concat([part.scores for part in parts]), blobs, flags, examples)
 
 
+HISTORY_COLUMNS = ("historic_revenue", "average_days_between_orders")
+"""What a score keeps of the customer's past beside the prediction: net revenue so far (orders
+less refunds) and the mean gap between purchase days (NaN with fewer than two)."""
+
+
+def history_columns(portrait: pd.DataFrame) -> np.ndarray:
+    """``HISTORY_COLUMNS`` from the behaviour features the score was computed from: the same
+    moment, no second read."""
+    revenue = portrait["spend_total"].to_numpy() - portrait["refunded_total"].to_numpy()
+    repeat = portrait["frequency"].to_numpy() >= 1
+    gaps = np.where(repeat, portrait["interpurchase_mean_days"].to_numpy(), np.nan)
+    return np.column_stack([revenue, gaps]).astype(np.float64)
+
+
 def unexplained_model(model: ClvModel, settings: Settings) -> ClvModel:
-    """What scores without explanations are computed with: the int8 network with
+    """What scores without explanations are computed with: the network pruned by
+    ``CLV_PRUNE`` (a share of its hidden units removed), then int8-quantized with
     ``CLV_QUANTIZE=int8`` on the CPU (no gradients, so nothing to explain), else the model."""
+    if settings.prune > 0:
+        model = pruning.pruned(model, settings.prune)
     if settings.quantize == Quantization.int8 and model.device == "cpu":
         return model.quantized()
     return model
@@ -119,6 +139,8 @@ def _score(model: ClvModel, examples: Examples, explain: bool) -> Computed:
         )
         examples, scored = examples.subset(finite), scored.loc[finite].copy()
     scored["cold_start"] = examples.portrait["has_purchased"].to_numpy() <= 0
+    scored[list(HISTORY_COLUMNS)] = history_columns(examples.portrait)
+    scored["segment"] = rfm_segments(examples.portrait).to_numpy()  # audiences filter on it
     blobs = _explain(model, examples) if explain else {}
     return Computed(scored, blobs, examples=[examples])
 

@@ -34,6 +34,13 @@ class _ScoreValues:
     expected_order_value: Mapped[float] = mapped_column(Float)
     btyd_clv: Mapped[float] = mapped_column(Float)
     cold_start: Mapped[bool] = mapped_column(Boolean)
+    # Null in scores stored before they existed; average_days_between_orders also below two
+    # purchase days (``service.scoring.engine.HISTORY_COLUMNS``).
+    historic_revenue: Mapped[float | None] = mapped_column(Float)
+    average_days_between_orders: Mapped[float | None] = mapped_column(Float)
+    # The RFM segment (``service.ml.segments``) as of as_of, for audiences to filter on; null in
+    # scores stored before it existed.
+    segment: Mapped[str | None] = mapped_column(String(16))
 
 
 class Score(_ScoreValues, Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictBool
 
 from service.risk.schemas import RiskFlagRead
 from service.schemas import CustomerId, UtcDatetime, VersionId
@@ -14,6 +14,30 @@ MAX_BATCH_CUSTOMERS = 10_000
 MAX_EXPLAINED_BATCH = 1_000
 """Explanations cost about 10 ms of CPU a customer when computed: a batch asking for them is
 capped lower, so one request cannot hold a core for minutes."""
+
+MAX_LIME_BATCH = 20
+"""LIME fits a surrogate per customer on 1,000 perturbed copies (about 6 times SHAP's cost per
+customer, ``bench/lime.py``): a batch asking for it is capped lower still."""
+
+ExplainMethod = Literal["shap", "lime"]
+_BOOLEAN_WORDS = {  # what a bool query parameter accepted before explain=lime
+    **dict.fromkeys(("true", "1", "yes", "y", "on", "t"), "true"),
+    **dict.fromkeys(("false", "0", "no", "n", "off", "f"), "false"),
+}
+ExplainParam = Annotated[
+    Literal["true", "false", "shap", "lime"],
+    BeforeValidator(lambda value: _BOOLEAN_WORDS.get(str(value).lower(), value)),
+]
+"""The ``explain`` query parameter: true (= shap, as when it was a bool; 1, yes, on too),
+false, shap or lime."""
+
+
+def explain_method(explain: bool | str) -> ExplainMethod | None:
+    """Which attributions ``explain`` asks for: true and shap are SHAP's, lime LIME's."""
+    if explain is True or explain in ("true", "shap"):
+        return "shap"
+    return "lime" if explain == "lime" else None
+
 
 Rounded = Annotated[float, AfterValidator(lambda value: round(value, 4))]
 """Stored as double precision; four decimals are what a score means."""
@@ -27,7 +51,10 @@ class FeatureContribution(BaseModel):
     description: str = Field(description="What it measures.")
     unit: str = Field(description="Its unit.")
     value: float = Field(description="The customer's value of it.")
-    contribution: float = Field(description="Its SHAP value, in the shop currency.")
+    contribution: float = Field(
+        description="Its SHAP value (with explain=lime: its weight in LIME's local linear "
+        "surrogate), in the shop currency."
+    )
 
 
 class GroupContribution(BaseModel):
@@ -38,11 +65,31 @@ class GroupContribution(BaseModel):
 class ExplanationRead(BaseModel):
     base_value: float = Field(
         description="The expected clv of the background customers (the training population, "
-        "summarised) at this horizon: where the contributions start from."
+        "summarised) at this horizon: where the contributions start from. With LIME: the "
+        "surrogate's intercept (every input at the background's values)."
     )
     tolerance: float = Field(
         description="Stated bound: |base_value + sum of contributions - clv| <= tolerance * "
-        "max(clv, 1)."
+        "max(clv, 1). With LIME no bound is stated (its weights are a local linear surrogate, "
+        "which does not add up to the score exactly): the gap this explanation has."
+    )
+    method: ExplainMethod = Field(
+        default="shap",
+        description="shap: Shapley values (expected gradients over the background; exact for a "
+        "BTYD model), adding up to clv within tolerance. lime: the weights of a linear model "
+        "fitted to the score on 1,000 perturbed copies of the same inputs (each feature and "
+        "event channel the customer's or the same background's), seeded by the customer's id "
+        "so the answer is reproducible; computed on request, never stored.",
+    )
+    local_prediction: float | None = Field(
+        default=None,
+        description="LIME only: the surrogate's value at the customer (base_value + sum of "
+        "contributions), which approximates clv.",
+    )
+    fit_r2: float | None = Field(
+        default=None,
+        description="LIME only: the surrogate's weighted R^2 on its perturbed copies (1: the "
+        "score is linear in the inputs around the customer).",
     )
     groups: list[GroupContribution] = Field(description="Contributions by group, largest first.")
     features: list[FeatureContribution] = Field(
@@ -57,8 +104,26 @@ class ClvScoreRead(BaseModel):
     customer_id: str = Field(description="The customer's id.")
     as_of: datetime = Field(description="The moment the score describes (events up to it).")
     horizon_days: int = Field(description="Days after as_of the spend is predicted over.")
-    currency: str = Field(description="The shop currency of the money values.")
-    clv: float = Field(description="Expected spend in the horizon.")
+    currency: str = Field(
+        description="The shop currency of the money values. Money values are revenue times "
+        "CLV_MARGIN (1 unless set: then they are margin), and the predicted ones are discounted "
+        "to as_of at CLV_ANNUAL_DISCOUNT_RATE (0 unless set), the spend taken as spread evenly "
+        "over the horizon."
+    )
+    clv: float = Field(description="Expected spend in the horizon (the same as predicted_clv).")
+    predicted_clv: float = Field(description="Expected spend in the horizon: clv, by its name.")
+    historic_clv: float | None = Field(
+        description="Spend so far: orders less refunds up to as_of, times the margin (not "
+        "discounted). Null for a score stored before this field existed, until it is rescored."
+    )
+    total_clv: float | None = Field(
+        description="historic_clv + predicted_clv: the customer's value over their life up to "
+        "the end of the horizon. Null when historic_clv is."
+    )
+    average_days_between_orders: float | None = Field(
+        description="Mean days between the customer's purchase days up to as_of (orders on the "
+        "same day count once); null with fewer than two purchase days."
+    )
     p10: float = Field(
         description="Lower end of the 80% interval of the spend in the horizon (its 10% "
         "quantile; 0 where the customer may well not order). The interval is calibrated on a "
@@ -83,7 +148,9 @@ class ClvScoreRead(BaseModel):
         description="churn_probability in thirds: low (< 1/3), medium (< 2/3) or high."
     )
     expected_orders: float = Field(description="Expected orders in the horizon.")
-    expected_order_value: float = Field(description="Expected value of one order.")
+    expected_order_value: float = Field(
+        description="Expected value of one order (times the margin, not discounted)."
+    )
     expected_next_order_date: date | None = Field(
         description="The day by which an order becomes more likely than not; null when that is "
         "beyond the horizon."
@@ -110,7 +177,8 @@ class ClvScoreRead(BaseModel):
         "them for a fresh score; null when the score is current.",
     )
     explanation: ExplanationRead | None = Field(
-        default=None, description="SHAP attributions, with explain=true."
+        default=None,
+        description="SHAP attributions with explain=true (or shap), LIME's with explain=lime.",
     )
     risk_flags: list[RiskFlagRead] = Field(
         default_factory=list,
@@ -156,7 +224,11 @@ class BatchScoreRequest(BaseModel):
         default=None, ge=1, le=3650, description="Default: the champion's horizon."
     )
     as_of: UtcDatetime | None = Field(default=None, description="Default: now (stored scores).")
-    explain: StrictBool = Field(default=False, description="Include SHAP attributions.")
+    explain: StrictBool | ExplainMethod = Field(
+        default=False,
+        description="true or shap: include SHAP attributions; lime: LIME's (up to "
+        f"{MAX_LIME_BATCH} customers); false: none.",
+    )
 
 
 class BatchScoreRead(BaseModel):

@@ -28,6 +28,7 @@ import os
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -36,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.customers import repository as customers
-from service.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
+from service.errors import ConflictError, InvalidRequestError, NotFoundError, PayloadTooLargeError
 from service.events import repository as events
 from service.jobs.registry import JobCancelledError
 from service.ml.artifacts import device_for
@@ -50,24 +51,24 @@ from service.scoring.models import ScoreDeciles
 from service.scoring.schemas import (
     MAX_BATCH_CUSTOMERS,
     MAX_EXPLAINED_BATCH,
+    MAX_LIME_BATCH,
     BatchScoreRead,
     BatchScoreRequest,
     ChurnRisk,
     ClvScoreRead,
+    ExplanationRead,
     FeatureImportance,
     FeatureImportanceRead,
     GroupImportance,
     RefusedVersion,
-    ScoreHistoryEntry,
     ScoreHistoryRead,
     ServingRead,
+    explain_method,
 )
+from service.scoring.value import ValueTerms, history_entry, served_numbers
 
 logger = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
-"""How long a worker may hold queued customers while it rescores them; after that (it died),
-another worker takes them."""
 STALE_BATCH = 100
 """Customers rescored per worker turn: their scores are stored first, then their attributions
 (bench/score.py on a 12,000-customer shop: scores at about 2,800 a second, attributions at
@@ -102,6 +103,8 @@ class Scorer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.terms = ValueTerms.of(settings)
+        self.lease = timedelta(seconds=settings.worker_lease_seconds)
         self.follower = AliasFollower(settings.model_dir, device_for(settings.device))
         self._quantized: tuple[str, ClvModel] | None = None
         self._deciles: dict[tuple[str, int], tuple[float, tuple[float, ...]]] = {}
@@ -195,25 +198,32 @@ def _read(
     source: str,
     explanation: bytes | None,
     model: ClvModel,
+    terms: ValueTerms,
 ) -> ClvScoreRead:
     as_of, horizon = values["as_of"], int(values["horizon_days"])
-    number = {name: round(float(values[name]), 4) for name in repository.NUMBERS}
+    number = served_numbers(values, terms)
+    probability = float(values["purchase_probability"])
     return ClvScoreRead(
         customer_id=customer_id,
         as_of=as_of,
         horizon_days=horizon,
         currency=currency,
         **number,
-        churn_probability=round(1.0 - number["purchase_probability"], 4),
-        churn_risk=churn_risk(1.0 - number["purchase_probability"]),
-        expected_next_order_date=next_order_date(as_of, horizon, number["purchase_probability"]),
-        value_tier=_tier(deciles, number["clv"]),
+        predicted_clv=number["clv"],
+        churn_probability=round(1.0 - probability, 4),
+        churn_risk=churn_risk(1.0 - probability),
+        expected_next_order_date=next_order_date(as_of, horizon, probability),
+        value_tier=_tier(deciles, float(values["clv"])),  # deciles of stored values
         cold_start=bool(values["cold_start"]),
         model_version=values["model_version"],
         computed_at=values["computed_at"],
         source=source,
         stale_since=values.get("stale_since"),
-        explanation=explanations.unpack(explanation, model) if explanation else None,
+        explanation=(
+            explanations.unpack(explanation, model, terms.predicted(horizon))
+            if explanation
+            else None
+        ),
         # null: stored before flags existed. Read as none rather than computed on this fast
         # path: a stored score is served only while younger than CLV_SCORE_MAX_AGE_HOURS, and
         # its rescoring writes the flags, so this lasts at most that long after the upgrade
@@ -233,8 +243,12 @@ def _computed_rows(
     now = datetime.now(UTC)
     scores = computed.scores
     customers = [str(customer) for customer in scores.index]
-    numbers = {name: scores[name].astype(float).tolist() for name in repository.NUMBERS}
+    numbers = {
+        name: [None if math.isnan(v) else v for v in scores[name].astype(float).tolist()]
+        for name in repository.NUMBERS
+    }
     cold = scores["cold_start"].astype(bool).tolist()
+    segments = scores["segment"].tolist()
     return [
         {
             "customer_id": customer,
@@ -245,6 +259,7 @@ def _computed_rows(
             "trigger": triggers if isinstance(triggers, str) else triggers[customer],
             **{name: values[i] for name, values in numbers.items()},
             "cold_start": cold[i],
+            "segment": segments[i],
             "explanation": computed.explanations.get(customer),
             "risk_flags": computed.risk_flags.get(customer, []),
         }
@@ -288,6 +303,7 @@ def _score_many(
                 source="stored",
                 explanation=blobs.get(customer),
                 model=model,
+                terms=scorer.terms,
             )
     missing = [c for c in customer_ids if c not in answers]
     if missing:
@@ -312,6 +328,7 @@ def _score_many(
                 source="computed",
                 explanation=row["explanation"],
                 model=model,
+                terms=scorer.terms,
             )
     return version, answers
 
@@ -353,11 +370,21 @@ def get_score(
     *,
     horizon_days: int | None = None,
     as_of: datetime | None = None,
-    explain: bool = False,
+    explain: bool | str = False,
 ) -> ClvScoreRead:
-    _, answers = _score_many(
-        session, scorer, [customer_id], horizon_days=horizon_days, as_of=as_of, explain=explain
+    """``explain``: true or shap (SHAP attributions), lime (LIME's, computed on request),
+    false (none)."""
+    method = explain_method(explain)
+    version, answers = _score_many(
+        session,
+        scorer,
+        [customer_id],
+        horizon_days=horizon_days,
+        as_of=as_of,
+        explain=method == "shap",
     )
+    if method == "lime":
+        answers = _with_lime(session, scorer, version, answers)
     if customer_id in answers:
         return answers[customer_id]
     if customers.exists_customer(session, customer_id):
@@ -368,9 +395,10 @@ def get_score(
 
 def batch(session: Session, scorer: Scorer, request: BatchScoreRequest) -> BatchScoreRead:
     ids = list(dict.fromkeys(request.customer_ids))
-    limit = MAX_EXPLAINED_BATCH if request.explain else MAX_BATCH_CUSTOMERS
+    method = explain_method(request.explain)
+    limit = {"shap": MAX_EXPLAINED_BATCH, "lime": MAX_LIME_BATCH, None: MAX_BATCH_CUSTOMERS}[method]
     if len(ids) > limit:
-        explained = " with explain=true" if request.explain else ""
+        explained = {"shap": " with explain=true", "lime": " with explain=lime", None: ""}[method]
         raise PayloadTooLargeError(f"{len(ids):,} customer ids; a batch{explained} takes {limit:,}")
     version, answers = _score_many(
         session,
@@ -378,13 +406,49 @@ def batch(session: Session, scorer: Scorer, request: BatchScoreRequest) -> Batch
         ids,
         horizon_days=request.horizon_days,
         as_of=request.as_of,
-        explain=request.explain,
+        explain=method == "shap",
     )
+    if method == "lime":
+        answers = _with_lime(session, scorer, version, answers)
     return BatchScoreRead(
         model_version=version,
         scores=[answers[c] for c in ids if c in answers],
         not_found=[c for c in ids if c not in answers],
     )
+
+
+def _with_lime(
+    session: Session, scorer: Scorer, version: str, answers: Mapping[str, ClvScoreRead]
+) -> dict[str, ClvScoreRead]:
+    """The answers with LIME's attributions (``service.ml.lime_explain``), computed on request
+    and never stored: from the examples each score is computed from, as of its own moment and
+    at its horizon, on the float network (as SHAP's)."""
+    answering, model = scorer.answering(session)
+    if answering != version:
+        raise ConflictError(f"the champion changed from {version} to {answering}; ask again")
+    moments: dict[tuple[datetime, int], list[str]] = {}
+    for customer, answer in answers.items():
+        moments.setdefault((answer.as_of, answer.horizon_days), []).append(customer)
+    explained: dict[str, ExplanationRead] = {}
+    for (moment, horizon), ids in moments.items():
+        at_horizon = replace(model, horizon_days=horizon)
+        computed = engine.compute(
+            session,
+            scorer.settings,
+            model,
+            ids,
+            as_of=moment,
+            horizon_days=horizon,
+            explain=False,
+            purpose="request",
+        )
+        scale = scorer.terms.predicted(horizon)
+        for examples in computed.examples:
+            explained |= explanations.lime_all(at_horizon, examples, scale)
+    return {
+        customer: answer.model_copy(update={"explanation": explained.get(customer)})
+        for customer, answer in answers.items()
+    }
 
 
 def serving(session: Session, scorer: Scorer) -> ServingRead:
@@ -405,7 +469,11 @@ def serving(session: Session, scorer: Scorer) -> ServingRead:
 
 
 def history(
-    session: Session, customer_id: str, limit: int, before: datetime | None
+    session: Session,
+    customer_id: str,
+    limit: int,
+    before: datetime | None,
+    terms: ValueTerms,
 ) -> ScoreHistoryRead:
     rows = repository.history(session, customer_id, limit + 1, before)
     if not rows and before is None and not customers.exists_customer(session, customer_id):
@@ -413,7 +481,7 @@ def history(
     page = rows[:limit]
     return ScoreHistoryRead(
         customer_id=customer_id,
-        entries=[ScoreHistoryEntry.model_validate(row, from_attributes=True) for row in page],
+        entries=[history_entry(row, terms) for row in page],
         next_before=page[-1].computed_at if len(rows) > limit else None,
     )
 
@@ -435,7 +503,7 @@ def refresh_stale(
     left to ``explain_pending``. Returns how many customers were leased."""
     now = datetime.now(UTC)
     with session_factory() as session, session.begin():
-        leased = repository.lease_stale(session, limit, now, LEASE)
+        leased = repository.lease_stale(session, limit, now, scorer.lease)
     if not leased:
         return 0
     with session_factory() as session:
@@ -448,7 +516,7 @@ def refresh_stale(
     triggers = {customer: trigger for customer, (_, trigger) in leased.items()}
     rows = _computed_rows(computed, version, model.horizon_days, as_of, triggers)
     with session_factory() as session, session.begin():
-        taken = repository.take_stale(session, list(leased), now + LEASE)
+        taken = repository.take_stale(session, list(leased), now + scorer.lease)
         stored = repository.save_scores(session, [r for r in rows if r["customer_id"] in taken])
     if explain and stored:
         _explain_stored_rows(
@@ -485,7 +553,7 @@ def explain_pending(
     the scores that are still current. Returns how many were leased."""
     now = datetime.now(UTC)
     with session_factory() as session, session.begin():
-        leased = repository.lease_unexplained(session, limit, now, LEASE)
+        leased = repository.lease_unexplained(session, limit, now, scorer.lease)
     if not leased:
         return 0
     blobs: dict[str, bytes] = {}
@@ -622,7 +690,8 @@ def importance(session: Session, scorer: Scorer, sample: int) -> FeatureImportan
     blobs = repository.explanations(session, version, sample)
     if not blobs:
         raise NotFoundError(f"no stored attributions by {version} yet; its rescoring is running")
-    used, means, groups = explanations.mean_absolute(blobs, model)
+    scale = scorer.terms.predicted(model.horizon_days)
+    used, means, groups = explanations.mean_absolute(blobs, model, scale)
     tabular, channels = model.definitions
     features = [
         FeatureImportance(

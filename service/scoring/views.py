@@ -17,6 +17,7 @@ from service.scoring.schemas import (
     BatchScoreRead,
     BatchScoreRequest,
     ClvScoreRead,
+    ExplainParam,
     FeatureImportanceRead,
     ScoreHistoryRead,
     ServingRead,
@@ -46,7 +47,13 @@ def get_clv(
         UtcDatetime | None,
         Query(description="Score as of this moment (events up to it); default: now."),
     ] = None,
-    explain: Annotated[bool, Query(description="Include SHAP attributions.")] = False,
+    explain: Annotated[
+        ExplainParam,
+        Query(
+            description="true or shap: include SHAP attributions (true as before, when this "
+            "was a bool; 1, yes and on too); lime: LIME's, computed on request; false: none."
+        ),
+    ] = "false",
 ) -> ClvScoreRead:
     """Expected spend in the horizon with its interval, purchase and churn probabilities,
     expected orders and next order date, value tier and model version. Without `as_of` and at
@@ -67,6 +74,7 @@ def get_clv(
 def get_clv_history(
     customer_id: CustomerIdPath,
     session: SessionDep,
+    scorer: ScorerDep,
     _key: ReadKey,
     limit: Annotated[int, Query(ge=1, le=1000, description="Entries per page.")] = 100,
     before: Annotated[
@@ -75,7 +83,7 @@ def get_clv_history(
 ) -> ScoreHistoryRead:
     """Every stored score of the customer, newest first, with the model version and what
     triggered it: new events, an attribute change, or a new champion."""
-    return service.history(session, customer_id, limit, before)
+    return service.history(session, customer_id, limit, before, scorer.terms)
 
 
 @router.post(

@@ -776,7 +776,9 @@ def test_a_boolean_in_a_body_is_true_or_false_not_a_number_or_a_word(
 
         why = "Input should be a valid boolean"
         assert_refused(train, 422, "validation_error", f"body.without_protected_attributes: {why}")
-        assert_refused(score, 422, "validation_error", f"body.explain: {why}")
+        # explain also takes "shap" or "lime" (explain=lime): both readings are refused
+        assert_refused(score, 422, "validation_error", f"body.explain.bool: {why}")
+        assert "Input should be 'shap' or 'lime'" in score.json()["message"]
 
 
 # -- What uvicorn answers before the app sees the request, and refused CORS preflights ---------

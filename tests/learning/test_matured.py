@@ -58,6 +58,9 @@ def _row(customer: str, version: str, as_of: datetime, clv: float, at: datetime)
         "expected_order_value": 60.0,
         "btyd_clv": clv * 0.8 + 5,
         "cold_start": False,
+        "historic_revenue": 100.0,
+        "average_days_between_orders": None,
+        "segment": None,
         "explanation": None,
         "risk_flags": [],
     }
