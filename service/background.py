@@ -1,12 +1,13 @@
 """The work beside the API, wired to the domains it serves: the job runner with the scorer its
-rescoring shares, the learning scheduler and the webhook deliveries it ticks, and the
-notification of a failed job. ``service.jobs`` knows no domain; this is
+rescoring shares, the learning scheduler, the webhook deliveries and the audience thresholds
+it ticks, and the notification of a failed job. ``service.jobs`` knows no domain; this is
 the one place that hands them to it, for the API's lifespan, ``clv worker`` and ``clv demo``."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.audiences.service import ThresholdWatch
 from service.config import Settings
 from service.jobs.runner import JobRunner
 from service.learning.scheduler import Scheduler
@@ -34,6 +35,7 @@ def job_runner(
         tickers=[
             Scheduler(session_factory, settings).maybe_tick,
             lambda: webhooks.deliver_due(session_factory, settings),
+            ThresholdWatch(session_factory, settings).maybe_tick,
         ],
         on_failed=job_failed,
         poll_seconds=poll_seconds,

@@ -1,0 +1,1 @@
+"""Audiences: saved filters over the stored scores, their members, counts and thresholds."""
