@@ -1,4 +1,5 @@
-"""``clv report fairness``: the fairness audit, computed here rather than by a worker."""
+"""``clv report fairness`` and ``clv report btyd``: reports computed here rather than by a
+worker, and stored for the API as a worker's would be."""
 
 # Beyond typer, rich and the standard library, imports go inside the commands: --help is instant.
 from __future__ import annotations
@@ -19,6 +20,7 @@ from service.cli.common import (
     session_factory,
     stages,
 )
+from service.diagnostics.count_models import CountModel
 from service.fairness.defaults import DEFAULT_EPOCHS, DEFAULT_HORIZON_DAYS
 
 report_app = typer.Typer(help="Reports computed from the event store.", no_args_is_help=True)
@@ -64,6 +66,63 @@ def fairness_report(
         f"{body['customers']} customers, as of {body['as_of']}, {body['horizon_days']} days; "
         f"{body['seconds']:.0f} s. Stored as report {report_id}; wrote {out}/report.json and "
         f"{out}/fairness.png"
+    )
+
+
+@report_app.command("btyd")
+def btyd_report(
+    as_of: AsOf = None,
+    holdout_days: Annotated[
+        int, typer.Option(min=7, max=730, help="Days before --as-of the calibration fit ends.")
+    ] = 90,
+    count_model: Annotated[
+        CountModel, typer.Option(help="BG/NBD or Pareto/NBD.")
+    ] = CountModel.bgnbd,
+    out: Annotated[Path, typer.Option(help="Folder for report.json and the PNG charts.")] = Path(
+        "reports/btyd"
+    ),
+) -> None:
+    """The BTYD diagnostic charts analysts know from lifetimes.
+
+    Fit the purchase-count model on the events up to --as-of minus --holdout-days and compare
+    its expected holdout purchases with the actual ones by calibration frequency; fit it again
+    up to --as-of (default: the latest event) for the frequency-recency and probability-alive
+    matrices. Writes report.json and one PNG per chart; the report is also stored, so
+    GET /v1/reports/btyd and /v1/reports/btyd.png serve it."""
+    from typing import get_args
+
+    from service.diagnostics import service as diagnostics
+    from service.diagnostics.charts import btyd_png
+    from service.diagnostics.schemas import BtydReportRequest, Chart
+
+    settings = load_settings()
+    request = BtydReportRequest.model_validate(
+        {
+            "as_of": parse_as_of(as_of) if as_of else None,
+            "holdout_days": holdout_days,
+            "count_model": count_model,
+        }
+    )
+    with session_factory(settings) as factory, stages("btyd") as progress:
+        body = diagnostics.compute(factory, request, progress)
+        report_id = diagnostics.store(factory, body)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(body, indent=2) + "\n")
+    for chart in get_args(Chart):
+        (out / f"{chart}.png").write_bytes(btyd_png(body, chart))
+    table = Table("calibration frequency", "customers", "predicted", "actual", title="Holdout")
+    for row in body["calibration"]:
+        table.add_row(
+            row["frequency"],
+            str(row["customers"]),
+            f"{row['predicted']:.3f}",
+            f"{row['actual']:.3f}",
+        )
+    console.print(table)
+    console.print(
+        f"{body['count_model']} on {body['buyers']} buyers as of {body['as_of']}; holdout "
+        f"{body['holdout_days']} days; {body['seconds']:.1f} s. Stored as report {report_id}; "
+        f"wrote {out}/report.json and {', '.join(f'{c}.png' for c in get_args(Chart))}"
     )
 
 

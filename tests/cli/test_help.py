@@ -25,6 +25,8 @@ LIGHT = (
     "service.fairness.defaults",
     "service.dead_letters",
     "service.dead_letters.limits",
+    "service.diagnostics",
+    "service.diagnostics.count_models",
 )
 
 # Builds every command's help in a fresh interpreter, then names the heavy modules it loaded

@@ -36,11 +36,7 @@ class BtydBaseline:
         """``features``: the portrait (needs frequency, recency_days, age_days, monetary_value,
         has_purchased); only customers with an order are used."""
         buyers = features[features["has_purchased"] > 0]
-        self.counts_ = _COUNT_MODELS[self.count_model]().fit(
-            buyers["frequency"].to_numpy(),
-            buyers["recency_days"].to_numpy(),
-            np.maximum(buyers["age_days"].to_numpy(), buyers["recency_days"].to_numpy()),
-        )
+        self.counts_ = fit_counts(self.count_model, buyers)
         self.spend_ = GammaGammaFitter().fit(
             buyers["frequency"].to_numpy(), buyers["monetary_value"].to_numpy()
         )
@@ -105,6 +101,12 @@ class BtydBaseline:
         baseline.spend_ = GammaGammaFitter()
         baseline.spend_.params_ = dict(state["spend"])
         return baseline
+
+
+def fit_counts(count_model: str, buyers: pd.DataFrame) -> PurchaseCountFitter:
+    """The purchase-count model alone, fitted on the BTYD summary of customers with an order."""
+    x, t_x, age, _ = _summary(buyers)
+    return _COUNT_MODELS[count_model]().fit(x, t_x, age)
 
 
 def _summary(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
