@@ -26,7 +26,12 @@ app = typer.Typer()
 models_app = typer.Typer(help="Registered model versions and their aliases.", no_args_is_help=True)
 
 Horizon = Annotated[int, typer.Option(min=1, help="Days of future spend to predict.")]
-Architecture = Annotated[str, typer.Option(help="A registered architecture.")]
+Architecture = Annotated[
+    str,
+    typer.Option(
+        help="A registered architecture: gru_ziln, lstm_ziln, transformer_ziln or mlp_ziln."
+    ),
+]
 
 
 @app.command()
@@ -62,6 +67,7 @@ def train(
     from service.training import protected
     from service.training.runner import train_version
 
+    _check_architecture(architecture)
     settings = load_settings()
     moment = parse_as_of(as_of)
     try:
@@ -86,6 +92,16 @@ def train(
     console.print(_candidates_table(version.metrics))
     if omitted := version.metrics.get("omitted_feature_groups"):
         console.print("left out: " + "; ".join(f"{g} ({why})" for g, why in omitted.items()))
+
+
+def _check_architecture(architecture: str) -> None:
+    """Refuse an unregistered architecture in one line before reading any data (training
+    would otherwise fail with a traceback after minutes of work)."""
+    from service.ml.nets import list_models
+
+    if architecture not in list_models():
+        known = ", ".join(list_models())
+        raise fail(f"unknown architecture {architecture!r}; known: {known}")
 
 
 def _candidates_table(validation: dict[str, Any]) -> Table:
@@ -128,6 +144,7 @@ def evaluate(
     next --horizon-days, against the BTYD baseline (and, given --shop, the oracle)."""
     from service.training.backtest import backtest
 
+    _check_architecture(architecture)
     settings = load_settings()
     moment = parse_as_of(as_of)
     with session_factory(settings) as factory, stages("backtest") as progress:

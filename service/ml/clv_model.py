@@ -352,7 +352,7 @@ class ClvModel:
         and so do the scores they explain (``service.scoring``)."""
         net = quantize_dynamic(  # type: ignore[no-untyped-call]
             copy.deepcopy(self.float_net or self.net).cpu(),
-            {torch.nn.Linear, torch.nn.GRU},
+            {torch.nn.Linear, torch.nn.GRU, torch.nn.LSTM},
             dtype=torch.qint8,
         )
         return replace(self, net=net, float_net=self.float_net or self.net, device="cpu")
