@@ -1,8 +1,10 @@
 """The registry: register trained models, list them, move aliases (with an append-only log).
 
-A promotion loads the artifact first: a corrupt or mismatched one is refused and the alias keeps
-pointing where it was. The first model registered becomes the champion; later ones the
-challenger, until promoted. Every new champion queues a ``rescore`` job (stored scores).
+Registering stores the artifact in the database with the version (``artifact_store``), so any
+process can load it. A promotion loads the artifact first: a corrupt or mismatched one is refused
+and the alias keeps pointing where it was. The first model registered becomes the champion;
+later ones the challenger, until promoted. Every new champion queues a ``rescore`` job (stored
+scores).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from service.ml import artifacts
 from service.ml.clv_model import ClvModel
 from service.ml.metrics import finite
 from service.ml.nets import list_models
-from service.model_versions import repository
+from service.model_versions import artifact_store, repository
 from service.model_versions.models import ModelAlias, ModelVersion, PromotionLog
 from service.model_versions.schemas import (
     ModelVersionRead,
@@ -55,7 +57,8 @@ def register(
     actor: str,
     now: datetime | None = None,
 ) -> ModelVersion:
-    """Save the artifact and its row; alias it champion if there is none, else challenger."""
+    """Save the artifact (in the model store, and in ``model_dir``, the local cache) and its
+    row; alias it champion if there is none, else challenger."""
     now = now or datetime.now(UTC)
     metrics = finite(metrics)  # an undefined metric (no spend at all) is null, not NaN
     version_id = new_version_id(now)
@@ -73,6 +76,7 @@ def register(
         created_by=actor,
     )
     repository.add(session, version)
+    artifact_store.upload(session, version_id, model_dir / version_id)
     alias = "challenger" if "champion" in repository.aliases(session) else "champion"
     _point(session, alias, version_id, "register", actor, now)
     return version
@@ -109,7 +113,7 @@ def get_version(session: Session, version: str) -> ModelVersion:
 def promote(
     session: Session, model_dir: Path, version: str, alias: str, actor: str
 ) -> PromotionRead:
-    _verify(model_dir, get_version(session, version), "promoted")
+    _verify(session, model_dir, get_version(session, version), "promoted")
     return _point(session, alias, version, "promote", actor, datetime.now(UTC))
 
 
@@ -135,15 +139,18 @@ def rollback(
     elif version not in {e.version for e in entries}:
         get_version(session, version)  # 404 when it does not exist at all
         raise ConflictError(f"{version} was never {alias}: promote it instead")
-    _verify(model_dir, get_version(session, version), "rolled back to")
+    _verify(session, model_dir, get_version(session, version), "rolled back to")
     return _point(session, alias, version, "rollback", actor, datetime.now(UTC))
 
 
-def _verify(model_dir: Path, row: ModelVersion, action: str) -> None:
+def _verify(session: Session, model_dir: Path, row: ModelVersion, action: str) -> None:
+    """Load the artifact (from the cache or the store) as every process will; a version
+    registered before the store existed is stored now, from this machine's verified folder."""
     try:
-        artifacts.load(model_dir / row.version, expected_checksum=row.sha256)
+        artifact_store.load(session, model_dir, row)
     except artifacts.ArtifactError as error:
         raise ArtifactRefusedError(f"version {row.version} was not {action}: {error}") from None
+    artifact_store.backfill(session, model_dir, row.version)
 
 
 def _point(

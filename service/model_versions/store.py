@@ -1,4 +1,5 @@
-"""Loading registered versions from their folders, by version id or alias."""
+"""Loading registered versions, by version id or alias, from the model store through the
+local cache (``artifact_store``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 from service.errors import NotFoundError
 from service.ml import artifacts
 from service.ml.clv_model import ClvModel
-from service.model_versions import repository
+from service.model_versions import artifact_store, repository
 from service.model_versions.service import ArtifactRefusedError, get_version
 from service.ops import metrics
 
@@ -47,7 +48,7 @@ def load_version(session: Session, model_dir: Path, name: str, device: str) -> t
         ) from None
     row = get_version(session, version)
     try:
-        return version, artifacts.load(model_dir / version, device, expected_checksum=row.sha256)
+        return version, artifact_store.load(session, model_dir, row, device)
     except artifacts.ArtifactError as error:
         raise ArtifactRefusedError(str(error)) from None
 

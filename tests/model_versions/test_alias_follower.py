@@ -15,6 +15,7 @@ from service.db.session import make_session_factory
 from service.main import create_app
 from service.ml import artifacts
 from service.ml.clv_model import ClvModel
+from service.model_versions import artifact_store
 from service.model_versions.service import ArtifactRefusedError
 from service.model_versions.store import AliasFollower
 from tests.conftest import KeyFactory, bearer
@@ -62,6 +63,8 @@ def test_a_champion_broken_after_promotion_leaves_the_loaded_model_serving(
         client.post(f"/v1/models/{second}/promote", json={}, headers=admin).raise_for_status()
     weights = Path(model_settings.model_dir) / second / artifacts.WEIGHTS
     weights.write_bytes(weights.read_bytes()[:100])
+    with make_session_factory(db)() as session, session.begin():  # the stored copy too
+        artifact_store.upload(session, second, weights.parent)
 
     assert current(db, serving) == first
     assert current(db, serving) == first

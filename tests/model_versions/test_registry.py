@@ -22,6 +22,7 @@ from service.jobs.runner import JobReporter
 from service.main import create_app
 from service.ml import artifacts
 from service.ml.clv_model import ClvModel
+from service.model_versions import artifact_store
 from service.model_versions import service as registry
 from tests.conftest import KeyFactory, bearer
 from tests.prometheus import sample
@@ -68,7 +69,8 @@ def test_versions_aliases_promotion_log_and_rollback(
 
 def damage(db: Engine, settings: Settings, version: str, how: str) -> None:
     """Break a registered artifact as disks, copies and upgrades do: flipped bytes, a file cut
-    short, or intact files of a feature schema this service no longer computes."""
+    short, or intact files of a feature schema this service no longer computes; in the local
+    folder and in the model store alike (from which a process would otherwise fetch it again)."""
     folder = Path(settings.model_dir) / version
     weights = folder / artifacts.WEIGHTS
     if how == "corrupt":
@@ -85,6 +87,8 @@ def damage(db: Engine, settings: Settings, version: str, how: str) -> None:
         (folder / artifacts.CHECKSUM).write_text(checksum)
         with make_session_factory(db)() as session, session.begin():
             registry.get_version(session, version).sha256 = checksum
+    with make_session_factory(db)() as session, session.begin():
+        artifact_store.upload(session, version, folder)
 
 
 DAMAGES = {"corrupt": "corrupt", "truncated": "corrupt", "mismatched": "different feature schema"}
