@@ -23,7 +23,7 @@ from service.api.middleware import (
 from service.api.router import include_routers
 from service.api.swagger_ui import install_docs
 from service.auth.cache import KeyCache
-from service.auth.rate_limit import RateLimiter
+from service.auth.rate_limit import rate_limiter
 from service.config import Settings, WorkerMode
 from service.customers.service import ProfilePolicy
 from service.db.migrations import ensure_schema_current
@@ -66,11 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.profile_policy = ProfilePolicy.from_settings(settings, pii)
             app.state.scorer = Scorer(settings)
             app.state.api_keys = KeyCache(settings.api_key_cache_seconds)
-            app.state.rate_limiter = (
-                RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-                if settings.rate_limit_per_minute
-                else None
-            )
+            app.state.rate_limiter = rate_limiter(settings)
             worker = Worker(
                 make_session_factory(engines[Role.worker]),
                 poll_seconds=settings.worker_poll_seconds,
@@ -92,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     loop.request_stop()
                 for loop in (worker, job_runner):
                     loop.stop(timeout=15.0)
+                if app.state.rate_limiter is not None:
+                    await app.state.rate_limiter.close()
         finally:
             dispose(engines)
             metrics.process_exiting()

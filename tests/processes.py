@@ -14,7 +14,31 @@ from typing import Any
 import httpx2 as httpx
 
 
-class ServerProcess:
+class _Process:
+    """A process of the service started in a session of its own, its output in ``log``."""
+
+    log: Path
+    process: subprocess.Popen[bytes] | None
+
+    def kill(self, sig: signal.Signals = signal.SIGKILL, timeout: float = 60.0) -> int:
+        """Signal the whole process group (SIGKILL: no clean-up at all); the exit status."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+        return self.process.wait(timeout)
+
+    def stop(self) -> int:
+        """SIGTERM, as an orchestrator stops it (clean-up runs); SIGKILL if it hangs."""
+        try:
+            return self.kill(signal.SIGTERM, timeout=45)
+        except subprocess.TimeoutExpired:
+            return self.kill()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class ServerProcess(_Process):
     """``clv serve`` on a port, its output (JSON log lines) captured in a file.
 
     ``start`` waits until ``/healthz`` answers; ``kill`` sends a signal and waits for the exit;
@@ -61,23 +85,6 @@ class ServerProcess:
                 raise RuntimeError(f"clv serve did not start:\n{self.output()}")
             time.sleep(0.1)
 
-    def kill(self, sig: signal.Signals = signal.SIGKILL, timeout: float = 60.0) -> int:
-        """Signal the whole process group (SIGKILL: no clean-up at all); the exit status."""
-        assert self.process is not None
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
-        return self.process.wait(timeout)
-
-    def stop(self) -> int:
-        """SIGTERM, as an orchestrator stops it (clean-up runs); SIGKILL if it hangs."""
-        try:
-            return self.kill(signal.SIGTERM, timeout=45)
-        except subprocess.TimeoutExpired:
-            return self.kill()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
     def log_entries(self) -> list[dict[str, Any]]:
         """The JSON log lines (uvicorn's start-up banner aside)."""
         entries = []
@@ -91,3 +98,22 @@ class ServerProcess:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+class WorkerProcess(_Process):
+    """``clv worker`` as its own process (no HTTP: it is up once started), output in a file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
+        self.process = None
+
+    def start(self) -> WorkerProcess:
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "service.cli", "worker"],
+                env={**os.environ, **self.env},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self

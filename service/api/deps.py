@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.auth import service as auth
 from service.auth.cache import KeyCache
 from service.auth.models import ApiKey
-from service.auth.rate_limit import RateLimiter
+from service.auth.rate_limit import Limiter
 from service.config import Settings
 from service.customers.service import ProfilePolicy
 from service.errors import AuthenticationError, PermissionDeniedError
@@ -110,9 +110,9 @@ async def _api_key(
             raise AuthenticationError("Unknown or revoked API key")
         keys.put(token, key)
     request.state.api_key_name = key.name
-    limiter: RateLimiter | None = request.app.state.rate_limiter
+    limiter: Limiter | None = request.app.state.rate_limiter
     if limiter is not None:
-        limiter.check(key.name)
+        await limiter.check(key.name)
     return key
 
 

@@ -46,6 +46,10 @@ HTTP_LATENCY = Histogram(
     ["method", "route"],
     buckets=_LATENCY_BUCKETS,
 )
+RATE_LIMIT_UNAVAILABLE = Counter(
+    "clv_rate_limit_unavailable_total",
+    "Requests let through without a rate limit because Redis (CLV_REDIS_URL) did not answer.",
+)
 EVENTS = Counter(
     "clv_events_total",
     "Events received through the API or CSV import, by outcome.",

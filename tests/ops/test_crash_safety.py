@@ -31,10 +31,11 @@ CLIENTS, BATCHES, EVENTS_PER_BATCH = 4, 40, 50
 
 @dataclass
 class Client:
-    """Sends its batches in order; each is re-sent until a response acknowledges it."""
+    """Sends its batches in order; each is re-sent until a response acknowledges it. With
+    several ``urls`` (replicas behind a load balancer), each attempt goes to the next in turn."""
 
     number: int
-    url: str
+    urls: list[str]
     headers: dict[str, str]
     acknowledged: dict[int, dict[str, Any]] = field(default_factory=dict)
     failed_attempts: int = 0
@@ -53,12 +54,15 @@ class Client:
         )
 
     def run(self, deadline: float) -> None:
-        with httpx.Client(base_url=self.url, headers=self.headers, timeout=10) as http:
+        turn = self.number
+        with httpx.Client(headers=self.headers, timeout=10) as http:
             for n in range(BATCHES):
                 body = self.batch(n)
                 while time.monotonic() < deadline:
+                    turn += 1
                     try:
-                        response = http.post("/v1/events", json=body)
+                        url = self.urls[turn % len(self.urls)]
+                        response = http.post(f"{url}/v1/events", json=body)
                     except httpx.TransportError:
                         response = None
                     if response is not None and response.status_code == 200:
@@ -93,7 +97,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_event_and_retries_store_each_o
         _, token = auth.create_key(session, "stream", [auth.Scope.ingest])
     env = {"CLV_DATABASE_URL": postgres_settings.database_url, "CLV_LOG_LEVEL": "WARNING"}
     server = ServerProcess(free_port(), env, tmp_path / "server.log").start()
-    clients = [Client(n, server.url, bearer(token)) for n in range(CLIENTS)]
+    clients = [Client(n, [server.url], bearer(token)) for n in range(CLIENTS)]
     deadline = time.monotonic() + 240
     threads = [threading.Thread(target=c.run, args=(deadline,)) for c in clients]
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -40,20 +42,24 @@ def test_there_is_no_rate_limit_by_default(client: TestClient, make_key: KeyFact
 def test_the_limiter_refills_at_its_rate_and_says_when_to_retry() -> None:
     now = [0.0]
     limiter = RateLimiter(per_minute=120, burst=2, clock=lambda: now[0])  # one per 0.5 s
-    limiter.check("k")
-    limiter.check("k")
+
+    def check() -> None:
+        asyncio.run(limiter.check("k"))
+
+    check()
+    check()
     with pytest.raises(RateLimitedError) as refused:
-        limiter.check("k")
+        check()
     assert refused.value.headers == {"Retry-After": "1"}
     now[0] = 0.5
-    limiter.check("k")  # one interval later, one more passes
+    check()  # one interval later, one more passes
     with pytest.raises(RateLimitedError):
-        limiter.check("k")
+        check()
     now[0] = 60.0
     for _ in range(2):  # a quiet key has its whole burst again, no more
-        limiter.check("k")
+        check()
     with pytest.raises(RateLimitedError):
-        limiter.check("k")
+        check()
 
 
 PREFLIGHT = {
