@@ -85,13 +85,47 @@ class Settings(BaseSettings):
         default=Quantization.none,
         description="int8: dynamically quantized network for scores without explanations (CPU).",
     )
+    prune: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Share of each hidden layer's units removed from the network for scores "
+        "without explanations (structured pruning, service.ml.pruning); 0 prunes nothing. "
+        "Explained scores keep the whole network.",
+    )
+    margin: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Share of revenue kept as margin: served money values (clv, its interval, "
+        "btyd_clv, historic and total clv) are revenue times this. 1 serves revenue.",
+    )
+    annual_discount_rate: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Yearly rate future values are discounted at (0.1 = 10% a year): served "
+        "predicted values are today's worth of the spend expected over the horizon, taken as "
+        "spread evenly over it. 0 serves undiscounted spend.",
+    )
+    worker_lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a worker holds the customers it is rescoring or explaining: one "
+        "that dies mid-turn leaves them to another worker after this. Longer than a turn takes "
+        "(a second or two).",
+    )
     score_max_age_hours: float = Field(
         default=24.0,
         gt=0,
         description="A stored score older than this is not served (computed instead) and a "
         "worker rescores it.",
     )
-    model_dir: Path = Field(default=Path("./models"), description="Trained model versions.")
+    model_dir: Path = Field(
+        default=Path("./models"),
+        description="This process's cache of trained model versions; the versions themselves "
+        "are stored in the database, fetched here when first loaded.",
+    )
     pii_secret: SecretStr = Field(
         default=SecretStr(DEV_PII_SECRET),
         description="Key for the HMAC that replaces email and phone values before storage.",
@@ -201,11 +235,17 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=0,
         ge=0,
-        description="Requests a minute each API key may send to each API process (429 with "
-        "Retry-After beyond it); 0 turns the limit off.",
+        description="Requests a minute each API key may send (429 with Retry-After beyond it): "
+        "to each API process, or to all of them with CLV_REDIS_URL; 0 turns the limit off.",
     )
     rate_limit_burst: int = Field(
         default=20, ge=1, description="Requests a key may send at once before the rate applies."
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis (redis://host:6379/0) that API processes share rate limits through, "
+        "so CLV_RATE_LIMIT_PER_MINUTE holds across processes and replicas; unset, each process "
+        "limits the requests it receives. A request is let through when Redis does not answer.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default=[],
@@ -383,6 +423,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Wait before the first retry of a delivery; it doubles with each attempt, "
         "up to an hour.",
+    )
+    audience_check_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often the workers count the audiences that have a notify_above or "
+        "notify_below threshold, to send audience.count_crossed (with CLV_WEBHOOK_URL only).",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
 

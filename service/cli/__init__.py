@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import data, drift, models, openapi, serving
+from service.cli import data, drift, forecasts, models, openapi, serving
 from service.cli.database import db_app
 from service.cli.events import events_app
 from service.cli.keys import apikey_app
@@ -20,7 +20,7 @@ app = typer.Typer(
     # no type label on flags, where Rich's panels cut names and sentences at 80 columns.
     rich_markup_mode=None,
 )
-for commands in (serving.app, data.app, models.app, drift.app, openapi.app):
+for commands in (serving.app, data.app, models.app, drift.app, forecasts.app, openapi.app):
     app.add_typer(commands)  # without a name: its commands join the top level
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")

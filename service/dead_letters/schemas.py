@@ -18,7 +18,9 @@ def _json_number(value: Any) -> Any:
     return value
 
 
-Seq = Annotated[int, Field(ge=1, le=2**63 - 1), BeforeValidator(_json_number)]
+Seq = Annotated[int, Field(ge=1, le=2**53 - 1), BeforeValidator(_json_number)]
+"""Up to the largest integer a JSON number (a double) carries exactly: a larger one written as
+a number arrives rounded, and may round past the column's 2^63 - 1."""
 
 
 class DeadLetterRead(BaseModel):

@@ -12,3 +12,5 @@ class JobKind(StrEnum):
     accuracy = "accuracy"  # matured accuracy per model version (learning.jobs)
     drift = "drift"  # a drift check against the champion's training data (drift.jobs)
     fairness = "fairness"  # a fairness audit with and without the protected attributes
+    forecast = "forecast"  # the shop's revenue and orders over time (forecasts.jobs)
+    btyd = "btyd"  # the BTYD diagnostics report (diagnostics.jobs)

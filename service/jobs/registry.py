@@ -29,6 +29,8 @@ HANDLER_MODULES = (
     "service.learning.jobs",
     "service.drift.jobs",
     "service.fairness.jobs",
+    "service.diagnostics.jobs",
+    "service.forecasts.jobs",
 )
 
 P = TypeVar("P", bound=BaseModel)

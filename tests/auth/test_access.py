@@ -54,13 +54,28 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("GET", "/v1/reports/fairness", None, "read"),
     ("POST", "/v1/reports/fairness", {}, "admin"),
     ("GET", "/v1/reports/fairness.png", None, "read"),
+    ("GET", "/v1/reports/btyd", None, "read"),
+    ("POST", "/v1/reports/btyd", {}, "admin"),
+    ("GET", "/v1/reports/btyd.png", None, "read"),
+    ("POST", "/v1/forecasts", {}, "admin"),
+    ("GET", "/v1/forecasts/1", None, "read"),
+    ("GET", "/v1/forecasts/1.png", None, "read"),
     ("GET", "/v1/webhooks/deliveries", None, "admin"),
+    ("POST", "/v1/audiences", {"name": "a"}, "admin"),
+    ("POST", "/v1/audiences/preview", {}, "read"),
+    ("GET", "/v1/audiences", None, "read"),
+    ("GET", "/v1/audiences/1", None, "read"),
+    ("DELETE", "/v1/audiences/1", None, "admin"),
+    ("GET", "/v1/audiences/1/members", None, "read"),
+    ("GET", "/v1/audiences/1/export.csv", None, "read"),
 ]
 PARAMETERS = {
     "c-1": "{customer_id}",
     "v-1": "{version}",
     "/jobs/1": "/jobs/{job_id}",
     "/decisions/1": "/decisions/{decision_id}",
+    "/audiences/1": "/audiences/{audience_id}",
+    "/forecasts/1": "/forecasts/{forecast_id}",
 }
 
 

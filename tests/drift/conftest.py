@@ -26,6 +26,7 @@ from service.reports.models import Report
 from service.simulator.config import Shift, ShopConfig
 from service.simulator.files import write_shop
 from service.simulator.memory import shop_log
+from service.webhooks.models import WebhookDelivery
 from tests.conftest import FAST, import_shop, new_database_url
 
 SHIFT_DAY = 400
@@ -97,10 +98,12 @@ def drift_shop(
 
 
 def reset(shop: DriftShop) -> None:
-    """Forget the stored checks and every job (the champion's rescoring included)."""
+    """Forget the stored checks, every job (the champion's rescoring included) and every
+    webhook delivery."""
     with shop.factory() as session, session.begin():
         session.execute(delete(Report))
         session.execute(delete(Job))
+        session.execute(delete(WebhookDelivery))
 
 
 @pytest.fixture

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from service.auth import service as auth
@@ -17,9 +20,11 @@ from service.jobs import repository as jobs
 from service.jobs.kinds import JobKind
 from service.main import create_app
 from service.reports.models import Report
+from service.webhooks import service as webhooks
 from tests.conftest import bearer
 from tests.drift.conftest import TRAINED_DAY, DriftShop, day
 from tests.prometheus import sample
+from tests.webhooks.test_webhooks import SECRET, Receiver
 
 AFTER, BEFORE = day(539), day(345)
 PATH = "/v1/monitoring/drift"
@@ -102,6 +107,40 @@ def test_drift_queues_learning_only_when_asked_to(shop: DriftShop) -> None:
     assert queued is not None
     assert acted.learning_job_id == queued.id
     assert queued.params == {"trigger": "drift"}
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    endpoint = Receiver()
+    yield endpoint
+    endpoint.server.shutdown()
+
+
+def test_drift_found_is_posted_to_the_webhook_and_no_drift_is_not(
+    shop: DriftShop, receiver: Receiver
+) -> None:
+    hooked = shop.settings.model_copy(
+        update={"webhook_url": receiver.url, "webhook_secret": SecretStr(SECRET)}
+    )
+
+    quiet = check_drift(shop.factory, hooked, as_of=BEFORE, actor="test")
+    sent_after_quiet = webhooks.deliver_due(shop.factory, hooked)
+    found = check_drift(shop.factory, hooked, as_of=AFTER, actor="test")
+    sent_after_drift = webhooks.deliver_due(shop.factory, hooked)
+
+    assert not quiet.drifted
+    assert sent_after_quiet == 0
+    assert found.drifted
+    assert sent_after_drift == 1
+    [(headers, body)] = receiver.received
+    assert headers["X-CLV-Event"] == "drift.detected"
+    assert headers["X-CLV-Signature"] == webhooks.signature(
+        SECRET, headers["X-CLV-Timestamp"], body
+    )
+    data = json.loads(body)["data"]
+    assert data["report_id"] == found.id
+    assert data["model_version"] == shop.version
+    assert data["reasons"] == found.reasons != []
 
 
 def test_a_check_with_nothing_to_compare_is_refused(shop: DriftShop) -> None:

@@ -60,8 +60,12 @@ VALUE_RULES = {
     "run_learning": "as_of in the future, or too early for a fair holdout",
     "check_drift": "as_of before the end of the champion's training data",
     "create_fairness_report": "a horizon after as_of that runs past the stored events",
+    "create_btyd_report": "as_of in the future",
+    "create_audience": "a range with neither end, or with its min above its max",
+    "preview_audience": "a range with neither end, or with its min above its max",
 }
-"""Operations where schema-valid data may be refused 422 by a rule on its value, and why."""
+"""Operations where schema-valid data may be refused 422 by a rule on its value (the clock, the
+stored data, the champion) or across fields, which the schema cannot state; and why."""
 _VALID_DATA_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 """schemathesis's defaults for ``positive_data_acceptance`` (a 5xx fails ``not_a_server_error``)."""
 

@@ -35,6 +35,8 @@ def test_every_kind_has_its_domains_handler() -> None:
         JobKind.accuracy: "service.learning.jobs",
         JobKind.drift: "service.drift.jobs",
         JobKind.fairness: "service.fairness.jobs",
+        JobKind.forecast: "service.forecasts.jobs",
+        JobKind.btyd: "service.diagnostics.jobs",
     }
     assert registry.handler_for("rescore") is handlers[JobKind.rescore]  # as stored in a row
 
