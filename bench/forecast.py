@@ -19,11 +19,7 @@ Each backtest trains its model at the cut-off (``--epochs``, default 5).
 from __future__ import annotations
 
 import argparse
-import lzma
-import os
-import shutil
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -32,8 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import report
-from bench.real_data import CLV, DATA, IMPORT, PROTOCOLS, timed
-from service.config import Settings
+from bench.real_data import DATA, PROTOCOLS, imported_retail
 from service.db.session import make_engine, make_session_factory
 from service.forecasts.backtest import backtest
 from service.ml.training import TrainConfig
@@ -56,22 +51,13 @@ def retail(epochs: int) -> dict[str, Any] | None:
     if not DATA.exists():
         print(f"skipped Online Retail: {DATA} is missing")
         return None
-    with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder)
-        csv = work / "online_retail.csv"
-        with lzma.open(DATA) as source, csv.open("wb") as target:
-            shutil.copyfileobj(source, target)
-        url = f"sqlite:///{work / 'retail.db'}"
-        env = {**os.environ, "CLV_DATABASE_URL": url, "CLV_MODEL_DIR": str(work / "models")}
-        timed([CLV, "db", "upgrade"], env)
-        _, seconds, _ = timed([CLV, "import-csv", str(csv), *IMPORT], env)
-        print(f"Online Retail imported in {seconds:.1f} s")
-        settings = Settings(database_url=url, model_dir=work / "models")
+    with imported_retail() as shop:
+        print(f"Online Retail imported in {shop.import_seconds:.1f} s")
         protocol = PROTOCOLS[0]  # R1: history to 2011-09-09
-        engine = make_engine(settings)
+        engine = make_engine(shop.settings)
         with make_session_factory(engine)() as session:
             log = data.event_log(session, protocol.cutoff + timedelta(weeks=WEEKS + 1))
-            profiles, sources = data.profiles(session, settings)
+            profiles, sources = data.profiles(session, shop.settings)
         engine.dispose()
         config = TrainConfig(7 * WEEKS, epochs=epochs)
         return backtest(log, profiles, sources, protocol.cutoff, WEEKS, config)

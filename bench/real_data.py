@@ -28,7 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -145,28 +146,50 @@ def candidate_rows(
     return rows
 
 
-def retail(out: dict[str, Any]) -> None:
-    if not DATA.exists():
-        print(f"skipped Online Retail: {DATA} is missing")
-        return
+@dataclass(frozen=True)
+class ImportedRetail:
+    """The Online Retail export unpacked and imported (``clv import-csv``) into a SQLite file."""
+
+    csv: Path
+    work: Path
+    env: dict[str, str]
+    settings: Settings
+    import_seconds: float
+    import_peak_rss_mib: float
+    import_output: str
+
+
+@contextmanager
+def imported_retail() -> Iterator[ImportedRetail]:
+    """The shop in a temporary folder, removed after."""
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         csv = work / "online_retail.csv"
         with lzma.open(DATA) as source, csv.open("wb") as target:
             shutil.copyfileobj(source, target)
-        database = work / "retail.db"
-        env = {
-            **os.environ,
-            "CLV_DATABASE_URL": f"sqlite:///{database}",
-            "CLV_MODEL_DIR": str(work / "models"),
-        }
+        url = f"sqlite:///{work / 'retail.db'}"
+        env = {**os.environ, "CLV_DATABASE_URL": url, "CLV_MODEL_DIR": str(work / "models")}
         timed([CLV, "db", "upgrade"], env)
         printed, seconds, peak = timed([CLV, "import-csv", str(csv), *IMPORT], env)
+        settings = Settings(database_url=url, model_dir=work / "models")
+        yield ImportedRetail(csv, work, env, settings, seconds, peak, printed)
+
+
+def retail(out: dict[str, Any]) -> None:
+    if not DATA.exists():
+        print(f"skipped Online Retail: {DATA} is missing")
+        return
+    with imported_retail() as shop:
+        seconds, peak = shop.import_seconds, shop.import_peak_rss_mib
         out["retail_import"] = {"seconds": round(seconds, 1), "peak_rss_mib": round(peak)}
-        print(f"import: {seconds:.1f} s, peak RSS {peak:.0f} MiB; " + printed.strip()[-160:])
-        settings = Settings(database_url=env["CLV_DATABASE_URL"], model_dir=work / "models")
+        print(
+            f"import: {seconds:.1f} s, peak RSS {peak:.0f} MiB; "
+            + shop.import_output.strip()[-160:]
+        )
         for protocol in PROTOCOLS:
-            out[protocol.name] = retail_protocol(protocol, csv, env, settings, work)
+            out[protocol.name] = retail_protocol(
+                protocol, shop.csv, shop.env, shop.settings, shop.work
+            )
 
 
 def retail_protocol(

@@ -49,29 +49,24 @@ Each index below leads with one filtered column and includes the others (as_of: 
 next-order window; customer_id: for joins and pages), so a count, its revenue and the ids of a
 page of members are index-only scans on PostgreSQL whatever filters are combined, never a read
 of the 1.2 KB rows (bench/audiences.py)."""
-SCORES_BY_CLV = Index(
-    "ix_scores_audience_clv",
-    _SCORES.c.model_version,
-    _SCORES.c.horizon_days,
-    _SCORES.c.clv,
-    postgresql_include=COVERING["clv"],
-)
+
+
+def _leading(suffix: str, column: str) -> Index:
+    """An index on the champion's rows led by ``column``, the other filtered columns included."""
+    return Index(
+        f"ix_scores_audience_{suffix}",
+        _SCORES.c.model_version,
+        _SCORES.c.horizon_days,
+        _SCORES.c[column],
+        postgresql_include=COVERING[column],
+    )
+
+
+SCORES_BY_CLV = _leading("clv", "clv")
 """Value tiers and clv ranges (a tier is a clv range between two deciles)."""
-SCORES_BY_PROBABILITY = Index(
-    "ix_scores_audience_probability",
-    _SCORES.c.model_version,
-    _SCORES.c.horizon_days,
-    _SCORES.c.purchase_probability,
-    postgresql_include=COVERING["purchase_probability"],
-)
+SCORES_BY_PROBABILITY = _leading("probability", "purchase_probability")
 """Churn bands, purchase probability ranges and next-order windows (all ranges of it)."""
-SCORES_BY_SEGMENT = Index(
-    "ix_scores_audience_segment",
-    _SCORES.c.model_version,
-    _SCORES.c.horizon_days,
-    _SCORES.c.segment,
-    postgresql_include=COVERING["segment"],
-)
+SCORES_BY_SEGMENT = _leading("segment", "segment")
 """RFM segments."""
 NOTHING_ON_SQLITE = text("0")
 """SQLite cannot use a GIN index: there the two below are empty partial indexes, so both

@@ -39,7 +39,7 @@ from torch.nn.utils import prune
 
 from service.ml.clv_model import ClvModel
 from service.ml.explain import Background
-from service.ml.nets.architectures import GruZiln, LstmZiln, MlpZiln, TransformerZiln
+from service.ml.nets.architectures import MlpZiln, RecurrentZiln, TransformerZiln
 
 Means = dict[str, torch.Tensor]  # by layer name: the mean of the input it reads, (inputs,)
 
@@ -70,9 +70,9 @@ def prune_network(net: nn.Module, amount: float, background: Background | None =
         means = _mean_inputs(net, background, readers)
         for reader in readers:
             _dense(net, reader.removesuffix("3") + "0", reader, 0, amount, means)
-    elif isinstance(net, GruZiln | LstmZiln):
-        recurrent = "gru" if isinstance(net, GruZiln) else "lstm"
-        _recurrent(net, recurrent, amount, _mean_inputs(net, background, ["head.0", recurrent]))
+    elif isinstance(net, RecurrentZiln):
+        name = net.layer_name
+        _recurrent(net, name, amount, _mean_inputs(net, background, ["head.0", name]))
     else:
         raise TypeError(f"no pruning rule for {type(net).__name__}")
     return net
@@ -165,7 +165,7 @@ def _replaced(
 _RECURRENT_PARAMETERS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 
-def _recurrent(net: GruZiln | LstmZiln, name: str, amount: float, means: Means) -> None:
+def _recurrent(net: RecurrentZiln, name: str, amount: float, means: Means) -> None:
     """Remove hidden units of the GRU or LSTM ``name`` and their columns in the head, whose
     biases take what the removed units fed them on average."""
     layer = net.get_submodule(name)

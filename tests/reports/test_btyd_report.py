@@ -93,7 +93,6 @@ def test_the_btyd_job_stores_diagnostics_whose_charts_are_served(
     expected = np.array(matrices["expected_purchases"], dtype=float)
     assert alive[0, 0] == 1.0  # BG/NBD: a one-purchase customer is alive
     assert np.isnan(alive[0, 1:]).all()  # frequency 0 with recency > 0 cannot occur
-    assert (expected[1:, -1] >= expected[1:-1, -1].min()).all()
     # at the latest recency, more past purchases mean more expected ones
     assert np.all(np.diff(expected[1:, -1]) > 0)
 

@@ -18,8 +18,8 @@ from tests.conftest import SHOP
 def test_a_customer_scored_nan_is_left_out_and_logged(
     shop_model: ClvModel, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a logger of its own: the service's logging set-up, run by other tests in the same
-    # process, disables the loggers that existed before it
+    # a logger of its own: in the full suite the engine's record did not reach caplog (an
+    # earlier test in the same process had reconfigured logging); this one propagates to it
     monkeypatch.setattr(engine, "logger", logging.getLogger("tests.engine_guard"))
     log, profiles, sources = shop_log(SHOP)
     as_of = end_of_observation(SHOP) - timedelta(days=30)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -70,16 +71,27 @@ def _present(sequence: torch.Tensor) -> torch.Tensor:
     return present
 
 
-class GruZiln(nn.Module):
-    """A GRU reads the event sequence; its last state joins an MLP of the tabular features."""
+class RecurrentZiln(nn.Module):
+    """A recurrent layer reads the event sequence; its last state joins an MLP of the tabular
+    features. The layer is the attribute ``layer_name`` (``gru``, ``lstm``): the name its
+    weights are saved under, and that pruning and int8 quantization replace."""
+
+    layer_name: ClassVar[str]
+    parts: ClassVar[int]  # tensors in the layer's state (``recurrent_last_state``)
+    layer_type: ClassVar[type[nn.GRU] | type[nn.LSTM]]
 
     def __init__(
         self, event_features: int, tabular_features: int, hidden: int = 32, dropout: float = 0.1
     ) -> None:
         super().__init__()
-        self.gru = nn.GRU(event_features, hidden, batch_first=True)
+        setattr(self, self.layer_name, self.layer_type(event_features, hidden, batch_first=True))
         self.tabular = _mlp(tabular_features, 2 * hidden, dropout)
         self.head = nn.Sequential(nn.Linear(3 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, 3))
+
+    @property
+    def recurrent(self) -> nn.Module:
+        """The layer: float, pruned or int8."""
+        return self.get_submodule(self.layer_name)
 
     def forward(self, sequence: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
         logits: torch.Tensor = self.head(
@@ -88,44 +100,36 @@ class GruZiln(nn.Module):
         return logits
 
     def last_state(self, sequence: torch.Tensor) -> torch.Tensor:
-        """The GRU's state after each customer's events (``recurrent_last_state``)."""
-        hidden = self.gru.hidden_size
+        """The layer's hidden state after each customer's events (``recurrent_last_state``)."""
+        hidden = int(self.recurrent.hidden_size)  # type: ignore[arg-type]
+        return recurrent_last_state(sequence, hidden, self.parts, self.step)
 
-        def step(events: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor]:
-            return (self.gru(events, state[0])[1],)
+    def step(
+        self, events: torch.Tensor, state: tuple[torch.Tensor, ...]
+    ) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
 
-        return recurrent_last_state(sequence, hidden, 1, step)
+
+class GruZiln(RecurrentZiln):
+    """The GRU: one state tensor."""
+
+    layer_name, parts, layer_type = "gru", 1, nn.GRU
+
+    def step(self, events: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor]:
+        return (self.recurrent(events, state[0])[1],)
 
 
-class LstmZiln(nn.Module):
-    """As ``GruZiln``, with an LSTM (a cell state beside the hidden one, four gates instead of
-    three): the recurrent layer the method's article names beside the GRU."""
+class LstmZiln(RecurrentZiln):
+    """An LSTM (a cell state beside the hidden one, four gates instead of three): the recurrent
+    layer the method's article names beside the GRU."""
 
-    def __init__(
-        self, event_features: int, tabular_features: int, hidden: int = 32, dropout: float = 0.1
-    ) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(event_features, hidden, batch_first=True)
-        self.tabular = _mlp(tabular_features, 2 * hidden, dropout)
-        self.head = nn.Sequential(nn.Linear(3 * hidden, hidden), nn.ReLU(), nn.Linear(hidden, 3))
+    layer_name, parts, layer_type = "lstm", 2, nn.LSTM
 
-    def forward(self, sequence: torch.Tensor, tabular: torch.Tensor) -> torch.Tensor:
-        logits: torch.Tensor = self.head(
-            torch.cat([self.last_state(sequence), self.tabular(tabular)], dim=1)
-        )
-        return logits
-
-    def last_state(self, sequence: torch.Tensor) -> torch.Tensor:
-        """The LSTM's hidden state after each customer's events (``recurrent_last_state``)."""
-        hidden = self.lstm.hidden_size
-
-        def step(
-            events: torch.Tensor, state: tuple[torch.Tensor, ...]
-        ) -> tuple[torch.Tensor, torch.Tensor]:
-            _, (h, c) = self.lstm(events, (state[0], state[1]))
-            return h, c
-
-        return recurrent_last_state(sequence, hidden, 2, step)
+    def step(
+        self, events: torch.Tensor, state: tuple[torch.Tensor, ...]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        _, (h, c) = self.recurrent(events, (state[0], state[1]))
+        return h, c
 
 
 class EncoderLayer(nn.Module):
