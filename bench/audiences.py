@@ -3,11 +3,13 @@
 Loads ``--customers`` synthetic stored scores (the champion's, each with a 1,200-byte
 attribution blob as real explained scores carry, 2% flagged, 10% cold start) and their profiles
 (a ``platform`` source for everyone, a more trusted ``crm`` one overriding the region of 20%),
-by COPY into a scratch database (dropped at the end), then VACUUM ANALYZE as autovacuum would.
-For each representative audience it times what ``GET /v1/audiences/{id}`` and the first
-``GET /v1/audiences/{id}/members`` page run (the service functions, one session): cold-ish (the
-first run, on a new connection right after the load; the OS page cache holds what the load
-wrote, PostgreSQL's buffers do not hold it all) and warm (p50 and max over ``--repeats``),
+by COPY into a scratch database (dropped at the end); then merges the profiles as a worker
+starting after the migration does (``merge_unmerged``, timed), and VACUUM ANALYZEs as
+autovacuum would. For each representative audience it times what ``GET /v1/audiences/{id}``
+(count and revenue) and the first ``GET /v1/audiences/{id}/members`` page run, each (the
+service functions, one session): cold-ish (the first run, on a new connection right after the
+load; the OS page cache holds what the load wrote, PostgreSQL's buffers do not hold it all) and
+warm (p50 and max over ``--repeats``),
 checks with EXPLAIN which indexes the count uses, and then times the same without the
 audience indexes (the baseline, ``--baseline-repeats`` warm runs) for the ratio.
 
@@ -40,8 +42,10 @@ from bench._common import libpq_url, percentile, report, scratch_postgres
 from service.audiences import repository, service
 from service.audiences.schemas import AudienceCreate, AudienceFilters
 from service.config import Settings
+from service.customers.service import ProfilePolicy, merge_unmerged
 from service.db.session import make_engine, make_session_factory
 from service.ml.segments import SEGMENTS
+from service.privacy import PiiHasher
 
 VERSION, HORIZON = "clv-bench-audiences", 365
 BLOB = bytes(range(256)) * 4 + bytes(176)  # 1,200 bytes, as an explained score's attributions
@@ -50,7 +54,7 @@ AUDIENCE_INDEXES = [
     "ix_scores_audience_probability",
     "ix_scores_audience_segment",
     "ix_scores_audience_flags",
-    "ix_customer_attributes_audience",
+    "ix_customer_profiles_audience",
 ]
 REGIONS = ["north", "south", "east", "west", "centre"]
 
@@ -149,7 +153,7 @@ def load(url: str, customers: int, now: datetime) -> dict[str, float]:
         started = time.perf_counter()
         indexes = connection.execute(  # built after the load: faster than row by row
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
-            "('scores', 'customer_attributes') AND indexname NOT LIKE 'pk_%%'"
+            "('scores', 'customer_profiles') AND indexname NOT LIKE 'pk_%%'"
         ).fetchall()
         for name, _ in indexes:
             connection.execute(f"DROP INDEX {name}")
@@ -182,39 +186,48 @@ def load(url: str, customers: int, now: datetime) -> dict[str, float]:
             [VERSION, HORIZON, json.dumps(deciles), customers, now],
         )
         connection.commit()
+        started = time.perf_counter()
+        settings = Settings(_env_file=None, database_url=url, worker="off")  # type: ignore[call-arg]
+        engine = make_engine(settings)
+        policy = ProfilePolicy.from_settings(settings, PiiHasher.from_settings(settings))
+        merged = merge_unmerged(make_session_factory(engine), policy)
+        engine.dispose()
+        merged_s = time.perf_counter() - started
         connection.autocommit = True
         started = time.perf_counter()
-        connection.execute("VACUUM ANALYZE scores, customer_attributes")
+        connection.execute("VACUUM ANALYZE scores, customer_attributes, customer_profiles")
         vacuumed = time.perf_counter() - started
         size = connection.execute("SELECT pg_total_relation_size('scores')").fetchone()
     return {
         "generate_s": round(generated, 1),
         "copy_s": round(loaded, 1),
         "index_build_s": round(indexed, 1),
+        "profiles_merged": merged,
+        "profiles_merge_s": round(merged_s, 1),
         "vacuum_analyze_s": round(vacuumed, 1),
         "scores_table_mib": round((size[0] if size else 0) / 2**20),
     }
 
 
-def answer(session: Session, settings: Settings, audience_id: int) -> tuple[int, int]:
-    """What a client asks first: the count and revenue, then the first page of members."""
-    counted = service.read(session, settings, audience_id).count
-    page = service.member_page(session, settings, audience_id, None, 100)
-    return counted.customers, len(page.members)
-
-
 def timed(settings: Settings, ids: dict[str, int], repeats: int) -> Iterator[tuple[str, Any]]:
+    """Per audience: its count and first page's size, and the seconds of each run of what
+    ``GET /v1/audiences/{id}`` runs (the count and revenue) and of what the first
+    ``GET /v1/audiences/{id}/members`` page runs."""
     engine = make_engine(settings)
     factory = make_session_factory(engine)
     try:
         for name, audience_id in ids.items():
-            seconds: list[float] = []
+            counting: list[float] = []
+            paging: list[float] = []
             for _ in range(repeats):
                 with factory() as session:
                     started = time.perf_counter()
-                    found = answer(session, settings, audience_id)
-                    seconds.append(time.perf_counter() - started)
-            yield name, (found, seconds)
+                    customers = service.read(session, settings, audience_id).count.customers
+                    counted = time.perf_counter()
+                    page = service.member_page(session, settings, audience_id, None, 100)
+                    counting.append(counted - started)
+                    paging.append(time.perf_counter() - counted)
+            yield name, ((customers, len(page.members)), counting, paging)
     finally:
         engine.dispose()
 
@@ -251,6 +264,14 @@ def indexes_used(session: Session, settings: Settings, filters: AudienceFilters)
     return sorted(set(found))
 
 
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms"
+
+
+def _spread(seconds: list[float]) -> str:
+    return f"p50 {_ms(percentile(seconds, 50))} max {_ms(max(seconds))}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -279,15 +300,14 @@ def main() -> None:
                 session.execute(text(f"DROP INDEX {index}"))
         baseline = dict(timed(settings, ids, args.baseline_repeats + 1))
         for name in ids:
-            (customers, page), first = cold[name]
-            _, seconds = warm[name]
-            _, without = baseline[name]
-            p50 = percentile(seconds, 50)
-            base = percentile(without[1:], 50)  # the first run warms the cache
+            (customers, page), first_count, first_page = cold[name]
+            _, counts, pages = warm[name]
+            _, base_counts, base_pages = baseline[name]
             result[name] = (
-                f"{customers:,} customers, first page {page}: cold-ish {first[0] * 1000:.0f} ms, "
-                f"warm p50 {p50 * 1000:.0f} ms max {max(seconds) * 1000:.0f} ms; without the "
-                f"audience indexes p50 {base * 1000:.0f} ms ({base / p50:.1f}x slower)"
+                f"{customers:,} customers, first page {page}; count: cold-ish "
+                f"{_ms(first_count[0])}, warm {_spread(counts)}, without the audience indexes "
+                f"{_spread(base_counts[1:])}; first page: cold-ish {_ms(first_page[0])}, warm "
+                f"{_spread(pages)}, without {_spread(base_pages[1:])}"  # run 1 warms the cache
             )
     report("audiences", result)
 

@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 poll_seconds=settings.worker_poll_seconds,
                 batch=settings.worker_batch,
                 scorer=app.state.scorer,
+                profiles=app.state.profile_policy,
             )
             job_runner = background.job_runner(
                 make_session_factory(engines[Role.jobs]), settings, scorer=app.state.scorer

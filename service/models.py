@@ -2,7 +2,7 @@
 
 from service.audiences.models import Audience
 from service.auth.models import ApiKey
-from service.customers.models import CustomerAttributes
+from service.customers.models import CustomerAttributes, CustomerProfile
 from service.events.models import DeadLetter, Event, PendingEvent
 from service.jobs.models import Job
 from service.learning.models import LearningDecision, SchedulerMark
@@ -32,6 +32,7 @@ __all__ = [
     "CustomerAttributes",
     "CustomerDay",
     "CustomerProduct",
+    "CustomerProfile",
     "DeadLetter",
     "Event",
     "Job",

@@ -2,7 +2,7 @@
 
 Membership is recomputed from the champion's stored scores on every read, so it follows every
 rescoring and ingested batch. The indexes below live on tables other domains own (``scores``,
-``customer_attributes``) but exist for audience queries only, so they are declared here, beside
+``customer_profiles``) but exist for audience queries only, so they are declared here, beside
 the queries that use them (bench/audiences.py: 1,000,000 scored customers on PostgreSQL).
 """
 
@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy import BigInteger, Index, Integer, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.customers.models import CustomerAttributes
+from service.customers.models import CustomerProfile
 from service.db.base import Base
 from service.db.types import JSONType, UTCDateTime
 from service.scoring.models import Score
 
 _SCORES: Table = Score.__table__  # type: ignore[assignment]
-_ATTRIBUTES: Table = CustomerAttributes.__table__  # type: ignore[assignment]
+_PROFILES: Table = CustomerProfile.__table__  # type: ignore[assignment]
 
 
 class Audience(Base):
@@ -79,9 +79,9 @@ SCORES_BY_FLAGS = Index(
     sqlite_where=NOTHING_ON_SQLITE,
 )
 """Risk flags: ``risk_flags @> '[{"flag": "spend_spike"}]'``."""
-ATTRIBUTES_BY_VALUE = Index(
-    "ix_customer_attributes_audience",
-    _ATTRIBUTES.c.attributes,
+PROFILES_BY_VALUE = Index(
+    "ix_customer_profiles_audience",
+    _PROFILES.c.attributes,
     postgresql_using="gin",
     postgresql_ops={"attributes": "jsonb_path_ops"},
     sqlite_where=NOTHING_ON_SQLITE,

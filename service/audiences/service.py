@@ -68,7 +68,6 @@ def scope(session: Session, settings: Settings) -> Scope | None:
         horizon_days=horizon,
         deciles=repository.deciles(session, version, horizon),
         factor=ValueTerms.of(settings).predicted(horizon),
-        precedence=tuple(settings.source_precedence),
     )
 
 

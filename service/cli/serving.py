@@ -159,9 +159,11 @@ def worker(
     import torch
 
     from service.background import job_runner
+    from service.customers.service import ProfilePolicy
     from service.db.timeouts import Role
     from service.events.worker import Worker
     from service.logs import logging_config
+    from service.privacy import PiiHasher
     from service.scoring.service import Scorer
 
     settings = load_settings()
@@ -177,6 +179,7 @@ def worker(
             poll_seconds=settings.worker_poll_seconds,
             batch=settings.worker_batch,
             scorer=scorer,
+            profiles=ProfilePolicy.from_settings(settings, PiiHasher.from_settings(settings)),
         )
         jobs = job_runner(factory, settings, scorer=scorer)
         jobs.start()

@@ -7,11 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, delete, exists, func, select
+from sqlalchemy import Row, delete, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.customers.models import CustomerAttributes
+from service.customers.models import CustomerAttributes, CustomerProfile
 from service.db.base import Base
 from service.db.bulk import bulk_upsert, is_postgresql
 from service.db.queries import one_of
@@ -145,3 +145,54 @@ def replace_attributes(session: Session, rows: Sequence[dict[str, Any]]) -> None
             "updated_at": excluded.updated_at,
         },
     )
+
+
+def lock_profiles(session: Session, customer_ids: Sequence[str]) -> None:
+    """Hold the customers' merged-profile rows (created empty if missing) for this
+    transaction, so that writes to two sources of one customer merge one after the other: the
+    second reads the first's committed row. Every writer locks in id order: no deadlock.
+    (SQLite serialises writers anyway, and has no ``FOR UPDATE``.)"""
+    ids = sorted(set(customer_ids))
+    table = CustomerProfile.__table__
+    bulk_upsert(
+        session,
+        table,  # type: ignore[arg-type]
+        columns=["customer_id", "attributes", "precedence"],
+        rows=[{"customer_id": i, "attributes": {}, "precedence": ""} for i in ids],
+        conflict=["customer_id"],
+    )
+    if is_postgresql(session):
+        session.execute(
+            select(CustomerProfile.customer_id)
+            .where(one_of(session, CustomerProfile.customer_id, ids))
+            .order_by(CustomerProfile.customer_id)
+            .with_for_update()
+        ).all()
+
+
+def write_profiles(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Store merged profiles: ``customer_id``, ``attributes``, ``precedence`` per row."""
+    bulk_upsert(
+        session,
+        CustomerProfile.__table__,  # type: ignore[arg-type]
+        columns=["customer_id", "attributes", "precedence"],
+        rows=sorted(rows, key=lambda row: row["customer_id"]),
+        conflict=["customer_id"],
+        update=lambda excluded: {
+            "attributes": excluded.attributes,
+            "precedence": excluded.precedence,
+        },
+    )
+
+
+def unmerged_customers(session: Session, precedence: str) -> list[str]:
+    """Customers with attributes whose merged profile is missing or was merged under another
+    precedence."""
+    profile = CustomerProfile.__table__.c
+    query = (
+        select(CustomerAttributes.customer_id)
+        .distinct()
+        .outerjoin(CustomerProfile, CustomerProfile.customer_id == CustomerAttributes.customer_id)
+        .where(or_(profile.customer_id.is_(None), profile.precedence != precedence))
+    )
+    return list(session.scalars(query))

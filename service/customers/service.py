@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Row
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.customers import repository
@@ -45,6 +46,8 @@ class SourceAttributes(Protocol):
 
 
 Source = TypeVar("Source", bound=SourceAttributes)
+MERGE_BATCH = 10_000
+"""Customers merged per transaction when a worker catches the merged profiles up."""
 
 
 @dataclass(frozen=True)
@@ -89,11 +92,14 @@ def update_attributes(
     """PUT (``replace``) swaps the source's attributes; PATCH merges (RFC 7396: null deletes).
     Returns the customer as read afterwards (the merged profile the answer shows)."""
     now = now or datetime.now(UTC)
+    repository.lock_profiles(session, [customer_id])
     row = repository.attributes_for_update(session, customer_id, update.source, now)
     values = policy.pii.scrub(update.attributes)
     base = {} if replace else row.attributes
     row.attributes = _present({**base, **values})  # a null value deletes the attribute
     row.updated_at = now
+    session.flush()
+    merge_profiles(session, [customer_id], policy)
     scores.mark_stale(session, [customer_id], "attributes")
     return get_customer(session, customer_id, policy)
 
@@ -119,8 +125,38 @@ def replace_many(
         }
         for customer_id, update in updates
     }
+    customer_ids = [customer_id for customer_id, _ in updates]
+    repository.lock_profiles(session, customer_ids)
     repository.replace_attributes(session, list(rows.values()))
-    scores.mark_stale(session, [customer_id for customer_id, _ in updates], "attributes")
+    merge_profiles(session, customer_ids, policy)
+    scores.mark_stale(session, customer_ids, "attributes")
+
+
+def merge_profiles(session: Session, customer_ids: Sequence[str], policy: ProfilePolicy) -> None:
+    """Write the listed customers' merged profiles (``customer_profiles``) from their sources'
+    rows as they are now."""
+    precedence = ",".join(policy.source_precedence)
+    merged = _merged(repository.all_attributes(session, sorted(set(customer_ids))), policy)
+    rows = [
+        {"customer_id": customer, "attributes": values, "precedence": precedence}
+        for customer, values in merged.items()
+    ]
+    repository.write_profiles(session, rows)
+
+
+def merge_unmerged(session_factory: sessionmaker[Session], policy: ProfilePolicy) -> int:
+    """Merge the profiles missing or merged under another CLV_SOURCE_PRECEDENCE (after the
+    migration that added the table, or a change of the setting), in batches; returns how many.
+    A worker runs this as it starts."""
+    precedence = ",".join(policy.source_precedence)
+    with session_factory() as session:
+        stale = repository.unmerged_customers(session, precedence)
+    for start in range(0, len(stale), MERGE_BATCH):
+        with session_factory() as session, session.begin():
+            batch = stale[start : start + MERGE_BATCH]
+            repository.lock_profiles(session, batch)
+            merge_profiles(session, batch, policy)
+    return len(stale)
 
 
 def get_customer(
@@ -193,15 +229,22 @@ def all_profiles(
 ) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
     """Every customer's (or the listed customers') merged attribute values and the set of
     sources they have, for training and scoring."""
-    by_customer: dict[str, list[SourceAttributes]] = {}
-    for row in repository.all_attributes(session, customer_ids):
+    rows = repository.all_attributes(session, customer_ids)
+    sources: dict[str, set[str]] = {}
+    for row in rows:
+        sources.setdefault(row.customer_id, set()).add(row.source)
+    return _merged(rows, policy), sources
+
+
+def _merged(rows: Sequence[Row[Any]], policy: ProfilePolicy) -> dict[str, dict[str, Any]]:
+    """Each customer's merged attribute values, from their sources' rows."""
+    by_customer: dict[str, list[Row[Any]]] = {}
+    for row in rows:
         by_customer.setdefault(row.customer_id, []).append(row)
-    profiles = {
+    return {
         customer: {name: row.attributes[name] for name, row in _winners(policy.order(rows)).items()}
         for customer, rows in by_customer.items()
     }
-    sources = {customer: {row.source for row in rows} for customer, rows in by_customer.items()}
-    return profiles, sources
 
 
 def _activity(

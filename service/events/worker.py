@@ -24,7 +24,8 @@ from psycopg.errors import QueryCanceled
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.customers.models import CustomerAttributes
+from service.customers import service as customers
+from service.customers.models import CustomerAttributes, CustomerProfile
 from service.db.bulk import analyze
 from service.events import queue
 from service.events.models import Event
@@ -163,7 +164,12 @@ def drain(session_factory: sessionmaker[Session], limit: int = 20_000) -> int:
     return total
 
 
-IMPORTED_TABLES = (Event.__tablename__, *PORTRAIT_TABLES, CustomerAttributes.__tablename__)
+IMPORTED_TABLES = (
+    Event.__tablename__,
+    *PORTRAIT_TABLES,
+    CustomerAttributes.__tablename__,
+    CustomerProfile.__tablename__,
+)
 """What a bulk import fills: the events, the portrait they are applied to, the profiles."""
 
 
@@ -190,9 +196,11 @@ class Worker(PollingLoop):
         poll_seconds: float,
         batch: int,
         scorer: scoring.Scorer | None = None,
+        profiles: customers.ProfilePolicy | None = None,
     ) -> None:
         super().__init__(poll_seconds)
         self.session_factory = session_factory
+        self.profiles = profiles  # until the merged profiles are caught up (the first turn)
         self.batch = batch
         self._batch = batch  # smaller for a while after a batch timed out
         self.scorer = scorer
@@ -200,6 +208,11 @@ class Worker(PollingLoop):
         self._refresh_after, self._refresh_failures = 0.0, 0
 
     def turn(self) -> bool:
+        if self.profiles is not None:
+            merged = customers.merge_unmerged(self.session_factory, self.profiles)
+            if merged:
+                logger.info("merged the profiles of %d customers", merged)
+            self.profiles = None
         try:
             applied = process_pending(self.session_factory, self._batch)
         except OperationalError as error:

@@ -29,7 +29,7 @@ def get(session: Session, version: str) -> ModelVersion | None:
 def metrics_of(session: Session, versions: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The stored training metrics of these versions (those registered), in one read."""
     query = select(ModelVersion.version, ModelVersion.metrics)
-    return dict(session.execute(query.where(ModelVersion.version.in_(versions))).tuples().all())
+    return dict(session.execute(query.where(ModelVersion.version.in_(versions))).all())
 
 
 def all_versions(session: Session) -> Sequence[ModelVersion]:

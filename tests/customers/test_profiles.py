@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,9 +11,18 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.orm import Session
 
+from service.config import Settings
+from service.customers import service as customers
+from service.customers.models import CustomerProfile
+from service.customers.schemas import CustomerAttributesUpdate
+from service.customers.service import ProfilePolicy
 from service.db.base import Base
+from service.db.session import make_engine, make_session_factory
+from service.events.worker import Worker
+from service.privacy import PiiHasher
 from tests.conftest import KeyFactory, bearer
 from tests.factories import BASE_TIME, batch, event, purchases
 
@@ -69,6 +79,79 @@ def test_sources_are_kept_apart_and_merged_by_precedence(
     assert social["attributes"] == {"region": "west", "followers": 120}
 
 
+def stored_profile(db: Engine, customer_id: str = "c-1") -> dict[str, Any] | None:
+    """The merged profile audiences filter on (``customer_profiles``)."""
+    with Session(db) as session:
+        row = session.get(CustomerProfile, customer_id)
+        return None if row is None else row.attributes
+
+
+def test_the_stored_merged_profile_is_the_one_served_after_every_write(
+    client: TestClient, headers: dict[str, str], db: Engine
+) -> None:
+    writes = [
+        ("PATCH", "platform", {"region": "south", "age_band": "25-34"}),
+        ("PATCH", "crm", {"region": "north", "vip": True}),
+        ("PATCH", "crm", {"region": None}),  # platform's region shows again
+        ("PUT", "platform", {"age_band": "35-44"}),  # the platform region is gone
+        ("PATCH", "survey", {"region": "east"}),
+    ]
+    for method, source, attributes in writes:
+        served = send_attributes(client, headers, source, attributes, method=method)
+        assert stored_profile(db) == {name: a["value"] for name, a in served["profile"].items()}
+    assert stored_profile(db) == {"age_band": "35-44", "vip": True, "region": "east"}
+
+
+def test_a_worker_merges_profiles_missing_or_merged_under_another_precedence(
+    client: TestClient, headers: dict[str, str], db: Engine, settings: Settings
+) -> None:
+    for customer in ("c-1", "c-2"):
+        send_attributes(client, headers, "crm", {"region": "north"}, customer_id=customer)
+        send_attributes(client, headers, "platform", {"region": "south"}, customer_id=customer)
+    with db.begin() as connection:  # as after the migration that added the table
+        connection.execute(delete(CustomerProfile).where(CustomerProfile.customer_id == "c-2"))
+    assert stored_profile(db, "c-1") == {"region": "north"}
+
+    platform_first = settings.model_copy(update={"source_precedence": ["platform", "crm"]})
+    policy = ProfilePolicy.from_settings(platform_first, PiiHasher.from_settings(settings))
+    worker = Worker(make_session_factory(db), poll_seconds=1.0, batch=10, profiles=policy)
+    worker.turn()
+
+    assert stored_profile(db, "c-1") == stored_profile(db, "c-2") == {"region": "south"}
+    assert customers.merge_unmerged(make_session_factory(db), policy) == 0  # nothing left
+
+
+def test_concurrent_writes_to_two_sources_of_one_customer_both_reach_the_merged_profile(
+    postgres_settings: Settings,
+) -> None:
+    """Each write merges the customer's sources as it sees them; without the lock on the merged
+    row, two writes committing together each miss the other's source (PostgreSQL; SQLite
+    serialises writers)."""
+    engine = make_engine(postgres_settings)
+    policy = ProfilePolicy.from_settings(
+        postgres_settings, PiiHasher.from_settings(postgres_settings)
+    )
+    rounds = 25
+    barrier = threading.Barrier(2)
+
+    def write(source: str) -> None:
+        for number in range(rounds):
+            barrier.wait()
+            with Session(engine) as session, session.begin():
+                update = CustomerAttributesUpdate(source=source, attributes={source: number})
+                customers.update_attributes(session, "c-1", update, policy, replace=False)
+
+    try:
+        threads = [threading.Thread(target=write, args=(s,)) for s in ("crm", "platform")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert stored_profile(engine) == {"crm": rounds - 1, "platform": rounds - 1}
+    finally:
+        engine.dispose()
+
+
 def test_patch_merges_and_null_removes_while_put_replaces(
     client: TestClient, headers: dict[str, str]
 ) -> None:
@@ -103,7 +186,9 @@ def test_email_and_phone_are_stored_only_as_keyed_hashes(
     assert "ann@example.com" not in everything
     # the number as sent or normalised ("555" alone also appears in timestamps' microseconds)
     assert not any(raw in everything for raw in ("555-0100", "5550100"))
-    stored = dump(db, "SELECT * FROM customer_attributes")
+    stored = dump(db, "SELECT * FROM customer_attributes") + dump(
+        db, "SELECT * FROM customer_profiles"
+    )
     assert "example.com" not in stored.lower()
     assert not any(raw in stored for raw in ("555-0100", "5550100"))
 
