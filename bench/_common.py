@@ -32,6 +32,7 @@ from service.customers.schemas import CustomerAttributesUpdate
 from service.db import migrations
 from service.db.bulk import analyze
 from service.db.session import make_engine, make_session_factory
+from service.events import partitions
 from service.events.repository import customers_until
 from service.events.worker import IMPORTED_TABLES
 from service.portrait import service as portrait
@@ -253,10 +254,19 @@ def load_shop(url: str, folder: Path) -> int:
         row = json.loads(line)
         update = CustomerAttributesUpdate(source=row["source"], attributes=row["attributes"])
         updates.append((row["customer_id"], update))
-    with make_session_factory(engine)() as session, session.begin():
+    factory = make_session_factory(engine)
+    with factory() as session, session.begin():
+        session.execute(  # what ingestion keeps to store each event once
+            text(
+                "INSERT INTO event_ids (event_id, customer_id) "
+                "SELECT event_id, customer_id FROM events"
+            )
+        )
         portrait.rebuild(session)
         customers.replace_many(session, updates, policy)
-        analyze(session, IMPORTED_TABLES)  # as `clv import-events` ends (settle_import)
+    partitions.maintain(factory, received, None)  # as `clv import-events` ends (settle_import)
+    with factory() as session, session.begin():
+        analyze(session, IMPORTED_TABLES)
     engine.dispose()
     return count
 

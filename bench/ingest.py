@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx2 as httpx
 import psycopg
+from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -42,6 +43,7 @@ from bench._common import (
 from service.auth import service as auth
 from service.config import Settings
 from service.db.session import make_engine, make_session_factory
+from service.events import partitions
 from service.events.worker import drain
 from service.simulator.config import ShopConfig
 from service.simulator.shop import Shop
@@ -58,6 +60,17 @@ def make_events(count: int, seed: int = 7) -> list[dict[str, Any]]:
             break
     events.sort(key=lambda event: event["occurred_at"])
     return events[:count]
+
+
+def partition_months(session: Session, events: list[dict[str, Any]]) -> None:
+    """A partition for each month the events span, as a shop running for that long has
+    (``service.events.partitions``), so events are read across that many partitions."""
+    month = partitions.month_start(datetime.fromisoformat(events[0]["occurred_at"]))
+    last, have = datetime.fromisoformat(events[-1]["occurred_at"]), set(partitions.months(session))
+    while month <= last:
+        if month not in have:
+            partitions.create(session, month)
+        month = partitions.add_months(month, 1)
 
 
 def send_all(
@@ -108,7 +121,9 @@ def copy_rows(database_url: str, events: list[dict[str, Any]]) -> float:
 def empty_events_table(database_url: str) -> None:
     """Empty the event store and everything derived from it."""
     with psycopg.connect(libpq_url(database_url)) as connection:
-        connection.execute("TRUNCATE events, pending_events, customer_days, customer_products")
+        connection.execute(
+            "TRUNCATE events, event_ids, pending_events, customer_days, customer_products"
+        )
 
 
 def pending(database_url: str) -> int:
@@ -182,6 +197,7 @@ def main() -> None:
         engine = make_engine(settings)
         with make_session_factory(engine)() as session, session.begin():
             _, token = auth.create_key(session, "bench", [auth.Scope.ingest])
+            partition_months(session, events)
         engine.dispose()
 
         with running_server(url, args.workers, {"CLV_WORKER": args.worker}, event_workers=0) as (

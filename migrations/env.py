@@ -5,6 +5,7 @@ from sqlalchemy import engine_from_config, pool
 
 import service.models  # noqa: F401  (registers every table on Base.metadata)
 from service.db.base import Base
+from service.events.partitions import compared
 
 config = context.config
 target_metadata = Base.metadata
@@ -22,6 +23,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_name=compared,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -194,6 +194,13 @@ class Settings(BaseSettings):
         le=30_000,
         description="Events a worker applies at once (at most 30,000: SQLite's placeholders).",
     )
+    event_retention_months: int | None = Field(
+        default=None,
+        ge=1,
+        description="PostgreSQL: raw events older than this many whole months are dropped (a "
+        "month's partition at a time) once applied; their aggregates stay in the portrait, and "
+        "training and backtests then see only the months kept. Unset: keep everything.",
+    )
     max_pending_events: int = Field(
         default=1_000_000,
         ge=0,

@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 batch=settings.worker_batch,
                 scorer=app.state.scorer,
                 profiles=app.state.profile_policy,
+                retention_months=settings.event_retention_months,
             )
             job_runner = background.job_runner(
                 make_session_factory(engines[Role.jobs]), settings, scorer=app.state.scorer

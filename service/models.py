@@ -3,7 +3,7 @@
 from service.audiences.models import Audience
 from service.auth.models import ApiKey
 from service.customers.models import CustomerAttributes, CustomerProfile
-from service.events.models import DeadLetter, Event, PendingEvent
+from service.events.models import DeadLetter, Event, EventId, PendingEvent
 from service.jobs.models import Job
 from service.learning.models import LearningDecision, SchedulerMark
 from service.model_versions.models import (
@@ -35,6 +35,7 @@ __all__ = [
     "CustomerProfile",
     "DeadLetter",
     "Event",
+    "EventId",
     "Job",
     "LearningDecision",
     "ModelAlias",

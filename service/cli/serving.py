@@ -180,6 +180,7 @@ def worker(
             batch=settings.worker_batch,
             scorer=scorer,
             profiles=ProfilePolicy.from_settings(settings, PiiHasher.from_settings(settings)),
+            retention_months=settings.event_retention_months,
         )
         jobs = job_runner(factory, settings, scorer=scorer)
         jobs.start()

@@ -88,6 +88,7 @@ def bulk_upsert(
     constants: Mapping[str, Any] | None = None,
     returning: Column[Any] | None = None,
     returning_into: Table | None = None,
+    carried: Sequence[str] = (),
 ) -> list[Any]:
     """Insert the rows; on a conflict over ``conflict`` apply ``update`` where ``update_where``
     holds (or skip the row); ``conflict=None``: a plain insert.
@@ -96,8 +97,9 @@ def bulk_upsert(
     dates as ``datetime64``). On PostgreSQL a caller may pass ``document``, the rows already
     serialised as a JSON array, instead. ``constants`` fill columns that are the same for every
     row. Returns the ``returning`` values of the rows written; with ``returning_into``, they are
-    also inserted into that table's column of the same name (in the same statement, on
-    PostgreSQL), e.g. to queue the new rows for a worker.
+    also inserted into that table's column of the same name, with the ``carried`` columns of the
+    written rows beside them (in the same statement, on PostgreSQL), e.g. to queue the new rows
+    for a worker.
     """
     if len(rows) == 0 and document is None:
         return []
@@ -133,15 +135,17 @@ def bulk_upsert(
     if returning is None:
         session.execute(statement, parameters)
         return []
-    statement = statement.returning(returning)
     if returning_into is None:
-        return list(session.scalars(statement, parameters))
-    target = returning_into.c[returning.name]
+        return list(session.scalars(statement.returning(returning), parameters))
+    names = [returning.name, *carried]
+    statement = statement.returning(*(table.c[name] for name in names))
     if is_postgresql(session):
         written = statement.cte("written")
-        queued = postgresql.insert(returning_into).from_select([target.name], select(written.c[0]))
-        return list(session.scalars(queued.returning(target)))
-    values = list(session.scalars(statement, parameters))
-    if values:
-        session.execute(sqlite.insert(returning_into), [{target.name: value} for value in values])
-    return values
+        queued = postgresql.insert(returning_into).from_select(names, select(*written.c))
+        return list(session.scalars(queued.returning(returning_into.c[returning.name])))
+    rows_written = [
+        dict(zip(names, row, strict=True)) for row in session.execute(statement, parameters)
+    ]
+    if rows_written:
+        session.execute(sqlite.insert(returning_into), rows_written)
+    return [row[returning.name] for row in rows_written]

@@ -15,6 +15,12 @@ from service.events.types import EventType
 
 
 class Event(Base):
+    """One stored event. On PostgreSQL the table is partitioned by month of ``occurred_at``
+    (``service.events.partitions``): its primary key there is (seq, occurred_at, customer_id),
+    since a partitioned table's keys must include the partition key (and a sharded one's the
+    customer, docs/operations.md), and the uniqueness of event_id is kept by ``event_ids``.
+    SQLite has one table, keyed by seq."""
+
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_customer_id_occurred_at", "customer_id", "occurred_at"),
@@ -28,7 +34,7 @@ class Event(Base):
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
     )
-    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    event_id: Mapped[str] = mapped_column(String(128))
     customer_id: Mapped[str] = mapped_column(String(128))
     type: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -38,6 +44,19 @@ class Event(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     properties: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EventId(Base):
+    """The id of every event stored, and its customer: the arbiter of "stored once". Ingestion
+    inserts here first (``ON CONFLICT DO NOTHING``) and stores only the events whose id was new.
+    A table of its own because a partitioned ``events`` cannot enforce a unique event_id (it
+    would have to include occurred_at), and so that dropping old partitions (retention) does not
+    make their events new again. The customer is kept for erasure, which deletes by it."""
+
+    __tablename__ = "event_ids"
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(128), index=True)
 
 
 class PendingEvent(Base):
@@ -52,6 +71,9 @@ class PendingEvent(Base):
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
     )
+    # The event's time, so a worker reading its claimed batch reads only the event partitions
+    # of the months it spans (by seq alone, every partition would be searched).
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class DeadLetter(Base):

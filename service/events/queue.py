@@ -5,18 +5,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Select, Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from service.db.queries import count_rows, one_of
-from service.events.models import DeadLetter, Event, PendingEvent
+from service.events.models import DeadLetter, Event, EventId, PendingEvent
 
 _PENDING: Table = PendingEvent.__table__  # type: ignore[assignment]
 _DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
 
 
-def claim_events(session: Session, limit: int) -> list[int]:
+class Claimed(NamedTuple):
+    """Events taken off the queue: their numbers, oldest first, and the span of their times,
+    which bounds the event partitions reading them searches (None, None: none taken)."""
+
+    seqs: list[int]
+    first: datetime | None
+    last: datetime | None
+
+
+def _taken(session: Session, chosen: Select[tuple[int]]) -> Claimed:
+    rows = session.execute(
+        delete(_PENDING)
+        .where(_PENDING.c.seq.in_(chosen.scalar_subquery()))
+        .returning(_PENDING.c.seq, _PENDING.c.occurred_at)
+    ).all()
+    times = [moment for _, moment in rows]
+    return Claimed(
+        sorted(seq for seq, _ in rows), min(times, default=None), max(times, default=None)
+    )
+
+
+def claim_events(session: Session, limit: int) -> Claimed:
     """Take up to ``limit`` pending events off the queue, oldest first. Rows other workers hold
     are skipped (PostgreSQL ``SKIP LOCKED``; SQLite has one writer anyway). The claim is undone
     if the caller's transaction rolls back."""
@@ -25,15 +47,11 @@ def claim_events(session: Session, limit: int) -> list[int]:
         .order_by(_PENDING.c.seq)
         .limit(limit)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
     )
-    claimed = session.scalars(
-        delete(_PENDING).where(_PENDING.c.seq.in_(oldest)).returning(_PENDING.c.seq)
-    )
-    return sorted(claimed)
+    return _taken(session, oldest)
 
 
-def claim_listed(session: Session, seqs: Sequence[int]) -> list[int]:
+def claim_listed(session: Session, seqs: Sequence[int]) -> Claimed:
     """Take these events off the queue (those still queued and not held by another worker):
     a worker isolating a failed batch claims its halves again. The numbers travel as one array
     on PostgreSQL (a list of placeholders would stop at 65,535)."""
@@ -42,10 +60,7 @@ def claim_listed(session: Session, seqs: Sequence[int]) -> list[int]:
         .where(one_of(session, _PENDING.c.seq, seqs))
         .with_for_update(skip_locked=True)
     )
-    claimed = session.scalars(
-        delete(_PENDING).where(_PENDING.c.seq.in_(held.scalar_subquery())).returning(_PENDING.c.seq)
-    )
-    return sorted(claimed)
+    return _taken(session, held)
 
 
 def set_aside(session: Session, seq: int, error: str, now: datetime) -> bool:
@@ -77,13 +92,16 @@ def dead_letter_count(session: Session) -> int:
 def requeue_dead_letters(session: Session, seqs: Sequence[int] | None) -> list[int]:
     """Queue dead letters (these, or all) for the worker again; returns their numbers."""
     chosen = _chosen_dead_letters(seqs)
-    session.execute(insert(_PENDING).from_select(["seq"], chosen))
+    events = select(Event.seq, Event.occurred_at).where(Event.seq.in_(chosen))
+    session.execute(insert(_PENDING).from_select(["seq", "occurred_at"], events))
     return _delete_dead_letters(session, chosen)
 
 
 def drop_dead_letters(session: Session, seqs: Sequence[int] | None) -> list[int]:
     """Delete dead letters (these, or all) and their events: they will never count."""
     chosen = _chosen_dead_letters(seqs)
+    dropped = select(Event.event_id).where(Event.seq.in_(chosen))
+    session.execute(delete(EventId).where(EventId.event_id.in_(dropped)))  # may be sent again
     session.execute(delete(Event).where(Event.seq.in_(chosen)))
     return _delete_dead_letters(session, chosen)
 

@@ -1,4 +1,4 @@
-"""SQL for events. Inserts are idempotent through the database's unique index on event_id.
+"""SQL for events. Inserts are idempotent through the primary key of ``event_ids``.
 
 On PostgreSQL the batch is serialised by pydantic-core (in Rust) straight into the JSON document
 that ``service.db.bulk`` expands server-side; building Python dicts for ``json.dumps`` instead
@@ -16,12 +16,13 @@ from sqlalchemy import Table, distinct, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from service.db.bulk import bulk_upsert, is_postgresql
-from service.events.models import Event, PendingEvent
+from service.events.models import Event, EventId, PendingEvent
 from service.events.schemas import ITEMS_AS_JSON, EventCreate
 from service.events.types import EventType
 
 _EVENTS: Table = Event.__table__  # type: ignore[assignment]
 _PENDING: Table = PendingEvent.__table__  # type: ignore[assignment]
+_IDS: Table = EventId.__table__  # type: ignore[assignment]
 _AS_JSON = TypeAdapter(list[EventCreate])
 _COLUMNS = list(EventCreate.model_fields)
 
@@ -33,32 +34,55 @@ def _row(event: EventCreate) -> dict[str, Any]:
     return row
 
 
+def _ids(event: EventCreate) -> dict[str, Any]:
+    return {"event_id": event.event_id, "customer_id": event.customer_id}
+
+
 def insert_new(
     session: Session, events: Sequence[EventCreate], *, received_at: datetime
 ) -> list[int]:
     """Insert the events whose event_id is not stored yet, and queue them for the worker;
     return the sequence numbers of the events this call stored.
 
-    ``ON CONFLICT DO NOTHING`` makes the unique index the arbiter, so two requests racing with the
-    same event_id store it once, and the loser learns it was a duplicate from RETURNING. Rows go
-    in event_id order, so concurrent batches take their locks in one order and cannot deadlock.
+    The ids go into ``event_ids`` first with ``ON CONFLICT DO NOTHING``, so its primary key is
+    the arbiter: two requests racing with the same event_id store it once, and the loser learns
+    it was a duplicate from RETURNING. Then only the events whose id was new are stored (the
+    first of a batch's repeats). Rows go in event_id order, so concurrent batches take their
+    locks in one order and cannot deadlock.
     """
     if not events:
         return []
     ordered = sorted(events, key=lambda event: event.event_id)
     postgres = is_postgresql(session)
-    stored = bulk_upsert(
+    new = set(
+        bulk_upsert(
+            session,
+            _IDS,
+            columns=["event_id", "customer_id"],
+            rows=[_ids(event) for event in ordered],  # not the whole batch: parsed for 2 fields
+            conflict=["event_id"],
+            returning=_IDS.c.event_id,
+        )
+    )
+    fresh: list[EventCreate] = []
+    for event in ordered:
+        if event.event_id in new:
+            new.discard(event.event_id)  # a batch's repeats: the first is stored
+            fresh.append(event)
+    if not fresh:
+        return []
+    return bulk_upsert(
         session,
         _EVENTS,
         columns=_COLUMNS,
-        document=_AS_JSON.dump_json(ordered).decode() if postgres else None,
-        rows=() if postgres else [_row(event) for event in ordered],
-        conflict=["event_id"],
+        document=_AS_JSON.dump_json(fresh).decode() if postgres else None,
+        rows=() if postgres else [_row(event) for event in fresh],
+        conflict=None,
         constants={"received_at": received_at},
         returning=_EVENTS.c.seq,
         returning_into=_PENDING,  # queued for the worker, in the same statement on PostgreSQL
+        carried=["occurred_at"],
     )
-    return stored
 
 
 def known_customers(session: Session, at: datetime) -> int:

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.customers import service as customers
 from service.customers.models import CustomerAttributes, CustomerProfile
 from service.db.bulk import analyze
-from service.events import queue
-from service.events.models import Event
+from service.events import partitions, queue
+from service.events.models import Event, EventId
 from service.jobs.loop import PollingLoop, backoff_seconds
 from service.ml.activity import (
     DAY_COUNTERS,
@@ -54,6 +54,9 @@ _NULL_COLUMN = (
 turn an overflow into."""
 UPKEEP_SECONDS = 10.0
 """How often an idle worker looks for aged scores (``service.scoring.service.upkeep``)."""
+PARTITION_CHECK_SECONDS = 3600.0
+"""How often a worker creates the event partitions ahead and applies the retention
+(``service.events.partitions``)."""
 
 
 COUNTERS = {
@@ -95,8 +98,9 @@ def process_pending(session_factory: sessionmaker[Session], limit: int) -> int:
     seqs: list[int] = []
     try:
         with session_factory() as session, session.begin():
-            seqs = queue.claim_events(session, limit)
-            _apply(session, seqs)
+            claimed = queue.claim_events(session, limit)
+            seqs = claimed.seqs
+            _apply(session, claimed)
     except (DataError, IntegrityError, CounterOverflowError) as error:
         if not seqs or overflow(error) is None:
             raise
@@ -111,10 +115,11 @@ def process_pending(session_factory: sessionmaker[Session], limit: int) -> int:
     return len(seqs)
 
 
-def _apply(session: Session, seqs: list[int]) -> None:
-    if not seqs:
+def _apply(session: Session, claimed: queue.Claimed) -> None:
+    if not claimed.seqs or claimed.first is None or claimed.last is None:
         return
-    parts = [aggregate_frames(e, i) for e, i in portrait.event_frames_by_seq(session, seqs)]
+    frames = portrait.event_frames_by_seq(session, claimed.seqs, claimed.first, claimed.last)
+    parts = [aggregate_frames(e, i) for e, i in frames]
     activity = Activity.combine(parts)
     portrait.add_activity(session, activity)
     scores.mark_stale(session, activity.days["customer_id"].unique().tolist(), "events")
@@ -127,7 +132,7 @@ def _isolate(session_factory: sessionmaker[Session], seqs: list[int]) -> None:
         with session_factory() as session, session.begin():
             claimed = queue.claim_listed(session, seqs)
             _apply(session, claimed)
-        metrics.EVENTS_APPLIED.inc(len(claimed))
+        metrics.EVENTS_APPLIED.inc(len(claimed.seqs))
         return
     except (DataError, IntegrityError, CounterOverflowError) as error:
         if overflow(error) is None:
@@ -166,6 +171,7 @@ def drain(session_factory: sessionmaker[Session], limit: int = 20_000) -> int:
 
 IMPORTED_TABLES = (
     Event.__tablename__,
+    EventId.__tablename__,
     *PORTRAIT_TABLES,
     CustomerAttributes.__tablename__,
     CustomerProfile.__tablename__,
@@ -175,9 +181,12 @@ IMPORTED_TABLES = (
 
 def settle_import(session_factory: sessionmaker[Session]) -> int:
     """After a bulk import: apply everything it queued, so the portrait is current when the
-    command returns, and refresh the planner's statistics of the tables it filled
-    (``service.db.bulk.analyze``); returns how many events were applied."""
+    command returns, move the events of months without a partition into partitions of their
+    own (``service.events.partitions``: history lands in the default one), and refresh the
+    planner's statistics of the tables it filled (``service.db.bulk.analyze``); returns how many
+    events were applied."""
     applied = drain(session_factory)
+    partitions.maintain(session_factory, datetime.now(UTC), None)
     with session_factory() as session, session.begin():
         analyze(session, IMPORTED_TABLES)
     return applied
@@ -197,10 +206,13 @@ class Worker(PollingLoop):
         batch: int,
         scorer: scoring.Scorer | None = None,
         profiles: customers.ProfilePolicy | None = None,
+        retention_months: int | None = None,
     ) -> None:
         super().__init__(poll_seconds)
         self.session_factory = session_factory
         self.profiles = profiles  # until the merged profiles are caught up (the first turn)
+        self.retention_months = retention_months
+        self._next_partitions = 0.0
         self.batch = batch
         self._batch = batch  # smaller for a while after a batch timed out
         self.scorer = scorer
@@ -213,6 +225,9 @@ class Worker(PollingLoop):
             if merged:
                 logger.info("merged the profiles of %d customers", merged)
             self.profiles = None
+        if time.monotonic() >= self._next_partitions:
+            self._next_partitions = time.monotonic() + PARTITION_CHECK_SECONDS
+            partitions.maintain(self.session_factory, datetime.now(UTC), self.retention_months)
         try:
             applied = process_pending(self.session_factory, self._batch)
         except OperationalError as error:

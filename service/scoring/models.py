@@ -62,7 +62,9 @@ class Score(_ScoreValues, Base):
 
 
 class ScoreHistory(_ScoreValues, Base):
-    """Every stored score, append-only (without attributions: those are kept for the latest)."""
+    """Every stored score, append-only (without attributions: those are kept for the latest).
+    On PostgreSQL its primary key is (id, customer_id), so a sharded database can distribute it
+    by customer (docs/operations.md); SQLite numbers rows only through a lone integer key."""
 
     __tablename__ = "score_history"
     __table_args__ = (Index("ix_score_history_customer", "customer_id", "computed_at"),)

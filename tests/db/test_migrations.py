@@ -9,13 +9,15 @@ from sqlalchemy import create_engine, inspect
 import service.models  # noqa: F401  (the full metadata)
 from service.db import migrations
 from service.db.base import Base
+from service.events.partitions import compared
 
 
 def test_models_and_migrations_agree(database_url: str) -> None:
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            opts = {"compare_type": True, "include_name": compared}
+            context = MigrationContext.configure(connection, opts=opts)
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()

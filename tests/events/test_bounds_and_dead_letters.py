@@ -218,6 +218,8 @@ def test_dead_letters_are_retried_or_dropped_by_an_admin(
     assert (
         summary["activity"]["events"] == 2
     )  # the first purchase and the retried one; the dropped is gone
+    resent = client.post("/v1/events", json=batch(first, second), headers=headers).json()
+    assert (resent["accepted"], resent["duplicates"]) == (1, 1)  # the dropped one's id is gone
 
 
 def test_the_cli_lists_retries_and_drops_dead_letters(

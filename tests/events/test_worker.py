@@ -79,7 +79,7 @@ def test_a_batch_that_fails_leaves_its_events_queued(
     )
     factory = make_session_factory(db)
     with factory() as session:
-        assert len(queue.claim_events(session, 10)) == 2
+        assert len(queue.claim_events(session, 10).seqs) == 2
         session.rollback()  # a worker that died mid-batch
 
     assert pending(db) == 2
