@@ -50,6 +50,8 @@ def compared(name: str | None, type_: str, parent_names: object) -> bool:
 
 
 def month_start(moment: datetime) -> datetime:
+    """The start of ``moment``'s month in UTC (months are UTC months)."""
+    moment = moment.astimezone(UTC)
     return datetime(moment.year, moment.month, 1, tzinfo=UTC)
 
 
@@ -87,6 +89,9 @@ def create(session: Session, month: datetime) -> None:
         text(f"CREATE TABLE {table} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
     )
     session.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {table}_range CHECK ({inside})"))
+    # The attach takes this lock anyway; taken first, no event of the month can reach the
+    # default partition between the move and the attach (which would then be refused).
+    session.execute(text(f"LOCK TABLE {DEFAULT} IN ACCESS EXCLUSIVE MODE"))
     moved = f"DELETE FROM {DEFAULT} WHERE {inside} RETURNING *"
     session.execute(text(f"WITH moved AS ({moved}) INSERT INTO {table} SELECT * FROM moved"))
     bounds = f"FROM ('{start}') TO ('{end}')"
