@@ -185,6 +185,12 @@ def write_profiles(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     )
 
 
+def delete_profiles(session: Session, customer_ids: Sequence[str]) -> None:
+    if customer_ids:
+        listed = one_of(session, CustomerProfile.customer_id, customer_ids)
+        session.execute(delete(CustomerProfile).where(listed))
+
+
 def unmerged_customers(session: Session, precedence: str) -> list[str]:
     """Customers with attributes whose merged profile is missing or was merged under another
     precedence."""

@@ -134,14 +134,16 @@ def replace_many(
 
 def merge_profiles(session: Session, customer_ids: Sequence[str], policy: ProfilePolicy) -> None:
     """Write the listed customers' merged profiles (``customer_profiles``) from their sources'
-    rows as they are now."""
+    rows as they are now; a customer without any (erased meanwhile) keeps no merged row."""
     precedence = ",".join(policy.source_precedence)
-    merged = _merged(repository.all_attributes(session, sorted(set(customer_ids))), policy)
+    listed = sorted(set(customer_ids))
+    merged = _merged(repository.all_attributes(session, listed), policy)
     rows = [
         {"customer_id": customer, "attributes": values, "precedence": precedence}
         for customer, values in merged.items()
     ]
     repository.write_profiles(session, rows)
+    repository.delete_profiles(session, [customer for customer in listed if customer not in merged])
 
 
 def merge_unmerged(session_factory: sessionmaker[Session], policy: ProfilePolicy) -> int:

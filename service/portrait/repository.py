@@ -21,6 +21,7 @@ from sqlalchemy import (
     func,
     literal,
     null,
+    select,
     text,
     tuple_,
     update,
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from service.db.bulk import bulk_upsert, is_postgresql
 from service.db.types import UTCDateTime
+from service.events.models import PendingEvent
 from service.ml.activity import (
     DAY_COUNTERS,
     EVENT_COLUMNS,
@@ -290,10 +292,16 @@ def queued_frames(
     session: Session, customer_ids: Sequence[str], *, until: datetime
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """The listed customers' events at or before ``until`` that no worker has applied yet
-    (queued, so not in the stored aggregates), like ``event_frames``."""
+    (queued, so not in the stored aggregates), like ``event_frames``. None are older than the
+    oldest queued event, which bounds the read to the event partitions from its month on (the
+    queue is usually seconds old); with nothing queued, nothing is read."""
+    oldest = session.scalar(select(func.min(PendingEvent.occurred_at)))
+    if oldest is None:
+        return iter(())
     clause, listed = _of_customers(session, customer_ids)
-    where = f"{clause} AND e.occurred_at <= :until AND {_QUEUED}"
-    return _both_frames(session, where, [listed, _moment("until", until)], None)
+    where = f"{clause} AND e.occurred_at BETWEEN :oldest AND :until AND {_QUEUED}"
+    moments = [_moment("oldest", oldest), _moment("until", until)]
+    return _both_frames(session, where, [listed, *moments], None)
 
 
 def applied_frames_after(

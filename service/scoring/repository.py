@@ -273,10 +273,15 @@ def mark_aged(session: Session, before: datetime, limit: int, now: datetime) -> 
     return len(aged)
 
 
-def latest_event(session: Session, customer_ids: Sequence[str]) -> datetime:
-    """The latest occurred_at among the customers' events (the epoch without any)."""
-    query = select(func.max(Event.occurred_at)).where(Event.customer_id.in_(customer_ids))
-    return session.scalar(query) or datetime.fromtimestamp(0, UTC)
+def latest_event_after(
+    session: Session, customer_ids: Sequence[str], after: datetime
+) -> datetime | None:
+    """The latest occurred_at after ``after`` among the customers' events (None without any).
+    Bounded in time, so only the event partitions from ``after``'s month on are read."""
+    query = select(func.max(Event.occurred_at)).where(
+        Event.customer_id.in_(customer_ids), Event.occurred_at > after
+    )
+    return session.scalar(query)
 
 
 def clv_values(session: Session, model_version: str, horizon_days: int) -> list[float]:

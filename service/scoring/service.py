@@ -511,7 +511,7 @@ def refresh_stale(
         # Up to the latest stored event: one stamped a little ahead (clock skew, accepted by
         # ingestion) must be in the score its arrival triggered. The float network, not the
         # int8 one: the attributions must add up to this score.
-        as_of = max(now, repository.latest_event(session, list(leased)))
+        as_of = repository.latest_event_after(session, list(leased), now) or now
         computed = _compute_each(session, scorer, model, list(leased), as_of, explain=False)
     triggers = {customer: trigger for customer, (_, trigger) in leased.items()}
     rows = _computed_rows(computed, version, model.horizon_days, as_of, triggers)

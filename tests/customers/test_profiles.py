@@ -15,6 +15,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
+from service.customers import repository as customer_rows
 from service.customers import service as customers
 from service.customers.models import CustomerProfile
 from service.customers.schemas import CustomerAttributesUpdate
@@ -119,6 +120,11 @@ def test_a_worker_merges_profiles_missing_or_merged_under_another_precedence(
 
     assert stored_profile(db, "c-1") == stored_profile(db, "c-2") == {"region": "south"}
     assert customers.merge_unmerged(make_session_factory(db), policy) == 0  # nothing left
+
+    with Session(db) as session, session.begin():  # a customer erased while a merge ran
+        customer_rows.lock_profiles(session, ["gone"])
+        customers.merge_profiles(session, ["gone"], policy)
+    assert stored_profile(db, "gone") is None
 
 
 def test_concurrent_writes_to_two_sources_of_one_customer_both_reach_the_merged_profile(
