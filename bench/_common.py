@@ -238,13 +238,24 @@ def copy_events(database_url: str, rows: Iterable[tuple[Any, ...]]) -> float:
         return time.perf_counter() - started
 
 
+def copy_shop_events(url: str, folder: Path, received: datetime) -> float:
+    """COPY a simulated shop's events in, and their ids into ``event_ids`` (what ingestion
+    keeps to store each event once); returns the seconds the COPY took."""
+    lines = (folder / "events.jsonl").open()
+    seconds = copy_events(url, (event_row(json.loads(line), received) for line in lines))
+    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO event_ids (event_id, customer_id) SELECT event_id, customer_id FROM events"
+        )
+    return seconds
+
+
 def load_shop(url: str, folder: Path) -> int:
     """COPY the events in and build the portrait from them, as `clv import-events` leaves a
     shop (without it, every customer would score from an empty portrait); profiles through the
     bulk attribute path. Returns the event count."""
     received = datetime.now(UTC)
-    lines = (folder / "events.jsonl").open()
-    copy_events(url, (event_row(json.loads(line), received) for line in lines))
+    copy_shop_events(url, folder, received)
     count: int = json.loads((folder / "shop.json").read_text())["counts"]["events"]
     settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
     policy = customers.ProfilePolicy.from_settings(settings, PiiHasher.from_settings(settings))
@@ -256,12 +267,6 @@ def load_shop(url: str, folder: Path) -> int:
         updates.append((row["customer_id"], update))
     factory = make_session_factory(engine)
     with factory() as session, session.begin():
-        session.execute(  # what ingestion keeps to store each event once
-            text(
-                "INSERT INTO event_ids (event_id, customer_id) "
-                "SELECT event_id, customer_id FROM events"
-            )
-        )
         portrait.rebuild(session)
         customers.replace_many(session, updates, policy)
     partitions.maintain(factory, received, None)  # as `clv import-events` ends (settle_import)

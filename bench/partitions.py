@@ -37,8 +37,7 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
-    copy_events,
-    event_row,
+    copy_shop_events,
     libpq_url,
     percentile,
     report,
@@ -65,12 +64,7 @@ def load(url: str, folder: Path, partitioned: bool) -> dict[str, float]:
     (``partitioned``) the events moved into monthly partitions as an import's end does; then
     ANALYZE."""
     received = datetime.now(UTC)
-    lines = (folder / "events.jsonl").open()
-    copied = copy_events(url, (event_row(json.loads(line), received) for line in lines))
-    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
-        connection.execute(
-            "INSERT INTO event_ids (event_id, customer_id) SELECT event_id, customer_id FROM events"
-        )
+    copied = copy_shop_events(url, folder, received)
     engine = make_engine(Settings(_env_file=None, database_url=url))  # type: ignore[call-arg]
     factory = make_session_factory(engine)
     with factory() as session, session.begin():
