@@ -11,7 +11,14 @@
    features, network) and the BTYD baseline alone (behaviour features and its formulas), so the
    two models' throughputs are compared on the same customers and the same reads.
 
+With `--nproc N [N ...]` it measures training across processes instead of steps 2-4: for each N,
+`clv train --nproc N` (N ranks under torchrun, each reading its shard of the customers; N = 1 is
+plain `clv train`) on the same shop: wall time, each rank's own peak RSS (the ranks print it),
+and what serves with the candidates' validation figures, to compare with one process.
+
     .venv/bin/python bench/train.py [--customers 50000] [--horizon-days 365] [--device cpu]
+    .venv/bin/python bench/train.py --customers 50000 --nproc 1 2
+    .venv/bin/python bench/train.py --customers 200000 --nproc 8 --epochs 5
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -35,6 +43,7 @@ from service.events.repository import customers_until
 from service.ml.activity import day_number
 from service.ml.artifacts import device_for
 from service.ml.features import behaviour_features
+from service.model_versions import service as registry
 from service.model_versions.store import load_version
 from service.scoring.export import CHUNK_CUSTOMERS
 from service.simulator.config import ShopConfig
@@ -54,6 +63,44 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, str
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:4])} failed ({process.returncode}): {output}")
     return time.perf_counter() - started, usage.ru_maxrss / 1024, output
+
+
+def trained_with_ranks(
+    clv: list[str], window: list[str], processes: int, env: dict[str, str], url: str
+) -> dict[str, Any]:
+    """``clv train --nproc processes``: wall seconds, each rank's peak RSS in MiB (one process:
+    its own, from ``wait4``), and the version's selection figures."""
+    command = [*clv, "train", *window] + (["--nproc", str(processes)] if processes > 1 else [])
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    errors = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"training with {processes} processes failed: {errors[-3000:]}")
+    peaks = [float(m.replace(",", "")) for m in re.findall(r"peak memory ([\d,]+) MiB", errors)]
+    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    engine = make_engine(settings)
+    with make_session_factory(engine)() as session:
+        metrics = registry.list_versions(session)[0].metrics
+    engine.dispose()
+    return {
+        "processes": processes,
+        "wall_seconds": round(seconds, 1),
+        "peak_rss_mib_per_rank": [round(p) for p in peaks] or [round(usage.ru_maxrss / 1024)],
+        "served": metrics["served"],
+        "candidates": {
+            name: {k: round(v, 3) for k, v in figures.items() if k in FIGURES}
+            for name, figures in metrics["candidates"].items()
+        },
+        "held_out_deep": {
+            k: round(v, 3) for k, v in metrics["held_out"]["deep"].items() if k in FIGURES
+        },
+    }
+
+
+FIGURES = ("normalized_gini", "decile_mape", "aggregate_revenue_error")
 
 
 def compare(url: str, as_of: datetime, horizon_days: int) -> dict[str, Any]:
@@ -98,6 +145,10 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--horizon-days", type=int, default=365)
     parser.add_argument("--device", default="cpu", help="CLV_DEVICE for training and scoring")
+    parser.add_argument(
+        "--nproc", type=int, nargs="+", help="train as each of these numbers of processes instead"
+    )
+    parser.add_argument("--epochs", type=int, default=25, help="upper bound on training epochs")
     parser.add_argument("--compare", help=argparse.SUPPRESS)  # child mode: a database URL
     args = parser.parse_args()
     config = ShopConfig(customers=args.customers, days=730, horizon_days=30, start=START)
@@ -110,6 +161,13 @@ def main() -> None:
         folder, url, events, env = shop.folder, shop.url, shop.events, shop.env
         clv = [sys.executable, "-m", "service.cli"]
         window = ["--horizon-days", str(args.horizon_days), "--as-of", as_of.isoformat()]
+        if args.nproc:
+            runs = [trained_with_ranks(clv, window, n, env, url) for n in args.nproc]
+            report(
+                f"train_nproc_{args.customers}",
+                {"customers": args.customers, "events": events, "runs": runs},
+            )
+            return
         train_s, train_mib, trained = measured([*clv, "train", *window], env)
         scores = folder / "scores.csv"
         score_s, score_mib, _ = measured([*clv, "score", *window, "--out", str(scores)], env)

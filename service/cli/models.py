@@ -3,8 +3,10 @@
 # Beyond typer, rich and the standard library, imports go inside the commands: --help is instant.
 from __future__ import annotations
 
+from contextlib import nullcontext
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -21,6 +23,10 @@ from service.cli.common import (
     stages,
     transaction,
 )
+
+if TYPE_CHECKING:
+    from service.config import Settings
+    from service.model_versions.schemas import ModelVersionRead
 
 app = typer.Typer()
 models_app = typer.Typer(help="Registered model versions and their aliases.", no_args_is_help=True)
@@ -57,6 +63,14 @@ def train(
             "CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES says.",
         ),
     ] = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Train as this many processes (PyTorch DDP through torchrun: gloo on the CPU, "
+            "NCCL on CUDA), each reading only its shard of the customers; needs PostgreSQL.",
+        ),
+    ] = 1,
 ) -> None:
     """Train a model and register the version.
 
@@ -64,8 +78,9 @@ def train(
     challenger otherwise. The protected attributes are left out unless
     --with-protected-attributes or CLV_TRAIN_WITH_PROTECTED_ATTRIBUTES=true asks for them."""
     from service.errors import InvalidRequestError
+    from service.ml import collective
     from service.training import protected
-    from service.training.runner import train_version
+    from service.training.runner import train_as_rank, train_version
 
     _check_architecture(architecture)
     settings = load_settings()
@@ -76,22 +91,83 @@ def train(
         )
     except InvalidRequestError as error:
         raise fail(error.message) from None
-    with session_factory(settings) as factory, stages("training") as progress:
-        version = train_version(
-            factory,
-            settings,
-            as_of=moment,
-            horizon_days=horizon_days,
-            architecture=architecture,
-            epochs=epochs,
-            with_protected_attributes=asked,
-            actor="cli",
-            progress=progress,
-        )
+    if nproc > 1:
+        _launch_ranks(settings, nproc, horizon_days, moment, architecture, epochs, asked)
+    training: dict[str, Any] = {
+        "as_of": moment,
+        "horizon_days": horizon_days,
+        "architecture": architecture,
+        "epochs": epochs,
+        "with_protected_attributes": asked,
+    }
+    ranked = collective.launched()
+    leader = ranked is None or ranked[0] == 0  # the one rank that reports
+    bar = stages("training") if leader else nullcontext(None)
+    with session_factory(settings) as factory, bar as progress:
+        version: ModelVersionRead | None
+        if ranked is None:
+            version = train_version(factory, settings, actor="cli", progress=progress, **training)
+        else:
+            version = train_as_rank(
+                factory, settings, ranked, actor="cli", progress=progress, **training
+            )
+    if ranked is not None:
+        _peak_memory(ranked)
+    if version is None:  # a rank other than 0: rank 0 registers the model and reports
+        return
     console.print(f"registered {version.version} ({', '.join(version.aliases)})")
     console.print(_candidates_table(version.metrics))
     if omitted := version.metrics.get("omitted_feature_groups"):
         console.print("left out: " + "; ".join(f"{g} ({why})" for g, why in omitted.items()))
+
+
+def _launch_ranks(
+    settings: Settings,
+    processes: int,
+    horizon_days: int,
+    moment: datetime,
+    architecture: str,
+    epochs: int,
+    with_protected: bool | None,
+) -> None:
+    """Run this training as ``processes`` ranks under ``torchrun``, then exit (``--as-of``
+    fixed here, so every rank trains on the same data)."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    from service.training.runner import run_ranks
+
+    if settings.is_sqlite:
+        raise fail(
+            "--nproc needs PostgreSQL (CLV_DATABASE_URL=postgresql+psycopg://...): each rank "
+            "reads its shard of the customers there; SQLite is one process's database"
+        )
+    arguments = [
+        f"--horizon-days={horizon_days}",
+        f"--as-of={moment.isoformat()}",
+        f"--architecture={architecture}",
+        f"--epochs={epochs}",
+    ]
+    if with_protected is not None:
+        arguments.append(
+            "--with-protected-attributes" if with_protected else "--without-protected-attributes"
+        )
+    try:
+        run_ranks(processes, arguments)
+    except ChildFailedError as error:
+        failed = ", ".join(str(rank) for rank in sorted(error.failures))
+        raise fail(
+            f"training as {processes} processes failed (rank {failed}); their errors are above"
+        ) from None
+    raise typer.Exit(0)
+
+
+def _peak_memory(ranked: tuple[int, int, int]) -> None:
+    """Each rank's own peak resident memory: what ``--nproc`` bounds (bench/train.py reads it)."""
+    import resource
+
+    rank, world, _ = ranked
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    err_console.print(f"rank {rank} of {world}: peak memory {peak:,.0f} MiB")
 
 
 def _check_architecture(architecture: str) -> None:

@@ -7,14 +7,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Row, delete, exists, func, or_, select
+from sqlalchemy import Row, delete, exists, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.customers.models import CustomerAttributes, CustomerProfile
 from service.db.base import Base
 from service.db.bulk import bulk_upsert, is_postgresql
-from service.db.queries import one_of
+from service.db.queries import Shard, one_of
 from service.db.types import MONEY_SCALE
 from service.events.models import DeadLetter, Event, PendingEvent
 
@@ -26,14 +26,17 @@ def attributes(session: Session, customer_id: str) -> Sequence[CustomerAttribute
 
 
 def all_attributes(
-    session: Session, customer_ids: Sequence[str] | None = None
+    session: Session, customer_ids: Sequence[str] | None = None, shard: Shard | None = None
 ) -> Sequence[Row[Any]]:
-    """Every attribute row (of the listed customers) as plain rows (no ORM objects: this may
-    read every customer)."""
+    """Every attribute row (of the listed customers, of a shard's) as plain rows (no ORM
+    objects: this may read every customer)."""
     table = CustomerAttributes.__table__
     query = select(table)
     if customer_ids is not None:
         query = query.where(one_of(session, table.c.customer_id, customer_ids))
+    if shard is not None:
+        clause, values = shard.holds(f"{CustomerAttributes.__tablename__}.customer_id")
+        query = query.where(text(clause).bindparams(*values))
     return session.execute(query).all()
 
 

@@ -20,6 +20,7 @@ from service.customers.schemas import (
     ProfileAttributeRead,
     SourceAttributesRead,
 )
+from service.db.queries import Shard
 from service.db.types import MONEY_SCALE, canonical_decimal
 from service.errors import NotFoundError
 from service.events.types import EventType
@@ -227,11 +228,14 @@ def _merge(sources: Sequence[SourceAttributes]) -> dict[str, ProfileAttributeRea
 
 
 def all_profiles(
-    session: Session, policy: ProfilePolicy, customer_ids: Sequence[str] | None = None
+    session: Session,
+    policy: ProfilePolicy,
+    customer_ids: Sequence[str] | None = None,
+    shard: Shard | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
-    """Every customer's (or the listed customers') merged attribute values and the set of
-    sources they have, for training and scoring."""
-    rows = repository.all_attributes(session, customer_ids)
+    """Every customer's (or the listed customers', or a shard's) merged attribute values and the
+    set of sources they have, for training and scoring."""
+    rows = repository.all_attributes(session, customer_ids, shard)
     sources: dict[str, set[str]] = {}
     for row in rows:
         sources.setdefault(row.customer_id, set()).add(row.source)

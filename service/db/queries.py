@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Select, String, bindparam, func, select
+from sqlalchemy import BigInteger, ColumnElement, Integer, Select, String, bindparam, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from service.db.bulk import is_postgresql
 
@@ -30,3 +32,25 @@ def one_of(
     kind = BigInteger() if values and isinstance(values[0], int) else String()
     array = bindparam(None, list(values), type_=postgresql.ARRAY(kind))
     return column == func.any(array)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` disjoint shards of the customers: a training rank's share
+    (``service.ml.collective``). Decided by PostgreSQL's ``hashtext`` of the customer id where
+    the rows are, so a rank reads only its own customers' rows; SQLite has no such function, and
+    is one process's database anyway (``clv train --nproc`` refuses it)."""
+
+    index: int
+    count: int
+
+    def holds(self, customer_id: str) -> tuple[str, list[BindParameter[Any]]]:
+        """SQL saying that the column ``customer_id`` (as written in the query) is in this
+        shard, and its parameters."""
+        return (
+            f"(hashtext({customer_id}) & 2147483647) % :shard_count = :shard_index",
+            [
+                bindparam("shard_count", self.count, type_=Integer()),
+                bindparam("shard_index", self.index, type_=Integer()),
+            ],
+        )

@@ -75,7 +75,7 @@ class Activity:
         return cls(
             days=_sum(days, ["customer_id", "day"], DAY_COUNTERS),
             products=_sum(products, ["customer_id", "sku"], PRODUCT_COUNTERS),
-            catalogue=_latest(pd.concat([part.catalogue for part in parts])),
+            catalogue=combined_catalogue([part.catalogue for part in parts]),
         )
 
     def minus(self, other: Activity) -> Activity:
@@ -167,6 +167,11 @@ _EMPTY = Activity(
     ),
 )
 """Shared and never modified: every operation here returns new frames."""
+
+
+def combined_catalogue(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """One catalogue from several (of batches, or of training's ranks): the latest text wins."""
+    return _latest(pd.concat(parts))
 
 
 def _latest(catalogue: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from service.ml.activity import Activity
+from service.ml import collective
+from service.ml.activity import Activity, combined_catalogue
 from service.ml.categories import GROUP as CATEGORY_MIX
 from service.ml.categories import category_definitions, category_mix, category_vocabulary
 from service.ml.features import BEHAVIOUR_FEATURES, FeatureDef, behaviour_features
@@ -44,13 +45,14 @@ class FeaturePipeline:
         keep only their "other" category channel (events with items)."""
         require_orders(activity.days)
         self.omitted_: dict[str, str] = {}
-        self.categories_, reason = category_vocabulary(activity.catalogue)
+        catalogue = combined_catalogue(collective.gathered(activity.catalogue))  # every rank's
+        self.categories_, reason = category_vocabulary(catalogue)
         if reason is not None:
             self.omitted_[CATEGORY_MIX] = reason
-        self.text_ = self._fit_text(activity.catalogue)
-        self.topics_ = self._fit_topics(activity.catalogue)
+        self.text_ = self._fit_text(catalogue)
+        self.topics_ = self._fit_topics(catalogue)
         self.profile_ = ProfileEncoder().fit(profiles, sources)
-        reason = unusable_profiles(profiles, self.profile_)
+        reason = unusable_profiles(collective.any_rank(any(profiles.values())), self.profile_)
         if reason is not None:
             self.omitted_[PROFILE] = reason
         return self

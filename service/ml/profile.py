@@ -9,11 +9,13 @@ is encoded too. Keyed hashes (email, phone) and free text with many values are l
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
 
+from service.ml import collective
 from service.ml.categories import slug
 from service.ml.features import FeatureDef
 from service.privacy import HASH_PREFIX
@@ -27,26 +29,45 @@ def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+@dataclass
+class _Seen:
+    """What the profiles show of one attribute: whether every value is a number, whether any is
+    a keyed hash, and its distinct values as text (at most ``MAX_LEVELS`` + 1: past that it is
+    not one-hot encoded, whatever the count)."""
+
+    numeric: bool = True
+    hashed: bool = False
+    levels: set[str] = field(default_factory=set)
+
+    def add(self, value: Any) -> None:
+        self.numeric = self.numeric and _is_number(value)
+        self.hashed = self.hashed or str(value).startswith(HASH_PREFIX)
+        if len(self.levels) <= MAX_LEVELS:
+            self.levels.add(str(value))
+
+    def merge(self, other: _Seen) -> None:
+        self.numeric, self.hashed = self.numeric and other.numeric, self.hashed or other.hashed
+        self.levels = set(sorted(self.levels | other.levels)[: MAX_LEVELS + 1])
+
+
 class ProfileEncoder:
     def fit(
         self, profiles: Mapping[str, Mapping[str, Any]], sources: Mapping[str, set[str]]
     ) -> ProfileEncoder:
-        """``profiles``: customer -> merged attributes; ``sources``: customer -> its sources."""
-        values: dict[str, set[Any]] = {}
-        for attributes in profiles.values():
-            for name, value in attributes.items():
-                values.setdefault(name, set()).add(value)
-        self.numeric_: list[str] = sorted(
-            name for name, seen in values.items() if all(_is_number(v) for v in seen)
-        )
+        """``profiles``: customer -> merged attributes; ``sources``: customer -> its sources.
+        What every rank of a training saw of each attribute is merged (``collective``)."""
+        seen: dict[str, _Seen] = {}
+        for part in collective.gathered(_observed(profiles)):
+            for name, observed in part.items():
+                seen.setdefault(name, _Seen()).merge(observed)
+        self.numeric_: list[str] = sorted(name for name, s in seen.items() if s.numeric)
         self.levels_: dict[str, list[str]] = {
-            name: sorted(str(v) for v in seen)
-            for name, seen in sorted(values.items())
-            if name not in self.numeric_
-            and len(seen) <= MAX_LEVELS
-            and not any(str(v).startswith(HASH_PREFIX) for v in seen)
+            name: sorted(s.levels)
+            for name, s in sorted(seen.items())
+            if not s.numeric and len(s.levels) <= MAX_LEVELS and not s.hashed
         }
-        self.sources_: list[str] = sorted({s for found in sources.values() for s in found})
+        found = {s for names in sources.values() for s in names}
+        self.sources_: list[str] = sorted(set().union(*collective.gathered(found)))
         return self
 
     def state(self) -> dict[str, Any]:
@@ -120,11 +141,20 @@ class ProfileEncoder:
         return pd.DataFrame(matrix, index=customers, columns=names)
 
 
-def unusable_profiles(profiles: Profiles, encoder: ProfileEncoder) -> str | None:
-    """Why ``encoder`` (fitted on ``profiles``) gives no columns, or None when it gives some."""
+def _observed(profiles: Profiles) -> dict[str, _Seen]:
+    seen: dict[str, _Seen] = {}
+    for attributes in profiles.values():
+        for name, value in attributes.items():
+            seen.setdefault(name, _Seen()).add(value)
+    return seen
+
+
+def unusable_profiles(any_profiles: bool, encoder: ProfileEncoder) -> str | None:
+    """Why ``encoder`` gives no columns (``any_profiles``: whether any customer it was fitted
+    on has one), or None when it gives some."""
     if encoder.definitions():
         return None
-    if not any(profiles.values()):
+    if not any_profiles:
         return "no customer profiles"
     return (
         "no profile attribute can be encoded (only keyed hashes or text with more than "

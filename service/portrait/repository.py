@@ -31,6 +31,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from service.db.bulk import bulk_upsert, is_postgresql
+from service.db.queries import Shard
 from service.db.types import UTCDateTime
 from service.events.models import PendingEvent
 from service.ml.activity import (
@@ -266,11 +267,13 @@ def event_frames(
     until: datetime,
     customer_ids: Sequence[str] | None = None,
     customer_range: tuple[str, str] | None = None,
+    shard: Shard | None = None,
     chunk: int = 250_000,
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Events at or before ``until`` (of the listed customers, of the customers with ids in a
-    range, or of all), as (event frame, item frame) chunks of up to ``chunk`` rows (one of each
-    for listed customers); an item chunk need not belong to the event chunk beside it. Dead
+    range, of a shard's customers, or of all), as (event frame, item frame) chunks of up to
+    ``chunk`` rows (one of each for listed customers); an item chunk need not belong to the event
+    chunk beside it. Dead
     letters (``service.events.models.DeadLetter``) are left out: they count nowhere until
     retried."""
     where = f"e.occurred_at <= :until AND {_NOT_DEAD}"
@@ -285,6 +288,10 @@ def event_frames(
         where += " AND e.customer_id BETWEEN :first AND :last"
         parameters.append(bindparam("first", customer_range[0], type_=String()))
         parameters.append(bindparam("last", customer_range[1], type_=String()))
+    if shard is not None:
+        clause, values = shard.holds("e.customer_id")
+        where += f" AND {clause}"
+        parameters.extend(values)
     return _both_frames(session, where, parameters, bounded)
 
 

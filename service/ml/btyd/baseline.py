@@ -25,6 +25,8 @@ _COUNT_MODELS: dict[str, type[PurchaseCountFitter]] = {
     "bgnbd": BetaGeoFitter,
     "paretonbd": ParetoNBDFitter,
 }
+BTYD_INPUTS = ("frequency", "recency_days", "age_days", "monetary_value", "has_purchased")
+"""The portrait's columns these models read: all a BTYD fit needs of a customer."""
 OUTPUTS = ("btyd_expected_orders", "btyd_probability_alive", "btyd_order_value", "btyd_clv")
 
 
@@ -33,8 +35,8 @@ class BtydBaseline:
     count_model: CountModel = "bgnbd"
 
     def fit(self, features: pd.DataFrame) -> BtydBaseline:
-        """``features``: the portrait (needs frequency, recency_days, age_days, monetary_value,
-        has_purchased); only customers with an order are used."""
+        """``features``: the portrait (``BTYD_INPUTS`` of it); only customers with an order are
+        used."""
         buyers = features[features["has_purchased"] > 0]
         self.counts_ = fit_counts(self.count_model, buyers)
         self.spend_ = GammaGammaFitter().fit(

@@ -7,9 +7,10 @@ from datetime import datetime
 
 import pandas as pd
 
+from service.ml import collective
 from service.ml.activity import Activity, day_number
 from service.ml.btyd.base import ConvergenceError
-from service.ml.btyd.baseline import BtydBaseline
+from service.ml.btyd.baseline import BTYD_INPUTS, BtydBaseline
 from service.ml.features import behaviour_features
 from service.ml.selection import BTYD_CANDIDATES
 from service.ml.training.config import DataTooShortError, TrainConfig
@@ -17,8 +18,7 @@ from service.ml.training.config import DataTooShortError, TrainConfig
 
 def fit_btyd(activity: Activity, cutoff: datetime, config: TrainConfig) -> BtydBaseline:
     """The network's own BTYD model (its outputs are features) at a cut-off."""
-    features = behaviour_features(activity.days, day_number(cutoff))
-    return _required(converged(features, (config.count_model,)), config, cutoff)
+    return _required(converged(_everyone(activity, cutoff), (config.count_model,)), config, cutoff)
 
 
 def fit_baselines(
@@ -26,9 +26,16 @@ def fit_baselines(
 ) -> dict[str, BtydBaseline]:
     """Every BTYD candidate at the cut-off, the network's own (``count_model``) first: it must
     converge; another that does not is left out."""
-    baselines = converged(behaviour_features(activity.days, day_number(cutoff)))
+    baselines = converged(_everyone(activity, cutoff))
     own = _required(baselines, config, cutoff)
     return {config.count_model: own, **baselines}
+
+
+def _everyone(activity: Activity, cutoff: datetime) -> pd.DataFrame:
+    """The BTYD summary at the cut-off of this rank's customers (``activity``) and every other
+    rank's (``collective``): the models are fitted on the whole shop, whichever rank fits them."""
+    features = behaviour_features(activity.days, day_number(cutoff))
+    return collective.by_customer(features[list(BTYD_INPUTS)])
 
 
 def converged(

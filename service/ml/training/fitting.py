@@ -10,11 +10,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from service.ml import collective
 from service.ml.clv_model import ClvModel
 from service.ml.examples import Examples
 from service.ml.losses import ziln_initial_logits, ziln_loss
 from service.ml.nets import output_layer
-from service.ml.training.config import Progress, TrainConfig, TrainingCancelledError
+from service.ml.training.config import (
+    DataTooShortError,
+    Progress,
+    TrainConfig,
+    TrainingCancelledError,
+)
 from service.ml.training.report import Epoch
 
 Weights = dict[str, torch.Tensor]
@@ -73,8 +79,9 @@ def fit_network(
     net = model.net
     train_set, held_set = Tensors.of(model, training), Tensors.of(model, validation)
     if not warm:
+        every_label = torch.as_tensor(collective.concatenated(train_set.labels.numpy()))
         with torch.no_grad():
-            output_layer(net).bias.copy_(ziln_initial_logits(train_set.labels))
+            output_layer(net).bias.copy_(ziln_initial_logits(every_label))
     optimizer = torch.optim.AdamW(
         net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -82,10 +89,11 @@ def fit_network(
     # a warm start's weights are a candidate too: fine-tuning must beat them
     best = _Best(_loss(net, held_set, config), _copy(net)) if warm else _Best()
     history: list[Epoch] = []
+    stepping = collective.parallel(net)  # DDP when there are several ranks
     for epoch in range(1, config.epochs + 1):
         if cancelled and cancelled():
             raise TrainingCancelledError("training was cancelled")
-        train_loss = _epoch(net, optimizer, train_set, generator, config)
+        train_loss = _epoch(stepping, optimizer, train_set, generator, config)
         history.append(Epoch(epoch, train_loss, _loss(net, held_set, config)))
         report(
             f"epoch {epoch}: validation loss {history[-1].validation_loss:.4f}",
@@ -105,14 +113,36 @@ def _epoch(
     generator: torch.Generator,
     config: TrainConfig,
 ) -> float:
-    """One pass over ``data`` in minibatches shuffled by ``generator``; the mean training loss."""
+    """One pass over ``data`` in minibatches shuffled by ``generator``; the mean training loss
+    over every rank's rows. With several ranks each takes its share of a ``batch_size`` batch,
+    and all take as many steps as the rank with the most rows needs (DDP averages the gradients
+    of each step over the ranks, so they step together); a rank that runs out of rows first
+    goes on with a fresh shuffle of its own."""
     net.train()
-    order = torch.randperm(len(data.labels), generator=generator)
-    total = 0.0
-    for start in range(0, len(order), config.batch_size):
-        batch = order[start : start + config.batch_size]
+    rows = -(-config.batch_size // collective.world())  # this rank's share of a batch
+    steps = collective.largest(-(-len(data.labels) // rows))
+    order = _shuffled(len(data.labels), (steps - 1) * rows + 1, generator)
+    total, count = 0.0, 0
+    for step in range(steps):
+        batch = order[step * rows : (step + 1) * rows]
         total += _step(net, optimizer, data, batch, config) * len(batch)
-    return total / len(order)
+        count += len(batch)
+    total, count = collective.total([total, count])
+    return float(total / count)
+
+
+def _shuffled(rows: int, at_least: int, generator: torch.Generator) -> torch.Tensor:
+    """A random order of ``rows`` row numbers, followed by further ones until there are
+    ``at_least`` (one order, unless this rank has fewer rows than another)."""
+    if not rows:
+        raise DataTooShortError(
+            f"rank {collective.rank()} of {collective.world()} has no training examples; train "
+            "with fewer processes"
+        )
+    orders = [torch.randperm(rows, generator=generator)]
+    while sum(len(o) for o in orders) < at_least:
+        orders.append(torch.randperm(rows, generator=generator))
+    return torch.cat(orders)
 
 
 def _step(
@@ -142,7 +172,8 @@ def _loss(net: torch.nn.Module, data: Tensors, config: TrainConfig) -> float:
         rows = slice(start, start + size)
         logits = net(data.sequences[rows].to(config.device), data.tabular[rows].to(config.device))
         total += float(ziln_loss(data.labels[rows].to(config.device), logits).sum())
-    return total / max(len(data.labels), 1)
+    total, count = collective.total([total, len(data.labels)])  # every rank's
+    return float(total / max(count, 1))
 
 
 def _copy(net: torch.nn.Module) -> Weights:

@@ -10,7 +10,9 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from service.ml import collective
 from service.ml.activity import Activity, day_number
+from service.ml.btyd.baseline import BTYD_INPUTS
 from service.ml.clv_model import ClvModel
 from service.ml.examples import EventLog, Profiles, Sources
 from service.ml.features import behaviour_features
@@ -58,21 +60,35 @@ def judge(
 ) -> Judgement:
     """Every candidate fitted on the events up to the window's start and compared on the
     customers with an order by then, against their spend in the window (``selection``)."""
-    days = selection_window(log.first_moment, as_of, config.horizon_days, config.min_history_days)
+    first = collective.earliest(log.first_moment)
+    days = selection_window(first, as_of, config.horizon_days, config.min_history_days)
     start = as_of - timedelta(days=days)
     past = log.until(start)
     past_activity = past.activity()
     features = behaviour_features(past_activity.days, day_number(start))
-    buyers = _buyers(features, start, days)
-    actual = _window_spend(log, buyers, start, as_of, days)
-    predictions, purchases = btyd_predictions(features, buyers, days)
+    shard_buyers = features.index[features["has_purchased"] > 0] if len(features) else pd.Index([])
+    # every rank's customers from here on (one process: the same frame), by id
+    everyone = collective.by_customer(features[list(BTYD_INPUTS)])
+    buyers = _buyers(everyone, start, days)
+    actual = _window_spend(log, shard_buyers, start, as_of, days)
+    predictions, purchases = btyd_predictions(everyone, buyers, days)
     notes = {}
     try:
         report(f"training the network on the events up to {start.date()}", 0.0)
         window_config = replace(config, horizon_days=days)
-        predictions["deep"], purchases["deep"] = _network_predictions(
-            past, profiles, sources, start, buyers, window_config, report, cancelled, past_activity
+        spend, purchase = _network_predictions(
+            past,
+            profiles,
+            sources,
+            start,
+            shard_buyers,
+            window_config,
+            report,
+            cancelled,
+            past_activity,
         )
+        predictions["deep"] = collective.by_customer(pd.Series(spend, shard_buyers)).to_numpy()
+        purchases["deep"] = collective.by_customer(pd.Series(purchase, shard_buyers)).to_numpy()
     except InsufficientDataError as error:  # the network needs more than the BTYD models
         notes["deep"] = f"not judged: {error}"
     if not any(name in predictions for name in BTYD_CANDIDATES):
@@ -122,15 +138,16 @@ def _buyers(features: pd.DataFrame, start: datetime, days: int) -> pd.Index:
 
 
 def _window_spend(
-    log: EventLog, buyers: pd.Index, start: datetime, as_of: datetime, days: int
+    log: EventLog, shard_buyers: pd.Index, start: datetime, as_of: datetime, days: int
 ) -> np.ndarray:
-    """What ``buyers`` spent in the window; refused when none of them spent anything, which
-    would leave every candidate's metrics undefined."""
-    spent = log.spend_between(start, as_of).reindex(buyers, fill_value=0.0)
-    actual: np.ndarray = spent.to_numpy(float)
+    """What the buyers spent in the window, every rank's (each reads its ``shard_buyers``') in
+    the order of their ids; refused when none of them spent anything, which would leave every
+    candidate's metrics undefined."""
+    spent = log.spend_between(start, as_of).reindex(shard_buyers, fill_value=0.0)
+    actual: np.ndarray = collective.by_customer(spent).to_numpy(float)
     if not actual.any():
         raise DataTooShortError(
-            f"none of the {len(buyers)} customers with an order by {start.date()} ordered in the "
+            f"none of the {len(actual)} customers with an order by {start.date()} ordered in the "
             f"{days} days after it, the window the candidates are judged on"
         )
     return actual
@@ -202,9 +219,10 @@ def serve(
     examples = model.examples(log, profiles, sources, as_of)
     bought = examples.portrait["has_purchased"].to_numpy() > 0
     days = model.horizon_days
-    deep = model.network_clv(examples)[bought]
+    deep = collective.concatenated(model.network_clv(examples)[bought])
     btyd = model.baselines[serving.anchor].predict(examples.portrait[bought], days)
-    model.serving = replace(serving, blend=QuantileMap.fit(deep, btyd["btyd_clv"].to_numpy(), days))
+    anchor = collective.concatenated(btyd["btyd_clv"].to_numpy())
+    model.serving = replace(serving, blend=QuantileMap.fit(deep, anchor, days))
     return selection
 
 

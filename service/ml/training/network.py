@@ -12,8 +12,10 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
+from service.ml import collective
 from service.ml.activity import Activity
 from service.ml.btyd.baseline import BtydBaseline
 from service.ml.clv_model import ClvModel, signed_log
@@ -109,8 +111,8 @@ def train_network(
     )
     return model, NetworkFit(
         windows=_window_levels(windows, levels),
-        training_examples=int(sum(len(t.customers) for t in training)),
-        validation_examples=len(validation.customers),
+        training_examples=int(collective.total(sum(len(t.customers) for t in training))),
+        validation_examples=int(collective.total(len(validation.customers))),
         history=tuple(history),
         held_out=_held_out_metrics(model, validation),
     )
@@ -128,7 +130,7 @@ def _plan(
 ) -> tuple[int, list[Window]]:
     """(longest horizon the labels allow, windows): every window ``plan_windows`` gives, or a
     warm start's newest ones."""
-    horizon, windows = plan_windows(log.first_moment, as_of, config)
+    horizon, windows = plan_windows(collective.earliest(log.first_moment), as_of, config)
     if start_from is not None:
         windows = newest_windows(windows, horizon, start_from.report.as_of)
     return horizon, windows
@@ -213,10 +215,13 @@ def _set_up_network(
 
 
 def _scaler(training: list[Examples]) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, std) of the signed-log tabular features; a constant feature's std is 1, so it
-    scales to 0 rather than to a division by zero."""
+    """(mean, std) of the signed-log tabular features over every rank's training examples (in
+    two passes, as ``numpy.std``); a constant feature's std is 1, so it scales to 0 rather than
+    to a division by zero."""
     logged = signed_log(np.concatenate([t.tabular.to_numpy(np.float64) for t in training]))
-    mean, std = logged.mean(axis=0), logged.std(axis=0)
+    rows = collective.total(len(logged))
+    mean = collective.total(logged.sum(axis=0)) / rows
+    std = np.sqrt(collective.total(((logged - mean) ** 2).sum(axis=0)) / rows)
     std[std < 1e-9] = 1.0
     return mean, std
 
@@ -252,10 +257,13 @@ def _model(
 def _calibrate(model: ClvModel, held_out: list[Examples], config: TrainConfig) -> list[Level]:
     """Set the model's level (``log_calibration``) from every window's held-out customers;
     returns each window's (predicted, actual) spend before it."""
-    levels = [
-        (float(ziln_mean(model.logits(held)).sum()), float(np.sum(held.labels)))  # type: ignore[arg-type]
-        for held in held_out
-    ]
+    sums = collective.total(
+        [
+            (float(ziln_mean(model.logits(held)).sum()), float(np.sum(held.labels)))  # type: ignore[arg-type]
+            for held in held_out
+        ]
+    )
+    levels = [(float(predicted), float(actual)) for predicted, actual in sums]
     model.log_calibration = _log_calibration(levels, config)
     return levels
 
@@ -283,9 +291,11 @@ def _held_out_metrics(model: ClvModel, validation: Examples) -> dict[str, Metric
     """The model against the BTYD baseline on the validation window's customers with an order
     by the cut-off (the BTYD models' domain), at the horizon the labels cover."""
     buyers = validation.portrait["has_purchased"].to_numpy() > 0
-    actual = np.asarray(validation.labels)[buyers]
-    logits = model.logits(validation)
-    return {
-        "deep": evaluate(actual, ziln_mean(logits).numpy()[buyers]),
-        "btyd": evaluate(actual, validation.tabular["btyd_clv"].to_numpy()[buyers]),
+    columns = {
+        "actual": np.asarray(validation.labels)[buyers],
+        "deep": ziln_mean(model.logits(validation)).numpy()[buyers],
+        "btyd": validation.tabular["btyd_clv"].to_numpy()[buyers],
     }
+    every = collective.by_customer(pd.DataFrame(columns, index=validation.customers[buyers]))
+    actual = every["actual"].to_numpy()
+    return {name: evaluate(actual, every[name].to_numpy()) for name in ("deep", "btyd")}

@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 from datetime import datetime
 
+from service.ml import collective
 from service.ml.clv_model import ClvModel
 from service.ml.examples import EventLog, Profiles, Sources
 from service.ml.insufficient import require_events, require_orders
@@ -43,7 +44,7 @@ def train(
     require_events(log.events)
     activity = log.activity()
     require_orders(activity.days)
-    plan_windows(log.first_moment, as_of, config)  # too short a span: says how long is needed
+    plan_windows(collective.earliest(log.first_moment), as_of, config)  # too short: says how long
     if start_from is not None:
         judged, network_progress = inherit(start_from), step
     else:
@@ -84,7 +85,7 @@ def _report(
     """Everything the stages recorded, in one place."""
     return TrainingReport(
         as_of=as_of,
-        data_from=log.first_moment,
+        data_from=collective.earliest(log.first_moment),
         windows=fit.windows,
         training_examples=fit.training_examples,
         validation_examples=fit.validation_examples,

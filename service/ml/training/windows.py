@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from service.ml import collective
 from service.ml.examples import Examples
 from service.ml.training.config import (
     MIN_HORIZON_DAYS,
@@ -100,8 +101,13 @@ def check_enough_customers(
 ) -> None:
     """Refuse a shop too small to validate on: the metrics and early stopping need buyers among
     the held-out customers, and training needs someone left."""
-    buyers = int((validation.portrait["has_purchased"].to_numpy() > 0).sum())
-    if buyers < MIN_VALIDATION_BUYERS or not sum(len(t.customers) for t in training):
+    buyers, trained = collective.total(
+        [
+            (validation.portrait["has_purchased"].to_numpy() > 0).sum(),
+            sum(len(t.customers) for t in training),
+        ]
+    ).astype(int)  # every rank's
+    if buyers < MIN_VALIDATION_BUYERS or not trained:
         raise DataTooShortError(
             f"{buyers} of the customers held out for validation have an order by "
             f"{cutoff.date()}; training needs at least {MIN_VALIDATION_BUYERS} "
