@@ -91,7 +91,10 @@ def train(
         )
     except InvalidRequestError as error:
         raise fail(error.message) from None
+    ranked = collective.launched()
     if nproc > 1:
+        if ranked is not None:
+            raise fail("--nproc starts torchrun itself: leave it out of a torchrun command")
         _launch_ranks(settings, nproc, horizon_days, moment, architecture, epochs, asked)
     training: dict[str, Any] = {
         "as_of": moment,
@@ -100,7 +103,6 @@ def train(
         "epochs": epochs,
         "with_protected_attributes": asked,
     }
-    ranked = collective.launched()
     leader = ranked is None or ranked[0] == 0  # the one rank that reports
     bar = stages("training") if leader else nullcontext(None)
     with session_factory(settings) as factory, bar as progress:

@@ -148,3 +148,16 @@ def test_data_that_cannot_train_fail_every_rank_with_the_reason(
     assert ranks.stderr.count("error: no events at or before ") == 2
     assert "training as 2 processes failed (rank 0, 1); their errors are above" in ranks.stderr
     assert "registered" not in ranks.stdout
+
+
+def test_nproc_inside_a_torchrun_rank_is_refused_rather_than_nested(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CLV_DATABASE_URL", f"sqlite:///{tmp_path / 'clv.db'}")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun sets in each rank
+    monkeypatch.setenv("RANK", "0")
+
+    result = CliRunner().invoke(app, ["train", "--horizon-days", "30", "--nproc", "2"])
+
+    assert result.exit_code == 1
+    assert "leave it out of a torchrun command" in result.output
