@@ -80,7 +80,7 @@ def train(
     from service.errors import InvalidRequestError
     from service.ml import collective
     from service.training import protected
-    from service.training.runner import train_as_rank, train_version
+    from service.training.runner import TrainingOptions, train_as_rank, train_version
 
     _check_architecture(architecture)
     settings = load_settings()
@@ -96,7 +96,7 @@ def train(
         if ranked is not None:
             raise fail("--nproc starts torchrun itself: leave it out of a torchrun command")
         _launch_ranks(settings, nproc, horizon_days, moment, architecture, epochs, asked)
-    training: dict[str, Any] = {
+    training: TrainingOptions = {
         "as_of": moment,
         "horizon_days": horizon_days,
         "architecture": architecture,
@@ -106,13 +106,12 @@ def train(
     leader = ranked is None or ranked[0] == 0  # the one rank that reports
     bar = stages("training") if leader else nullcontext(None)
     with session_factory(settings) as factory, bar as progress:
+        training["progress"] = progress
         version: ModelVersionRead | None
         if ranked is None:
-            version = train_version(factory, settings, actor="cli", progress=progress, **training)
+            version = train_version(factory, settings, actor="cli", **training)
         else:
-            version = train_as_rank(
-                factory, settings, ranked, actor="cli", progress=progress, **training
-            )
+            version = train_as_rank(factory, settings, ranked, actor="cli", **training)
     if ranked is not None:
         _peak_memory(ranked)
     if version is None:  # a rank other than 0: rank 0 registers the model and reports

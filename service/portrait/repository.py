@@ -273,9 +273,8 @@ def event_frames(
     """Events at or before ``until`` (of the listed customers, of the customers with ids in a
     range, of a shard's customers, or of all), as (event frame, item frame) chunks of up to
     ``chunk`` rows (one of each for listed customers); an item chunk need not belong to the event
-    chunk beside it. Dead
-    letters (``service.events.models.DeadLetter``) are left out: they count nowhere until
-    retried."""
+    chunk beside it. Dead letters (``service.events.models.DeadLetter``) are left out: they
+    count nowhere until retried."""
     where = f"e.occurred_at <= :until AND {_NOT_DEAD}"
     parameters: list[BindParameter[Any]] = [_moment("until", until)]
     bounded: int | None = chunk
@@ -328,11 +327,11 @@ def applied_frames_after(
 # that second on (ties within a second included); SQLite numbers the rows.
 # On PostgreSQL the walk starts no earlier than the latest day before the moment's day from which
 # on the customer has count + 1 events (``customer_days`` counts them), or their first day with
-# events: events are partitioned by
-# month, and the bound lets each customer's walk skip the months before it (run-time pruning)
-# instead of descending every month's index, which made this read 11 times slower over 17
-# months (bench/partitions.py). The days count applied events only: a queued event older than
-# every applied one of its customer is read once applied (which marks the customer stale).
+# events: events are partitioned by month, and the bound lets each customer's walk skip the
+# months before it (run-time pruning) instead of descending every month's index, which made
+# this read 11 times slower over 17 months (bench/partitions.py). The days count applied
+# events only: a queued event older than every applied one of its customer is read once applied
+# (which marks the customer stale).
 # The customers come as a sub-select: given as a constant array, PostgreSQL 15 spent 3.8 s
 # starting this plan over 28 monthly partitions, against 0.3 ms for the same array computed.
 _RECENT_SQL = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Required, TypedDict, Unpack
 
 import torch
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +24,18 @@ from service.ml.training import Progress, TrainConfig, train
 from service.model_versions import service as registry
 from service.model_versions.schemas import ModelVersionRead
 from service.training import data, protected
+
+
+class TrainingOptions(TypedDict, total=False):
+    """What ``train_model`` is asked, passed through by ``train_version`` and ``train_as_rank``."""
+
+    as_of: Required[datetime]
+    horizon_days: Required[int]
+    architecture: str
+    epochs: int
+    with_protected_attributes: bool | None
+    progress: Progress | None
+    cancelled: Callable[[], bool] | None
 
 
 def train_or_refuse(
@@ -52,7 +64,11 @@ def train_or_refuse(
 
 
 def train_version(
-    session_factory: sessionmaker[Session], settings: Settings, *, actor: str, **training: Any
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    *,
+    actor: str,
+    **training: Unpack[TrainingOptions],
 ) -> ModelVersionRead:
     """A model trained in this process (``training``: ``train_model``'s options) and
     registered."""
@@ -132,7 +148,7 @@ def train_as_rank(
     ranked: tuple[int, int, int],
     *,
     actor: str,
-    **training: Any,
+    **training: Unpack[TrainingOptions],
 ) -> ModelVersionRead | None:
     """This process's part of a training across ``torchrun``'s ranks (``ranked``: rank, world
     size, local rank): it joins the process group, trains on its shard of the customers, and
