@@ -115,13 +115,7 @@ def examples_of(
 
 
 def _one(examples: Examples, row: int) -> Examples:
-    customers = examples.customers[row : row + 1]
-    return Examples(
-        customers,
-        examples.tabular.loc[customers],
-        examples.sequences[row : row + 1],
-        examples.portrait.loc[customers],
-    )
+    return examples.subset(np.arange(len(examples.customers)) == row)  # its prefixes too
 
 
 def compare_explainers(model: ClvModel, examples: Examples, samples: int) -> dict[str, Any]:
@@ -236,14 +230,17 @@ def one_computation(
         started = clock()
         activity = portrait_service.activity_at(session, chosen, now)
         timings["aggregates"], started = clock() - started, clock()
+        orders = portrait_service.latest_orders(session, chosen, now) if model.floors else None
+        timings["latest_orders"], started = clock() - started, clock()
+        extra = orders.most if orders is not None else 0  # as the engine reads
         events, categories = portrait.recent_events(
-            session, chosen, until=now, count=model.sequence_length
+            session, chosen, until=now, count=model.sequence_length + extra
         )
         timings["latest_events"], started = clock() - started, clock()
         profiles, sources = data.profiles(session, settings, chosen)
         timings["attributes"], started = clock() - started, clock()
     recent = RecentEvents(events, categories)
-    examples = model.examples_from_portrait(activity, recent, profiles, sources, now)
+    examples = model.examples_from_portrait(activity, recent, profiles, sources, now, orders)
     timings["features"], started = clock() - started, clock()
     model.predict(examples)
     timings["model"] = clock() - started

@@ -78,6 +78,14 @@ class Activity:
             catalogue=combined_catalogue([part.catalogue for part in parts]),
         )
 
+    def of(self, customers: pd.Series | pd.Index) -> Activity:
+        """These aggregates of the listed customers only."""
+        return Activity(
+            days=self.days[self.days["customer_id"].isin(customers)],
+            products=self.products[self.products["customer_id"].isin(customers)],
+            catalogue=self.catalogue,
+        )
+
     def minus(self, other: Activity) -> Activity:
         """These aggregates less ``other``'s, which they include (its events were counted here
         too): counters subtract as they add, and rows left with no events are dropped. The

@@ -10,6 +10,11 @@ Pareto/NBD's, which grades one-order customers and is 1 right after a purchase (
 Pareto/NBD did not converge on the shop); the expected
 order value is Gamma-Gamma's and expected orders are clv over it.
 
+An order never lowers expected orders, so it lowers clv only through a lower expected order
+value. The BTYD models are so by structure; where the network ranks customers (deep or blend),
+expected orders are floored at the most the same candidate gives the customer at the same moment
+without the orders of the day before it (``Examples.earlier``, ``_floored``).
+
 Within the span of label windows it was trained on, the horizon is
 the network's own input; outside it (data too short for labels at the asked horizon, or a horizon
 shorter than any window) its outputs at the nearest end of the span are carried to the asked
@@ -48,6 +53,7 @@ from service.ml.explain import Attributions, Background, expected_gradients
 from service.ml.features import FeatureDef
 from service.ml.losses import ziln_mean, ziln_parameters
 from service.ml.portrait import FeaturePipeline
+from service.ml.prefixes import Orders
 from service.ml.selection import Serving
 from service.ml.sequences import channel_definitions
 
@@ -141,6 +147,7 @@ class ClvModel:
             self.sequence_length,
             label_days,
             activity,
+            with_earlier=True,
         )
 
     def examples_from_portrait(
@@ -150,9 +157,11 @@ class ClvModel:
         profiles: Profiles,
         sources: Sources,
         as_of: datetime,
+        orders: Orders | None = None,
     ) -> Examples:
         """As ``examples``, from the aggregates at ``as_of`` and each customer's latest events
-        rather than their whole log (``assemble``)."""
+        rather than their whole log (``assemble``); ``orders``: their orders of the day, which
+        ``floors`` needs (``recent`` then holds ``Orders.most`` events more)."""
         return assemble(
             activity,
             recent,
@@ -163,6 +172,7 @@ class ClvModel:
             as_of,
             self.network_horizon_days,
             self.sequence_length,
+            orders,
         )
 
     def examples_without_events(
@@ -208,20 +218,30 @@ class ClvModel:
         purchase = 1 - (1 - p.numpy()) ** (self.horizon_days / self.network_horizon_days)
         return clv, purchase
 
+    def floored_network_outputs(self, examples: Examples) -> tuple[np.ndarray, np.ndarray]:
+        """``network_outputs`` with the spend floored as the deep candidate serves it
+        (``_floored``): what training judges the network on."""
+        clv, purchase = self.network_outputs(examples)
+        return self._floored("deep", examples, clv, self._before(examples)), purchase
+
+    @property
+    def floors(self) -> bool:
+        """Whether its scores need ``Examples.earlier``: where the network ranks the
+        customers with an order (deep or blend serving, or a network only)."""
+        return self.serving is None or self.serving.served not in self.baselines
+
     def predict(self, examples: Examples) -> pd.DataFrame:
         serving = self._serving()
         deep, purchase = self.network_outputs(examples)
         portrait = examples.portrait
         bought = portrait["has_purchased"].to_numpy() > 0
-        clv, purchase = self._served(portrait, bought, deep, purchase)
+        clv, purchase = self._served(examples, deep, purchase)
         p10, p50, p90 = serving.bands.apply(clv, self.horizon_days)
         scores = pd.DataFrame(
             {"clv": clv, "p10": p10, "p50": p50, "p90": p90, "purchase_probability": purchase},
             index=examples.customers,
         )
-        order_value = np.where(
-            bought, examples.tabular["btyd_order_value"], self._population_order_value()
-        )
+        order_value = self._order_values(examples)
         scores["expected_orders"] = clv / np.maximum(order_value, 1e-9)
         alive = self.baselines.get("paretonbd", self.btyd).probability_alive(portrait)
         scores["probability_alive"] = np.where(bought, alive, purchase)
@@ -238,25 +258,70 @@ class ClvModel:
             raise ValueError("this model has no serving choice (a network only); retrain it")
         return self.serving
 
-    def _population_order_value(self) -> float:
-        return float(
-            self.btyd.spend_.conditional_expected_average_profit(np.zeros(1), np.zeros(1))[0]
+    def _order_values(self, examples: Examples) -> np.ndarray:
+        """Gamma-Gamma's expected order value: the customer's with an order, the population's
+        without."""
+        bought = examples.portrait["has_purchased"].to_numpy() > 0
+        nobody = np.zeros(1)
+        population = self.btyd.spend_.conditional_expected_average_profit(nobody, nobody)
+        values: np.ndarray = np.where(
+            bought, examples.tabular["btyd_order_value"].to_numpy(), population[0]
         )
+        return values
 
     def _served(
-        self, portrait: pd.DataFrame, bought: np.ndarray, deep: np.ndarray, purchase: np.ndarray
+        self, examples: Examples, deep: np.ndarray, purchase: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """(clv, purchase probability) of the served candidate; the network's for customers
         without an order."""
-        serving, days = self._serving(), self.horizon_days
-        if serving.served == "deep":
-            return deep, purchase
-        if serving.served == "blend":
-            return np.where(bought, self._blend(deep), deep), purchase
-        baseline = self.baselines[serving.served]
+        served, portrait = self._serving().served, examples.portrait
+        if served not in self.baselines:
+            return self._floored(served, examples, deep, self._before(examples)), purchase
+        bought = portrait["has_purchased"].to_numpy() > 0
+        baseline, days = self.baselines[served], self.horizon_days
         btyd = baseline.predict(portrait, days)["btyd_clv"].to_numpy()
         quiet = baseline.probability_no_purchase(portrait, days)
         return np.where(bought, btyd, deep), np.where(bought, 1 - quiet, purchase)
+
+    def _ranked(self, candidate: str, examples: Examples, deep: np.ndarray) -> np.ndarray:
+        """The spend of a candidate the network ranks: its own (deep), or the blend for the
+        customers with an order (the network's ranking at the anchor's level)."""
+        if candidate == "deep":
+            return deep
+        bought = examples.portrait["has_purchased"].to_numpy() > 0
+        return np.where(bought, self._blend(deep), deep)
+
+    def _before(self, examples: Examples) -> tuple[Examples, np.ndarray] | None:
+        """``Examples.earlier`` and the network's spend on them, if built."""
+        earlier = examples.earlier
+        if earlier is None or not len(earlier.customers):
+            return None
+        return earlier, self.network_clv(earlier)
+
+    def _floored(
+        self,
+        candidate: str,
+        examples: Examples,
+        deep: np.ndarray,
+        before: tuple[Examples, np.ndarray] | None,
+    ) -> np.ndarray:
+        """A network-ranked candidate's spend (``_ranked``), raised where needed so that its
+        expected orders (spend over ``_order_values``) are the most it gives the customer or any
+        of their prefixes: the customer at the same moment less their last 1, 2, ... orders of
+        the day before it (``service.ml.prefixes``). An order then never lowers expected orders
+        when the customer is scored within the day, and lowers spend only through a lower
+        expected order value, in proportion. The network alone does not guarantee it: a dear
+        order raises the expected order value more than the network raises its spend, and a
+        cheap one can read to it as a customer spending less. One prefix is not enough: the
+        floor of the customer with the order must cover the floor without it."""
+        clv = self._ranked(candidate, examples, deep)
+        if before is None:
+            return clv
+        earlier, earlier_deep = before
+        orders = self._ranked(candidate, earlier, earlier_deep) / self._order_values(earlier)
+        most = pd.Series(orders, earlier.customers).groupby(level=0).max()
+        floor = most.reindex(examples.customers).to_numpy() * self._order_values(examples)
+        return np.where(floor > clv, floor, clv)  # NaN (no prefix): compares False
 
     def _blend(self, deep: np.ndarray) -> np.ndarray:
         blend = self._serving().blend
@@ -268,9 +333,9 @@ class ClvModel:
         """Every candidate's expected spend (columns: deep, blend and each BTYD model that
         converged at the training time), whatever serves: for comparing them on later data
         (``bench/real_data.py``, backtests)."""
-        deep = self.network_clv(examples)
+        deep, before = self.network_clv(examples), self._before(examples)
         bought = examples.portrait["has_purchased"].to_numpy() > 0
-        columns = {"deep": deep, "blend": np.where(bought, self._blend(deep), deep)}
+        columns = {name: self._floored(name, examples, deep, before) for name in ("deep", "blend")}
         for name, baseline in self.baselines.items():
             btyd = baseline.predict(examples.portrait, self.horizon_days)["btyd_clv"]
             columns[name] = np.where(bought, btyd.to_numpy(), deep)
@@ -304,8 +369,7 @@ class ClvModel:
         """Expected gradients of the network, scaled to the served score."""
         assert self.background is not None
         deep, purchase = self.network_outputs(examples)
-        bought = examples.portrait["has_purchased"].to_numpy() > 0
-        served, _ = self._served(examples.portrait, bought, deep, purchase)
+        served, _ = self._served(examples, deep, purchase)
         ratio = np.where(deep > 0, served / np.maximum(deep, 1e-12), 1.0)
         explained = expected_gradients(
             self.float_net or self.net,

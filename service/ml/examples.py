@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ from service.ml.btyd.baseline import BtydBaseline
 from service.ml.features import FeatureDef
 from service.ml.insufficient import require_events
 from service.ml.portrait import FeaturePipeline
+from service.ml.prefixes import Orders, prefixes
 from service.ml.sequences import channel_names, event_sequences, first_item_categories
 
 HORIZON_FEATURE = "horizon_days"
@@ -45,6 +46,7 @@ EXTRA_DEFINITIONS = (
     FeatureDef(HORIZON_FEATURE, "The horizon asked for (not explained: fixed).", "days", "horizon"),
 )
 
+V = TypeVar("V")
 Profiles = Mapping[str, Mapping[str, Any]]
 Sources = Mapping[str, set[str]]
 
@@ -77,6 +79,21 @@ class EventLog:
             int(self.events["seconds"].min()), tz=datetime.now().astimezone().tzinfo
         )
 
+    def with_orders(self, customers: pd.Index, amounts: np.ndarray, moment: datetime) -> EventLog:
+        """This log plus one order per customer at ``moment``, of ``amounts`` in the shop
+        currency, numbered after its last event: what-if histories (tests, benchmarks)."""
+        first = int(self.events["seq"].max()) + 1
+        added = pd.DataFrame(
+            {
+                "seq": np.arange(first, first + len(customers)),
+                "customer_id": customers,
+                "type": "purchase",
+                "seconds": int(moment.timestamp()),
+                "amount_units": np.round(np.asarray(amounts) * MONEY_UNITS).astype(np.int64),
+            }
+        )
+        return EventLog(pd.concat([self.events, added], ignore_index=True), self.items)
+
     def spend_between(self, start: datetime, end: datetime) -> pd.Series:
         """Spend on orders in (start, end], per customer, in the shop currency. A purchase of
         negative amount is a refund (as the activity reads it), not negative spend."""
@@ -97,16 +114,24 @@ class Examples:
     sequences: np.ndarray  # (n, length, channels)
     portrait: pd.DataFrame  # the behaviour features, for BTYD and reporting
     labels: np.ndarray | None = None  # spend in the label window after the cut-off
+    earlier: Examples | None = None
+    """The same customers at the same moment less their last 1, 2, ... orders
+    (``service.ml.prefixes``), when built: one row per customer and prefix, ``customers``
+    repeating."""
 
     def subset(self, mask: np.ndarray) -> Examples:
         """The examples where ``mask`` (n,) is true."""
         labels = self.labels[mask] if self.labels is not None else None
+        before = self.earlier
+        if before is not None:
+            before = before.subset(before.customers.isin(self.customers[mask]))
         return Examples(
             self.customers[mask],
             self.tabular[mask],
             self.sequences[mask],
             self.portrait[mask],
             labels,
+            before,
         )
 
 
@@ -131,14 +156,18 @@ def build(
     sequence_length: int,
     label_days: int | None = None,
     activity: Activity | None = None,
+    with_earlier: bool = False,
 ) -> Examples:
     """Examples for every customer with an event at or before ``cutoff``, their features
     describing ``horizon_days`` after it; ``btyd`` must be fitted on data at or before the cut-off
     too (its outputs are features). With ``label_days``, the labels are each customer's spend in
     that many days after the cut-off. ``activity``: the aggregates of ``log`` up to the cut-off,
-    when the caller has them already (aggregating is the costly part)."""
+    when the caller has them already (aggregating is the costly part). ``with_earlier``: with
+    ``Examples.earlier``, which network-ranked scores are floored at."""
     past = log.until(cutoff)
     recent = RecentEvents(past.events, first_item_categories(past.items))
+    moment = int(cutoff.timestamp())
+    orders = Orders.latest(past.events, past.items, moment) if with_earlier else None
     examples = assemble(
         past.activity() if activity is None else activity,
         recent,
@@ -149,6 +178,7 @@ def build(
         cutoff,
         horizon_days,
         sequence_length,
+        orders,
     )
     if label_days is not None:
         spend = log.spend_between(cutoff, cutoff + timedelta(days=label_days))
@@ -167,10 +197,26 @@ def assemble(
     cutoff: datetime,
     horizon_days: int,
     sequence_length: int,
+    orders: Orders | None = None,
 ) -> Examples:
     """Examples for every customer with activity at or before ``cutoff``, from their aggregates
     (``activity``: at or before the cut-off) and their latest events (``recent``), without the
-    whole event log: what scoring reads from the stored portrait."""
+    whole event log: what scoring reads from the stored portrait. ``orders``: each customer's
+    latest orders, for ``Examples.earlier`` (``recent`` must then hold as many events more than
+    a sequence needs as a customer has orders there: ``service.ml.prefixes``)."""
+    cut = None
+    if orders is not None and not orders.events.empty:
+        # the prefixes are pseudo-customers beside the customers: one pass through the features
+        cut = prefixes(activity, recent.events, orders)
+        activity = Activity(
+            days=pd.concat([activity.days, cut.activity.days], ignore_index=True),
+            products=pd.concat([activity.products, cut.activity.products], ignore_index=True),
+            catalogue=activity.catalogue,
+        )
+        events = pd.concat([recent.events, cut.events], ignore_index=True)
+        recent = RecentEvents(events, recent.first_categories)
+        profiles = _with_prefixes(profiles, cut.customers)  # a prefix has its customer's profile
+        sources = _with_prefixes(sources, cut.customers)
     portrait = pipeline.transform(activity, profiles, sources, day_number(cutoff))
     btyd_outputs = btyd.predict(portrait, horizon_days)
     tabular = pd.concat([portrait, btyd_outputs], axis=1)
@@ -183,7 +229,21 @@ def assemble(
         sequence_length,
         pipeline.categories_,
     )
-    return Examples(portrait.index, tabular, sequences, portrait)
+    everyone = Examples(portrait.index, tabular, sequences, portrait)
+    if cut is None:
+        return everyone
+    pseudo = everyone.customers.isin(cut.customers.index)
+    examples, earlier = everyone.subset(~pseudo), everyone.subset(pseudo)
+    customers = pd.Index(cut.customers.reindex(earlier.customers).to_numpy())
+    return replace(examples, earlier=replace(earlier, customers=customers))
+
+
+def _with_prefixes(by_customer: Mapping[str, V], customers: pd.Series) -> dict[str, V]:
+    """``by_customer`` with each prefix (``customers``: their customer, by prefix) given its
+    customer's value."""
+    both = dict(by_customer)
+    both.update((prefix, by_customer[c]) for prefix, c in customers.items() if c in by_customer)
+    return both
 
 
 def build_without_events(

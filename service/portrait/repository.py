@@ -383,6 +383,45 @@ def recent_events(
     return rows[EVENT_COLUMNS], categories
 
 
+_LATEST_ORDERS_SQL = {
+    "postgresql": f"SELECT e.seq, {_PG_SECONDS.format('e.occurred_at')} "
+    "FROM unnest((SELECT :customers)) AS c(id) CROSS JOIN LATERAL ("
+    "SELECT e.seq, e.occurred_at FROM events e WHERE e.customer_id = c.id "
+    "AND e.type = 'purchase' AND COALESCE(e.amount, 0) >= 0 "
+    f"AND e.occurred_at > :since AND e.occurred_at <= :until AND {_NOT_DEAD} "
+    "ORDER BY date_trunc('second', e.occurred_at) DESC, e.seq DESC LIMIT :count) e",
+    "sqlite": "SELECT seq, seconds FROM (SELECT e.seq, "
+    f"{_SQLITE_SECONDS.format('e.occurred_at')} AS seconds, "
+    "ROW_NUMBER() OVER (PARTITION BY e.customer_id ORDER BY "
+    f"{_SQLITE_SECONDS.format('e.occurred_at')} DESC, e.seq DESC) AS latest "
+    "FROM events e WHERE e.customer_id IN :customers AND e.type = 'purchase' "
+    "AND COALESCE(e.amount, 0) >= 0 AND e.occurred_at > :since AND e.occurred_at <= :until "
+    f"AND {_NOT_DEAD}) WHERE latest <= :count",
+}
+
+
+def latest_orders(
+    session: Session, customer_ids: Sequence[str], *, since: datetime, until: datetime, count: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each listed customer's latest ``count`` orders after ``since`` and at or before
+    ``until`` (purchases that are not refunds: ``service.ml.activity`` reads a negative one as
+    one) and their items, as an event frame and an item frame; latest by second, then number,
+    as ``event_sequences`` orders events."""
+    _, listed = _of_customers(session, list(dict.fromkeys(customer_ids)))
+    parameters = [listed, _moment("since", since), _moment("until", until)]
+    sql = _LATEST_ORDERS_SQL[session.get_bind().dialect.name]
+    parameters.append(bindparam("count", count))
+    found = next(_frames(session, sql, ["seq", "seconds"], parameters, None))
+    if found.empty:
+        return pd.DataFrame(columns=EVENT_COLUMNS), pd.DataFrame(columns=ITEM_COLUMNS)
+    first = datetime.fromtimestamp(int(found["seconds"].min()), UTC)
+    last = datetime.fromtimestamp(int(found["seconds"].max()) + 1, UTC)  # seconds are floored
+    frames = list(event_frames_by_seq(session, found["seq"].astype(int).tolist(), first, last))
+    events = pd.concat([e for e, _ in frames], ignore_index=True)
+    items = pd.concat([i for _, i in frames], ignore_index=True)
+    return events, items
+
+
 def event_frames_by_seq(
     session: Session, seqs: Sequence[int], first: datetime, last: datetime
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:

@@ -27,6 +27,7 @@ from service.ml.categories import category_mix
 from service.ml.clv_model import ClvModel
 from service.ml.examples import RecentEvents
 from service.ml.features import BEHAVIOUR_FEATURES, behaviour_features
+from service.ml.prefixes import FLOOR_ORDERS, FLOOR_WINDOW_SECONDS, Orders
 from service.ml.segments import rfm_segments
 from service.portrait import repository
 from service.portrait.models import PORTRAIT_TABLES
@@ -145,6 +146,17 @@ def activity_at(session: Session, customer_ids: Sequence[str], moment: datetime)
     current = stored if queued.days.empty else Activity.combine([stored, queued])
     current = current.minus(later)
     return replace(current, days=current.days[current.days["day"] <= day_number(moment)])
+
+
+def latest_orders(session: Session, customer_ids: Sequence[str], moment: datetime) -> Orders:
+    """The listed customers' orders in the floor's window before ``moment``
+    (``Orders.latest``), with their items: what a model that ``floors`` its scores takes away
+    from them. Read a second wider than the window (times are compared in whole seconds)."""
+    since = moment - timedelta(seconds=FLOOR_WINDOW_SECONDS + 1)
+    events, items = repository.latest_orders(
+        session, customer_ids, since=since, until=moment, count=FLOOR_ORDERS
+    )
+    return Orders.latest(events, items, int(moment.timestamp()))
 
 
 def scoring_inputs(

@@ -21,6 +21,7 @@ from service.ml import pruning
 from service.ml.activity import Activity, day_number
 from service.ml.clv_model import SCORE_COLUMNS, ClvModel
 from service.ml.examples import Examples, RecentEvents
+from service.ml.prefixes import Orders
 from service.ml.segments import rfm_segments
 from service.ml.sequences import channel_values
 from service.ops import metrics
@@ -93,10 +94,14 @@ def compute(
     score, those at or before ``as_of``."""
     model = replace(model, horizon_days=horizon_days)
     with metrics.SCORING.labels(purpose).time():
+        # a model that floors reads each customer's orders of the day, and as many events more
+        # of the latest (full sequences once orders are taken away: service.ml.prefixes)
+        orders = portrait.latest_orders(session, customer_ids, as_of) if model.floors else None
+        extra = orders.most if orders is not None else 0
         activity, recent = portrait.scoring_inputs(
-            session, customer_ids, as_of, model.sequence_length
+            session, customer_ids, as_of, model.sequence_length + extra
         )
-        parts = _examples(session, settings, model, customer_ids, as_of, activity, recent)
+        parts = _examples(session, settings, model, customer_ids, as_of, activity, recent, orders)
         computed = Computed.combine([_score(model, examples, explain) for examples in parts])
         rules = RiskRules.from_settings(settings)
         flags = risk_flags(activity.days, day_number(as_of), rules)
@@ -112,13 +117,16 @@ def _examples(
     as_of: datetime,
     activity: Activity,
     recent: RecentEvents,
+    orders: Orders | None,
 ) -> list[Examples]:
-    """From their aggregates and latest events where customers have activity by ``as_of``;
-    from the profile alone (cold start) where not."""
+    """From their aggregates and latest events (and orders, when read) where customers have
+    activity by ``as_of``; from the profile alone (cold start) where not."""
     profiles, sources = data.profiles(session, settings, customer_ids)
     parts: list[Examples] = []
     if not activity.days.empty:
-        parts.append(model.examples_from_portrait(activity, recent, profiles, sources, as_of))
+        parts.append(
+            model.examples_from_portrait(activity, recent, profiles, sources, as_of, orders)
+        )
     seen = set(parts[0].customers) if parts else set()
     attributes_only = pd.Index(sorted(c for c in set(customer_ids) - seen if c in profiles))
     if len(attributes_only):

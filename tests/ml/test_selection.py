@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from service.ml.activity import MONEY_UNITS, day_number
+from service.ml.activity import day_number
 from service.ml.btyd.baseline import BtydBaseline
 from service.ml.clv_model import ClvModel
-from service.ml.examples import EventLog, Examples
+from service.ml.examples import Examples
 from service.ml.features import behaviour_features
 from service.ml.selection import BTYD_CANDIDATES, IntervalBands, QuantileMap, choose
 from service.ml.training import TrainConfig, train
@@ -154,56 +154,43 @@ def test_churn_matches_the_share_of_simulated_customers_with_no_order_by_decile(
         assert abs(churn[decile == d].mean() - no_order[decile == d].mean()) <= 0.05
 
 
-def _with_an_order_now(log: EventLog, model: ClvModel, examples, as_of):  # type: ignore[no-untyped-def]
-    """The log plus, for every customer with an order, one more at ``as_of`` of their own
-    average order value."""
-    portrait = examples.portrait[examples.portrait["has_purchased"] > 0]
-    value = (portrait["average_order_value"].to_numpy() * MONEY_UNITS).round().astype("int64")
-    first = int(log.events["seq"].max()) + 1
-    added = pd.DataFrame(
-        {
-            "seq": np.arange(first, first + len(portrait)),
-            "customer_id": portrait.index,
-            "type": "purchase",
-            "seconds": int(as_of.timestamp()),
-            "amount_units": value,
-        }
-    )
-    return EventLog(pd.concat([log.events, added], ignore_index=True), log.items), portrait.index
-
-
+@pytest.mark.parametrize("share", [1.0, 0.3, 3.0], ids=["their average", "cheap", "dear"])
 @pytest.mark.parametrize("served", ["paretonbd", "bgnbd", "blend", "deep"])
 def test_an_order_never_lowers_expected_orders_or_probability_alive(
     steady: tuple,  # type: ignore[type-arg]
     steady_model: ClvModel,
     served: str,
+    share: float,
 ) -> None:
-    """Every customer with an order gets one more, of their own average value, at the scoring
-    moment. Where a BTYD model serves, the structure guarantees it: expected orders and P(alive)
-    never fall, and value falls only with the expected order value. Where the network ranks
-    (deep, blend), P(alive) still never falls; expected orders may for a few (printed)."""
+    """Every customer with an order gets one more at the scoring moment, of their own average
+    value, a third of it (the demo's case) or three times it. Expected orders and P(alive) never
+    fall, and value falls only with the expected order value: by structure where a BTYD model
+    serves, by the floor at the customer before the day's orders where the network ranks
+    (``ClvModel._floored``). The network alone lowered the expected orders of 26 of these 970
+    customers given an order of their average value (by up to 21%), and of 34 under the blend
+    (39%); a dear order lowers them for most (docs/models.md)."""
     assert steady_model.serving is not None
     model = replace(steady_model, serving=replace(steady_model.serving, served=served))
     log, profiles, sources = steady
     as_of = end_of_observation(STEADY_SHOP)
     past = log.until(as_of)
     examples = model.examples(past, profiles, sources, as_of)
-    after, buyers = _with_an_order_now(past, model, examples, as_of)
+    buyers = examples.customers[examples.portrait["has_purchased"].to_numpy() > 0]
+    average = examples.portrait.loc[buyers, "average_order_value"].to_numpy()
+    after = past.with_orders(buyers, average * share, as_of)
     before = model.predict(examples).loc[buyers]
     now = model.predict(model.examples(after, profiles, sources, as_of)).loc[buyers]
 
     orders = now["expected_orders"] / before["expected_orders"] - 1
     value = now["expected_order_value"] / before["expected_order_value"] - 1
     clv = now["clv"] / before["clv"] - 1
-    fell = orders < -1e-9
     print(
-        f"{served}: expected orders rose for {(orders > 1e-9).sum()}, fell for {fell.sum()} of "
-        f"{len(buyers)} (worst {orders.min():+.1%}); clv fell beyond the order value for "
-        f"{(clv < value - 1e-9).sum()}"
+        f"{served}, {share:.0%} of their average: expected orders rose for "
+        f"{(orders > 1e-9).sum()} of {len(buyers)} (least {orders.min():+.2e}); order value "
+        f"fell for {(value < -1e-9).sum()}"
     )
     assert (now["probability_alive"] >= before["probability_alive"] - 1e-9).all()
-    if served in BTYD_CANDIDATES:
-        assert not fell.any()
-        assert (clv >= value - 1e-9).all()
-    else:
-        assert fell.mean() <= 0.05  # measured: 36 of 970 (blend), 26 (deep); 19 and 5 before topics
+    # to the network's float32 rounding: the customer before the order is scored in a batch
+    # of prefixes, beside other rows than the first time
+    assert (orders >= -1e-6).all()
+    assert (clv >= value - 1e-6).all()

@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pandas.testing import assert_frame_equal
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from service.cli import app
@@ -24,9 +25,10 @@ from service.config import Settings
 from service.db.session import make_session_factory
 from service.ml.activity import Activity, EventRecord, aggregate
 from service.ml.examples import EventLog
+from service.ml.prefixes import Orders, prefixes
 from service.ml.sequences import event_sequences, first_item_categories
 from service.portrait import repository
-from service.portrait.service import features_of, scoring_inputs
+from service.portrait.service import features_of, latest_orders, scoring_inputs
 from service.simulator.config import ShopConfig
 from service.simulator.files import write_shop
 from tests.conftest import KeyFactory, bearer
@@ -184,7 +186,12 @@ def test_scoring_inputs_read_from_the_store_equal_those_from_every_raw_event(
     client.post("/v1/events", json=batch(*ties), headers=headers)
     times = sorted(datetime.fromisoformat(e["occurred_at"]) for e in mine)
     moments = [times[len(times) // 3] + timedelta(hours=5), moment, times[-1], datetime.now(UTC)]
+    orders = sorted(
+        datetime.fromisoformat(e["occurred_at"]) for e in mine if e["type"] == "purchase"
+    )
+    moments += [orders[len(orders) // 2] + timedelta(minutes=1), orders[-1]]  # orders in the day
 
+    prefixes_seen = 0
     with make_session_factory(db)() as session:
         categories = sorted(set(repository.load_activity(session).catalogue["category"]))
         for at in moments:
@@ -206,6 +213,36 @@ def test_scoring_inputs_read_from_the_store_equal_those_from_every_raw_event(
                 categories,
             )  # fmt: skip
             np.testing.assert_array_equal(from_store, from_log, err_msg=f"sequences at {at}")
+            prefixes_seen += _assert_same_prefixes(session, customers, at, everything, categories)
+    assert prefixes_seen  # some customer had orders in the day before some moment
+
+
+def _assert_same_prefixes(
+    session: Session,
+    customers: list[str],
+    at: datetime,
+    everything: EventLog,
+    categories: list[str],
+) -> int:
+    """The customers less their latest orders (``service.ml.prefixes``), from what scoring reads
+    for a model that floors (the window's orders, as many more events) and from every raw event:
+    the same pseudo-customers, aggregates and sequences; how many."""
+    length, read = 8, latest_orders(session, customers, at)
+    activity, recent = scoring_inputs(session, customers, at, length + read.most)
+    stored = prefixes(activity, recent.events, read)
+    orders = Orders.latest(everything.events, everything.items, int(at.timestamp()))
+    logged = prefixes(everything.activity(), everything.events, orders)
+    pd.testing.assert_series_equal(stored.customers.sort_index(), logged.customers.sort_index())
+    for name in ("days", "products"):
+        got, expected = normalised(stored.activity)[name], normalised(logged.activity)[name]
+        assert_frame_equal(got, expected, check_dtype=False, obj=f"prefix {name} at {at}")
+    index, seconds = pd.Index(sorted(logged.customers.index)), int(at.timestamp())
+    from_store = event_sequences(stored.events, recent.first_categories, index, seconds, length,
+                                 categories)  # fmt: skip
+    from_log = event_sequences(logged.events, first_item_categories(everything.items), index,
+                               seconds, length, categories)  # fmt: skip
+    np.testing.assert_array_equal(from_store, from_log, err_msg=f"prefix sequences at {at}")
+    return len(logged.customers)
 
 
 def test_feature_errors_and_the_feature_catalogue(

@@ -178,12 +178,13 @@ def _network_predictions(
     activity: Activity,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The network trained on the events before the window (``config``: the window's length
-    as its horizon): its (spend, probability of any purchase) for ``buyers``."""
+    as its horizon): its (spend, probability of any purchase) for ``buyers``, the spend floored
+    as the deep candidate serves it (the blend maps this one: its own floor is left out)."""
     network, _ = train_network(
         past, profiles, sources, start, config, report, cancelled, activity=activity
     )
     examples = network.examples(past, profiles, sources, start)
-    clv, purchase = network.network_outputs(examples)
+    clv, purchase = network.floored_network_outputs(examples)
     rows = examples.customers.get_indexer(buyers)  # every buyer has events, so is there
     return clv[rows], purchase[rows]
 
