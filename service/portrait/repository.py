@@ -408,9 +408,13 @@ def latest_orders(
     one) and their items, as an event frame and an item frame; latest by second, then number,
     as ``event_sequences`` orders events."""
     _, listed = _of_customers(session, list(dict.fromkeys(customer_ids)))
-    parameters = [listed, _moment("since", since), _moment("until", until)]
+    parameters = [
+        listed,
+        _moment("since", since),
+        _moment("until", until),
+        bindparam("count", count),
+    ]
     sql = _LATEST_ORDERS_SQL[session.get_bind().dialect.name]
-    parameters.append(bindparam("count", count))
     found = next(_frames(session, sql, ["seq", "seconds"], parameters, None))
     if found.empty:
         return pd.DataFrame(columns=EVENT_COLUMNS), pd.DataFrame(columns=ITEM_COLUMNS)

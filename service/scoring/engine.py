@@ -95,7 +95,10 @@ def compute(
     model = replace(model, horizon_days=horizon_days)
     with metrics.SCORING.labels(purpose).time():
         # a model that floors reads each customer's orders of the day, and as many events more
-        # of the latest (full sequences once orders are taken away: service.ml.prefixes)
+        # of the latest (full sequences once orders are taken away: service.ml.prefixes); the
+        # orders first, so that one landing between the reads is at worst left in a prefix,
+        # never taken away from aggregates that lack it (and its arrival marks the customer
+        # stale, so this score is soon replaced)
         orders = portrait.latest_orders(session, customer_ids, as_of) if model.floors else None
         extra = orders.most if orders is not None else 0
         activity, recent = portrait.scoring_inputs(
