@@ -148,7 +148,9 @@ def main() -> None:
     parser.add_argument(
         "--nproc", type=int, nargs="+", help="train as each of these numbers of processes instead"
     )
-    parser.add_argument("--epochs", type=int, default=25, help="upper bound on training epochs")
+    parser.add_argument(
+        "--epochs", type=int, default=25, help="upper bound on training epochs (with --nproc)"
+    )
     parser.add_argument("--compare", help=argparse.SUPPRESS)  # child mode: a database URL
     args = parser.parse_args()
     config = ShopConfig(customers=args.customers, days=730, horizon_days=30, start=START)
@@ -162,6 +164,7 @@ def main() -> None:
         clv = [sys.executable, "-m", "service.cli"]
         window = ["--horizon-days", str(args.horizon_days), "--as-of", as_of.isoformat()]
         if args.nproc:
+            window += ["--epochs", str(args.epochs)]
             runs = [trained_with_ranks(clv, window, n, env, url) for n in args.nproc]
             report(
                 f"train_nproc_{args.customers}",

@@ -45,10 +45,9 @@ def test_an_order_cheap_or_dear_does_not_lower_the_expected_orders_the_network_s
     chosen = scores.nlargest(12, "expected_orders")  # changes show in 4 decimals
     shares = np.tile([1 / 3, 3.0], 6)  # a third of their order value, or three times it
     amounts = np.round(chosen["expected_order_value"].to_numpy() * shares, 4)
-    more = log.with_orders(chosen.index, amounts, moment)
-    floored = model.predict(model.examples(more, profiles, sources, moment)).loc[chosen.index]
-    alone = replace(model.examples(more, profiles, sources, moment), earlier=None)
-    unfloored = model.predict(alone).loc[chosen.index]
+    more = model.examples(log.with_orders(chosen.index, amounts, moment), profiles, sources, moment)
+    floored = model.predict(more).loc[chosen.index]
+    unfloored = model.predict(replace(more, earlier=None)).loc[chosen.index]  # the network's
     lowered = unfloored["expected_orders"] < chosen["expected_orders"] - 1e-3
     assert lowered.sum() >= 3, "the network alone lowers too few: nothing for the floor to hold"
     headers = bearer(make_key("read", "ingest", "admin"))
