@@ -118,6 +118,12 @@ def train(
         return
     console.print(f"registered {version.version} ({', '.join(version.aliases)})")
     console.print(_candidates_table(version.metrics))
+    for name, season in version.metrics.get("seasons", {}).items():
+        if season:
+            console.print(
+                f"{name}: a yearly season, purchases peaking on day {season['peak_day_of_year']} "
+                f"of the year at {season['amplitude']:.0%} above the year's average"
+            )
     if omitted := version.metrics.get("omitted_feature_groups"):
         console.print("left out: " + "; ".join(f"{g} ({why})" for g, why in omitted.items()))
 

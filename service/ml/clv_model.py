@@ -405,6 +405,7 @@ class ClvModel:
             examples.portrait[list(btyd_explain.INPUTS)].to_numpy(np.float64),
             raw[:, columns],
             self.horizon_days,
+            examples.portrait[list(btyd_explain.CUTOFF)].to_numpy(np.float64),
             weights,
         )
         attributions.base[rows] = base

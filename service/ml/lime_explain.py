@@ -178,7 +178,8 @@ class _ValueFunction:
         mixed = np.where(keep[:, None, :], own, background[None])  # (S, K', 4)
         assert model.serving is not None
         baseline = model.baselines[model.serving.served]
-        clv = btyd_explain.clv_of(baseline, mixed.reshape(-1, 4), model.horizon_days)
+        cutoff = self.portrait[list(btyd_explain.CUTOFF)].to_numpy(np.float64)[row]
+        clv = btyd_explain.clv_of(baseline, mixed.reshape(-1, 4), model.horizon_days, cutoff)
         weighted: np.ndarray = clv.reshape(len(masks), -1) @ weights
         return weighted
 

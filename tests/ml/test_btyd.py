@@ -192,13 +192,16 @@ def test_gamma_gamma_recovers_its_parameters_and_shrinks_towards_the_mean() -> N
     ] == pytest.approx(model.params_["p"] * model.params_["v"] / (model.params_["q"] - 1))
 
 
-def test_btyd_attributions_are_shaps_exact_values_and_add_up() -> None:
+@pytest.mark.parametrize("seasonal", [False, True])
+def test_btyd_attributions_are_shaps_exact_values_and_add_up(seasonal: bool) -> None:
     """The vectorised exact Shapley values equal shap's ExactExplainer with an Independent
-    masker on the same background, and base + contributions is the BTYD CLV."""
+    masker on the same background, and base + contributions is the BTYD CLV; with a yearly
+    season too, at the cut-off scored."""
     import shap
 
     from service.ml.btyd import explain
     from service.ml.btyd.baseline import BtydBaseline
+    from service.ml.btyd.season import Season
 
     rng = np.random.default_rng(3)
     data = simulate_bgnbd(rng, 1500, r=0.8, alpha=20.0, a=0.8, b=2.5, horizon=0.0)
@@ -212,19 +215,24 @@ def test_btyd_attributions_are_shaps_exact_values_and_add_up() -> None:
         }
     )
     baseline = BtydBaseline("paretonbd").fit(features)
+    if seasonal:
+        baseline.season = Season(0.25, -0.1)
     inputs = features[list(explain.INPUTS)].to_numpy()
     rows, background = inputs[:40], inputs[100:106]
+    cutoff = np.array([np.sin(2.0), np.cos(2.0)])
 
-    base, contributions = explain.attributions(baseline, rows, background, 90.0)
+    base, contributions = explain.attributions(
+        baseline, rows, background, 90.0, np.tile(cutoff, (len(rows), 1))
+    )
 
     masker = shap.maskers.Independent(background, max_samples=len(background))
-    reference = shap.explainers.Exact(lambda x: explain.clv_of(baseline, x, 90.0), masker)(
+    reference = shap.explainers.Exact(lambda x: explain.clv_of(baseline, x, 90.0, cutoff), masker)(
         rows, silent=True
     )
     np.testing.assert_allclose(contributions, reference.values, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(base, reference.base_values, rtol=1e-9)
     np.testing.assert_allclose(
-        base + contributions.sum(axis=1), explain.clv_of(baseline, rows, 90.0), rtol=1e-9
+        base + contributions.sum(axis=1), explain.clv_of(baseline, rows, 90.0, cutoff), rtol=1e-9
     )
 
 

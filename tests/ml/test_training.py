@@ -210,7 +210,7 @@ def test_the_report_writes_the_keys_artifacts_and_the_api_have_always_had(
     ]
     assert list(stored["validation"]) == [
         *("served", "rule", "window", "customers", "candidates", "reasons"),
-        *("p10_p90_coverage", "held_out", "omitted_feature_groups"),
+        *("p10_p90_coverage", "seasons", "held_out", "omitted_feature_groups"),
     ]
     assert list(stored["windows"][0]) == ["cutoff", "days", "held_out_predicted", "held_out_actual"]
     assert list(stored["history"][0]) == ["epoch", "train_loss", "validation_loss"]

@@ -93,13 +93,14 @@ class PurchaseCountFitter(BaseFitter):
         raise NotImplementedError
 
     def expected_if_alive(
-        self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+        self, t: float | np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
     ) -> np.ndarray:
-        """Expected purchases in (T, T+t] of a customer still alive at T."""
+        """Expected purchases in (T, T+t] of a customer still alive at T (``t``: one horizon for
+        all, or one per customer)."""
         raise NotImplementedError
 
     def conditional_expected_number_of_purchases_up_to_time(
-        self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+        self, t: float | np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
     ) -> np.ndarray:
         """Expected purchases in (T, T+t]: ``expected_if_alive`` times P(alive at T). Callers
         that want several horizons compute P(alive), the costly part, once
@@ -108,7 +109,7 @@ class PurchaseCountFitter(BaseFitter):
         return np.asarray(self.expected_if_alive(t, x, t_x, T) * alive)
 
     def conditional_probability_no_purchase(
-        self, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+        self, t: float | np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
     ) -> np.ndarray:
         """P(no purchase in (T, T+t] | x, t_x, T): the churn probability over a horizon."""
         raise NotImplementedError

@@ -1,15 +1,17 @@
 """The BTYD baseline: a purchase-count model (BG/NBD or Pareto/NBD) with Gamma-Gamma spend.
 
 It reads the portrait's BTYD summary (frequency, recency, age and monetary value in days and the
-shop currency) and predicts, per customer, expected orders in a horizon, the probability of
-being alive, the expected order value and CLV over the horizon (optionally discounted). It is the
-yardstick for the deep model, its fallback, and a source of its features. Customers without an
-order are outside these models (they start at a first purchase): predictions for them are 0.
+shop currency, and the cut-off's time of year) and predicts, per customer, expected orders in a
+horizon, the probability of being alive, the expected order value and CLV over the horizon
+(optionally discounted). It is the yardstick for the deep model, its fallback, and a source of
+its features. Customers without an order are outside these models (they start at a first
+purchase): predictions for them are 0. Fitted with the days of the repeat purchases, the count
+model gains the shop's yearly season where the data show one (``service.ml.btyd.season``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -19,13 +21,17 @@ from service.ml.btyd.base import PurchaseCountFitter
 from service.ml.btyd.bgnbd import BetaGeoFitter
 from service.ml.btyd.gammagamma import GammaGammaFitter
 from service.ml.btyd.paretonbd import ParetoNBDFitter
+from service.ml.btyd.season import Season, cutoff_angle, fit_season
 
 CountModel = Literal["bgnbd", "paretonbd"]
 _COUNT_MODELS: dict[str, type[PurchaseCountFitter]] = {
     "bgnbd": BetaGeoFitter,
     "paretonbd": ParetoNBDFitter,
 }
-BTYD_INPUTS = ("frequency", "recency_days", "age_days", "monetary_value", "has_purchased")
+BTYD_INPUTS = (
+    "frequency", "recency_days", "age_days", "monetary_value", "has_purchased",
+    "cutoff_season_sin", "cutoff_season_cos",
+)  # fmt: skip
 """The portrait's columns these models read: all a BTYD fit needs of a customer."""
 OUTPUTS = ("btyd_expected_orders", "btyd_probability_alive", "btyd_order_value", "btyd_clv")
 
@@ -33,33 +39,45 @@ OUTPUTS = ("btyd_expected_orders", "btyd_probability_alive", "btyd_order_value",
 @dataclass
 class BtydBaseline:
     count_model: CountModel = "bgnbd"
+    season: Season | None = None  # the shop's yearly cycle, where fitted and kept
 
-    def fit(self, features: pd.DataFrame) -> BtydBaseline:
+    def fit(self, features: pd.DataFrame, repeat_days: np.ndarray | None = None) -> BtydBaseline:
         """``features``: the portrait (``BTYD_INPUTS`` of it); only customers with an order are
-        used."""
+        used. ``repeat_days``: the day (since 1970) of each of their repeat purchase days, to
+        look for a yearly season in (``service.ml.btyd.season``); without them, none."""
         buyers = features[features["has_purchased"] > 0]
         self.counts_ = fit_counts(self.count_model, buyers)
+        self.season = None
+        if repeat_days is not None:
+            x, recency, age, _ = _summary(buyers)
+            seasonal = fit_season(
+                self.counts_, (x, recency, age, cutoff_angle(buyers)), repeat_days
+            )
+            if seasonal is not None:
+                self.counts_, self.season = seasonal
         self.spend_ = GammaGammaFitter().fit(
             buyers["frequency"].to_numpy(), buyers["monetary_value"].to_numpy()
         )
         return self
 
     def expected_orders(self, features: pd.DataFrame, days: float) -> np.ndarray:
-        x, t_x, age, bought = _summary(features)
+        x, t_x, age, bought = self._times(features)
         expected = self.counts_.conditional_expected_number_of_purchases_up_to_time(
-            days, x, t_x, age
+            self._horizon(features, days), x, t_x, age
         )
         return np.where(bought, np.nan_to_num(expected), 0.0)
 
     def probability_alive(self, features: pd.DataFrame) -> np.ndarray:
-        x, t_x, age, bought = _summary(features)
+        x, t_x, age, bought = self._times(features)
         return np.where(bought, self.counts_.conditional_probability_alive(x, t_x, age), 0.0)
 
     def probability_no_purchase(self, features: pd.DataFrame, days: float) -> np.ndarray:
         """P(no order in the next ``days``) for customers with an order (1 for the others:
         outside the model)."""
-        x, t_x, age, bought = _summary(features)
-        quiet = self.counts_.conditional_probability_no_purchase(days, x, t_x, age)
+        x, t_x, age, bought = self._times(features)
+        quiet = self.counts_.conditional_probability_no_purchase(
+            self._horizon(features, days), x, t_x, age
+        )
         return np.where(bought, np.clip(np.nan_to_num(quiet, nan=1.0), 0.0, 1.0), 1.0)
 
     def predict(
@@ -67,13 +85,16 @@ class BtydBaseline:
     ) -> pd.DataFrame:
         """One row per customer: OUTPUTS. CLV sums each 30-day step's expected orders times the
         expected order value, discounted to the start of the horizon."""
-        x, t_x, age, bought = _summary(features)
+        x, t_x, age, bought = self._times(features)
         value = self.spend_.conditional_expected_average_profit(
             x, features["monetary_value"].to_numpy()
         )
         steps = np.unique(np.append(np.arange(30.0, horizon_days, 30.0), horizon_days))
         alive = self.counts_.conditional_probability_alive(x, t_x, age)  # once for every step
-        if_alive = [self.counts_.expected_if_alive(step, x, t_x, age) for step in steps]
+        if_alive = [
+            self.counts_.expected_if_alive(self._horizon(features, step), x, t_x, age)
+            for step in steps
+        ]
         expected = np.nan_to_num(np.stack(if_alive, axis=1) * alive[:, None])
         cumulative = np.where(bought[:, None], expected, 0.0)
         increments = np.diff(cumulative, axis=1, prepend=0.0)
@@ -88,16 +109,34 @@ class BtydBaseline:
             index=features.index,
         )
 
+    def _times(
+        self, features: pd.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(x, t_x, T, has an order) as the count model reads them: in operational days
+        where there is a season."""
+        x, t_x, age, bought = _summary(features)
+        if self.season is None:
+            return x, t_x, age, bought
+        t_x, age = self.season.times(t_x, age, cutoff_angle(features))
+        return x, t_x, age, bought
+
+    def _horizon(self, features: pd.DataFrame, days: float) -> float | np.ndarray:
+        """The next ``days`` as the count model reads them: per customer, in operational days,
+        where there is a season."""
+        return days if self.season is None else self.season.horizon(cutoff_angle(features), days)
+
     def state(self) -> dict[str, Any]:
         return {
             "count_model": self.count_model,
             "counts": self.counts_.params_,
             "spend": self.spend_.params_,
+            "season": asdict(self.season) if self.season is not None else None,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> BtydBaseline:
-        baseline = cls(state["count_model"])
+        season = state.get("season")  # absent from models saved before seasons
+        baseline = cls(state["count_model"], Season(**season) if season else None)
         baseline.counts_ = _COUNT_MODELS[baseline.count_model]()
         baseline.counts_.params_ = dict(state["counts"])
         baseline.spend_ = GammaGammaFitter()

@@ -47,7 +47,7 @@ class BetaGeoFitter(PurchaseCountFitter):
 
     def expected_if_alive(
         self,
-        t: float,
+        t: float | np.ndarray,
         x: np.ndarray,
         t_x: np.ndarray,
         T: np.ndarray,
@@ -61,7 +61,7 @@ class BetaGeoFitter(PurchaseCountFitter):
 
     def conditional_probability_no_purchase(
         self,
-        t: float,
+        t: float | np.ndarray,
         x: np.ndarray,
         t_x: np.ndarray,
         T: np.ndarray,

@@ -69,7 +69,7 @@ class ParetoNBDFitter(PurchaseCountFitter):
 
     def expected_if_alive(
         self,
-        t: float,
+        t: float | np.ndarray,
         x: np.ndarray,
         t_x: np.ndarray,
         T: np.ndarray,
@@ -84,7 +84,7 @@ class ParetoNBDFitter(PurchaseCountFitter):
 
     def conditional_probability_no_purchase(
         self,
-        t: float,
+        t: float | np.ndarray,
         x: np.ndarray,
         t_x: np.ndarray,
         T: np.ndarray,
@@ -96,6 +96,7 @@ class ParetoNBDFitter(PurchaseCountFitter):
         on a grid of their quantiles (no closed form)."""
         r, alpha, s, beta = self._params
         x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
+        horizon = np.broadcast_to(np.asarray(t, dtype=float), x.shape)  # one per customer
         alive = self.conditional_probability_alive(x, t_x, T)
         unit_mu = gamma.ppf(_GRID, s)  # (G,): mu * (beta + T)
         # lambda * (alpha + T) per distinct r + x: frequencies repeat, and the quantile
@@ -108,6 +109,7 @@ class ParetoNBDFitter(PurchaseCountFitter):
             lam = unit_lam[shape_of[part]] / (alpha + T[part])[:, None]
             mu = unit_mu[None, :] / (beta + T[part])[:, None]
             total = lam[:, :, None] + mu[:, None, :]  # (n, G, G)
-            stays = (mu[:, None, :] + lam[:, :, None] * np.exp(-total * t)) / total
+            decay = np.exp(-total * horizon[part, None, None])
+            stays = (mu[:, None, :] + lam[:, :, None] * decay) / total
             quiet[part] = stays.mean(axis=(1, 2))
         return np.asarray(1 - alive + alive * quiet)

@@ -1,10 +1,13 @@
 """The BTYD models training fits: the network's own at each cut-off (its outputs are features)
-and every candidate at the training time."""
+and every candidate at the training time. The candidates look for the shop's yearly season in
+the repeat purchases (``service.ml.btyd.season``); the network's own does not, so its outputs
+mean the same at every cut-off it was trained on and at the training time."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from service.ml import collective
@@ -23,12 +26,13 @@ def fit_btyd(activity: Activity, cutoff: datetime, config: TrainConfig) -> BtydB
 
 def fit_baselines(
     activity: Activity, cutoff: datetime, config: TrainConfig
-) -> dict[str, BtydBaseline]:
-    """Every BTYD candidate at the cut-off, the network's own (``count_model``) first: it must
-    converge; another that does not is left out."""
-    baselines = converged(_everyone(activity, cutoff))
-    own = _required(baselines, config, cutoff)
-    return {config.count_model: own, **baselines}
+) -> tuple[BtydBaseline, dict[str, BtydBaseline]]:
+    """(the network's own, every BTYD candidate) at the cut-off: the network's own
+    (``count_model``, without a season) must converge; a candidate that does not is left
+    out."""
+    everyone = _everyone(activity, cutoff)
+    own = _required(converged(everyone, (config.count_model,)), config, cutoff)
+    return own, converged(everyone, repeat_days=repeat_days(activity, cutoff))
 
 
 def _everyone(activity: Activity, cutoff: datetime) -> pd.DataFrame:
@@ -38,15 +42,26 @@ def _everyone(activity: Activity, cutoff: datetime) -> pd.DataFrame:
     return collective.by_customer(features[list(BTYD_INPUTS)])
 
 
+def repeat_days(activity: Activity, cutoff: datetime) -> np.ndarray:
+    """The day (since 1970) of every repeat purchase day up to the cut-off, of this rank's
+    customers and every other rank's: what a yearly season is fitted on."""
+    days = activity.days
+    bought = days[(days["orders"].to_numpy() > 0) & (days["day"].to_numpy() <= day_number(cutoff))]
+    first = bought.groupby("customer_id")["day"].transform("min")
+    return collective.concatenated(bought["day"].to_numpy()[bought["day"] > first])
+
+
 def converged(
-    features: pd.DataFrame, names: tuple[str, ...] = BTYD_CANDIDATES
+    features: pd.DataFrame,
+    names: tuple[str, ...] = BTYD_CANDIDATES,
+    repeat_days: np.ndarray | None = None,
 ) -> dict[str, BtydBaseline]:
-    """Each named BTYD model fitted on ``features`` (the portrait); one that does not converge
-    on these data is left out."""
+    """Each named BTYD model fitted on ``features`` (the portrait), with a yearly season where
+    ``repeat_days`` show one; one that does not converge on these data is left out."""
     fitted = {}
     for name in names:
         try:
-            fitted[name] = BtydBaseline(name).fit(features)  # type: ignore[arg-type]
+            fitted[name] = BtydBaseline(name).fit(features, repeat_days)  # type: ignore[arg-type]
         except ConvergenceError:
             continue
     return fitted

@@ -28,7 +28,7 @@ from service.ml.selection import (
     choose,
     selection_window,
 )
-from service.ml.training.baselines import converged
+from service.ml.training.baselines import converged, repeat_days
 from service.ml.training.config import (
     MIN_VALIDATION_BUYERS,
     DataTooShortError,
@@ -71,7 +71,9 @@ def judge(
     everyone = collective.by_customer(features[list(BTYD_INPUTS)])
     buyers = _buyers(everyone, start, days)
     actual = _window_spend(log, shard_buyers, start, as_of, days)
-    predictions, purchases = btyd_predictions(everyone, buyers, days)
+    predictions, purchases = btyd_predictions(
+        everyone, buyers, days, repeat_days(past_activity, start)
+    )
     notes = {}
     try:
         report(f"training the network on the events up to {start.date()}", 0.0)
@@ -154,13 +156,14 @@ def _window_spend(
 
 
 def btyd_predictions(
-    features: pd.DataFrame, buyers: pd.Index, days: int
+    features: pd.DataFrame, buyers: pd.Index, days: int, repeats: np.ndarray
 ) -> tuple[Predictions, Predictions]:
     """Each converged BTYD candidate's (spend, probability of any purchase) over ``days`` for
-    ``buyers``."""
+    ``buyers``, with a yearly season where ``repeats`` (the days of repeat purchases) show
+    one."""
     spend, purchase = {}, {}
     known = features.loc[buyers]
-    for name, baseline in converged(features).items():
+    for name, baseline in converged(features, repeat_days=repeats).items():
         spend[name] = baseline.predict(known, days)["btyd_clv"].to_numpy()
         purchase[name] = 1 - baseline.probability_no_purchase(known, days)
     return spend, purchase
@@ -215,8 +218,14 @@ def serve(
 ) -> Selection:
     """Set what ``model`` serves; returns the selection as it then stands. The blend's quantile
     map is fitted at ``as_of`` whatever serves (``ClvModel.candidates`` reports it), over every
-    customer with an order then, between the network and the anchor BTYD model it trained."""
+    customer with an order then, between the network and the anchor BTYD model it trained;
+    the selection gains the BTYD candidates' seasons there."""
     serving, selection = _converged_choice(model, judged, as_of)
+    seasons = {
+        name: baseline.season.summary() if baseline.season is not None else None
+        for name, baseline in model.baselines.items()
+    }
+    selection = replace(selection, seasons=seasons)
     examples = model.examples(log, profiles, sources, as_of)
     bought = examples.portrait["has_purchased"].to_numpy() > 0
     days = model.horizon_days
@@ -234,7 +243,7 @@ def _converged_choice(
     on the window that does not gives way to the network's own (which always does), and the
     selection says so."""
     serving, selection = judged.serving, judged.selection
-    fallback = next(iter(model.baselines))  # the network's own BTYD model: it converged
+    fallback = next(iter(model.baselines))  # one converged: the network's own count model's
     if serving.anchor not in model.baselines:
         serving = replace(serving, anchor=fallback)
     if serving.served in BTYD_CANDIDATES and serving.served not in model.baselines:

@@ -99,8 +99,8 @@ def train_network(
     validation = held_out[0]  # the latest full-horizon window: the reported metrics
     check_enough_customers(validation, training, windows[0].cutoff)
     network = _set_up_network(pipeline, validation, training, config, start_from)
-    baselines = fit_baselines(activity, as_of, config)
-    model = _model(network, pipeline, baselines, config, horizon, windows)
+    btyd, baselines = fit_baselines(activity, as_of, config)
+    model = _model(network, pipeline, btyd, baselines, config, horizon, windows)
     history = fit_network(
         model, training, held_out, config, report, cancelled, warm=start_from is not None
     )
@@ -229,6 +229,7 @@ def _scaler(training: list[Examples]) -> tuple[np.ndarray, np.ndarray]:
 def _model(
     network: _Network,
     pipeline: FeaturePipeline,
+    btyd: BtydBaseline,
     baselines: dict[str, BtydBaseline],
     config: TrainConfig,
     horizon: int,
@@ -241,7 +242,7 @@ def _model(
         architecture=network.architecture,
         net_config=network.config,
         pipeline=pipeline,
-        btyd=baselines[config.count_model],
+        btyd=btyd,
         baselines=baselines,
         feature_names=network.feature_names,
         scaler_mean=network.scaler_mean,

@@ -8,7 +8,7 @@ and the models already on disk read the same; ``from_json`` reads it back.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -43,7 +43,8 @@ class Selection:
     """What the time-later window decided (``service.ml.selection``) and the figures it decided
     on. ``fallback``: why another BTYD model serves than the one chosen (it did not converge at
     the training time); ``inherited``: a warm start's, taken over from the model it started
-    from, not judged again."""
+    from, not judged again; ``seasons``: each BTYD candidate's yearly season at the training
+    time (``Season.summary``), None where the data showed none."""
 
     served: str
     rule: str
@@ -54,6 +55,7 @@ class Selection:
     p10_p90_coverage: float
     fallback: str | None = None
     inherited: bool = False
+    seasons: dict[str, dict[str, float] | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +88,7 @@ class Validation(Selection):
         }
         if self.fallback is not None:
             stored["fallback"] = self.fallback
+        stored["seasons"] = self.seasons
         stored["held_out"] = self.held_out
         stored["omitted_feature_groups"] = self.omitted_feature_groups
         if self.inherited:
@@ -104,6 +107,7 @@ class Validation(Selection):
             p10_p90_coverage=stored["p10_p90_coverage"],
             fallback=stored.get("fallback"),
             inherited=stored.get("inherited", False),
+            seasons=stored.get("seasons", {}),  # absent from models trained before seasons
             held_out=stored["held_out"],
             omitted_feature_groups=stored["omitted_feature_groups"],
         )
