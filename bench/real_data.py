@@ -219,6 +219,7 @@ def retail_protocol(
     report = {
         "customers": len(customers),
         "served": validation.served,
+        "seasons": validation.seasons,
         "selection": {
             "window": validation.window.to_json(),
             "candidates": validation.candidates,
@@ -249,6 +250,7 @@ def simulated(out: dict[str, Any]) -> None:
         report = {
             "customers": len(buyers),
             "served": model.report.validation.served,
+            "seasons": model.report.validation.seasons,
             "holdout": rows,
             "churn_decile_gap": churn_gap(scores.loc[buyers], spend > 0),
             "seconds": round(seconds, 1),
@@ -284,7 +286,8 @@ def show(title: str, report: dict[str, Any], reference: dict[str, tuple[float, .
             f"  {'ref ' + name:18s} {gini:6.3f} {spearman:6.3f} {mape:6.3f} {mae:7.0f} "
             f"{aggregate:+7.1%}"
         )
-    extra = {k: report[k] for k in ("train", "score", "seconds", "churn_decile_gap") if k in report}
+    keys = ("seasons", "train", "score", "seconds", "churn_decile_gap")
+    extra = {k: report[k] for k in keys if k in report}
     print(f"  {extra}")
 
 

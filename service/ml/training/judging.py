@@ -240,10 +240,10 @@ def _converged_choice(
     model: ClvModel, judged: Judgement, as_of: datetime
 ) -> tuple[Serving, Selection]:
     """The judged choice among the BTYD models that converged at ``as_of``: a BTYD model chosen
-    on the window that does not gives way to the network's own (which always does), and the
-    selection says so."""
+    on the window that does not gives way to one that did (the network's count model always
+    does: its plain fit is the network's own), and the selection says so."""
     serving, selection = judged.serving, judged.selection
-    fallback = next(iter(model.baselines))  # one converged: the network's own count model's
+    fallback = next(iter(model.baselines))
     if serving.anchor not in model.baselines:
         serving = replace(serving, anchor=fallback)
     if serving.served in BTYD_CANDIDATES and serving.served not in model.baselines:
