@@ -24,15 +24,11 @@ def fit_btyd(activity: Activity, cutoff: datetime, config: TrainConfig) -> BtydB
     return _required(converged(_everyone(activity, cutoff), (config.count_model,)), config, cutoff)
 
 
-def fit_baselines(
-    activity: Activity, cutoff: datetime, config: TrainConfig
-) -> tuple[BtydBaseline, dict[str, BtydBaseline]]:
-    """(the network's own, every BTYD candidate) at the cut-off: the network's own
-    (``count_model``, without a season) must converge; a candidate that does not is left
-    out."""
-    everyone = _everyone(activity, cutoff)
-    own = _required(converged(everyone, (config.count_model,)), config, cutoff)
-    return own, converged(everyone, repeat_days=repeat_days(activity, cutoff))
+def fit_candidates(activity: Activity, cutoff: datetime) -> dict[str, BtydBaseline]:
+    """Every BTYD candidate at the cut-off, with the yearly season where the repeat purchases
+    show one; a candidate that does not converge is left out (the network's own count model
+    converges: ``fit_btyd`` required it of the same customers)."""
+    return converged(_everyone(activity, cutoff), repeat_days=repeat_days(activity, cutoff))
 
 
 def _everyone(activity: Activity, cutoff: datetime) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from service.ml.nets import create_model
 from service.ml.portrait import FeaturePipeline
 from service.ml.profile import without_attributes
 from service.ml.sequences import channel_names
-from service.ml.training.baselines import fit_baselines, fit_btyd
+from service.ml.training.baselines import fit_btyd
 from service.ml.training.config import Progress, TrainConfig
 from service.ml.training.fitting import fit_network
 from service.ml.training.report import Epoch, Metrics, WindowLevel
@@ -80,9 +80,10 @@ def train_network(
     start_from: ClvModel | None = None,
     activity: Activity | None = None,
 ) -> tuple[ClvModel, NetworkFit]:
-    """The network trained on the events up to ``as_of``, with the BTYD baselines refitted
-    there; what it serves is set by ``train``. ``activity``: the log's aggregates up to
-    ``as_of``, when the caller has them already (aggregating is the costly part). With
+    """The network trained on the events up to ``as_of``, with its own BTYD model (its outputs
+    are features) refitted there; the BTYD candidates and what serves are set by ``train``.
+    ``activity``: the log's aggregates up to ``as_of``, when the caller has them already
+    (aggregating is the costly part). With
     ``start_from`` (warm start, the learning loop's fine-tuning) the network starts from that
     model's weights and keeps its feature pipeline and scaler, so the weights keep meaning what
     they learnt; only the windows with the newest labels are used (``newest_windows``), so it
@@ -99,8 +100,7 @@ def train_network(
     validation = held_out[0]  # the latest full-horizon window: the reported metrics
     check_enough_customers(validation, training, windows[0].cutoff)
     network = _set_up_network(pipeline, validation, training, config, start_from)
-    btyd, baselines = fit_baselines(activity, as_of, config)
-    model = _model(network, pipeline, btyd, baselines, config, horizon, windows)
+    model = _model(network, pipeline, fit_btyd(activity, as_of, config), config, horizon, windows)
     history = fit_network(
         model, training, held_out, config, report, cancelled, warm=start_from is not None
     )
@@ -230,7 +230,6 @@ def _model(
     network: _Network,
     pipeline: FeaturePipeline,
     btyd: BtydBaseline,
-    baselines: dict[str, BtydBaseline],
     config: TrainConfig,
     horizon: int,
     windows: list[Window],
@@ -243,7 +242,6 @@ def _model(
         net_config=network.config,
         pipeline=pipeline,
         btyd=btyd,
-        baselines=baselines,
         feature_names=network.feature_names,
         scaler_mean=network.scaler_mean,
         scaler_std=network.scaler_std,

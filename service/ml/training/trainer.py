@@ -11,6 +11,7 @@ from service.ml import collective
 from service.ml.clv_model import ClvModel
 from service.ml.examples import EventLog, Profiles, Sources
 from service.ml.insufficient import require_events, require_orders
+from service.ml.training.baselines import fit_candidates
 from service.ml.training.config import Progress, TrainConfig
 from service.ml.training.judging import inherit, judge, serve
 from service.ml.training.network import NetworkFit, train_network
@@ -62,6 +63,7 @@ def train(
         start_from=start_from,
         activity=activity,
     )
+    model.baselines = fit_candidates(activity, as_of)
     selection = serve(model, judged, log, profiles, sources, as_of)
     model.training_report = _report(model, fit, selection, log, as_of, config, start_from)
     step("done", 1.0)
