@@ -82,7 +82,7 @@ def shop(config: ShopConfig) -> None:
             spend = baseline.predict(buyers, config.horizon_days)["btyd_clv"].to_numpy()
             quiet = baseline.probability_no_purchase(buyers, config.horizon_days)
             m = evaluate(actual, spend)
-            season = baseline.season
+            season = baseline.season_
             found = (
                 f"peak day {season.peak_day_of_year}, amplitude {season.amplitude:.2f}, "
                 f"LR {season.statistic:.0f}"

@@ -216,7 +216,7 @@ def test_btyd_attributions_are_shaps_exact_values_and_add_up(seasonal: bool) -> 
     )
     baseline = BtydBaseline("paretonbd").fit(features)
     if seasonal:
-        baseline.season = Season(0.25, -0.1)
+        baseline.season_ = Season(0.25, -0.1)
     inputs = features[list(explain.INPUTS)].to_numpy()
     rows, background = inputs[:40], inputs[100:106]
     cutoff = np.array([np.sin(2.0), np.cos(2.0)])

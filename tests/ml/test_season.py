@@ -59,9 +59,9 @@ def test_a_seasonal_shop_gets_its_season_and_a_forecast_that_keeps_the_level() -
     seasonal = BtydBaseline("paretonbd").fit(features, repeats)
     plain = BtydBaseline("paretonbd").fit(features)
 
-    assert seasonal.season is not None
-    assert abs(seasonal.season.peak_day_of_year - 355) <= 25
-    assert 0.15 <= seasonal.season.amplitude <= 0.45
+    assert seasonal.season_ is not None
+    assert abs(seasonal.season_.peak_day_of_year - 355) <= 25
+    assert 0.15 <= seasonal.season_.amplitude <= 0.45
     truth = actual[bought].sum()
     with_season = seasonal.predict(features[bought], days)["btyd_clv"].sum() / truth - 1
     without = plain.predict(features[bought], days)["btyd_clv"].sum() / truth - 1
@@ -76,9 +76,9 @@ def test_a_seasonal_shop_gets_its_season_and_a_forecast_that_keeps_the_level() -
 @pytest.mark.slow
 def test_a_shop_without_seasons_or_a_short_history_gets_none() -> None:
     steady, repeats, _ = _shop(replace(SEASONAL, seasons=False))
-    assert BtydBaseline("paretonbd").fit(steady, repeats).season is None
-    assert BtydBaseline("bgnbd").fit(steady, repeats).season is None
+    assert BtydBaseline("paretonbd").fit(steady, repeats).season_ is None
+    assert BtydBaseline("bgnbd").fit(steady, repeats).season_ is None
 
     seasonal, repeats, _ = _shop(SEASONAL)
     recent = repeats[repeats > repeats.max() - 150]  # five months cannot tell it from a trend
-    assert BtydBaseline("paretonbd").fit(seasonal, recent).season is None
+    assert BtydBaseline("paretonbd").fit(seasonal, recent).season_ is None

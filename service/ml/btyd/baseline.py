@@ -39,7 +39,6 @@ OUTPUTS = ("btyd_expected_orders", "btyd_probability_alive", "btyd_order_value",
 @dataclass
 class BtydBaseline:
     count_model: CountModel = "bgnbd"
-    season: Season | None = None  # the shop's yearly cycle, where fitted and kept
 
     def fit(self, features: pd.DataFrame, repeat_days: np.ndarray | None = None) -> BtydBaseline:
         """``features``: the portrait (``BTYD_INPUTS`` of it); only customers with an order are
@@ -47,14 +46,14 @@ class BtydBaseline:
         look for a yearly season in (``service.ml.btyd.season``); without them, none."""
         buyers = features[features["has_purchased"] > 0]
         self.counts_ = fit_counts(self.count_model, buyers)
-        self.season = None
+        self.season_: Season | None = None  # the shop's yearly cycle, where found
         if repeat_days is not None:
             x, recency, age, _ = _summary(buyers)
             seasonal = fit_season(
                 self.counts_, (x, recency, age, cutoff_angle(buyers)), repeat_days
             )
             if seasonal is not None:
-                self.counts_, self.season = seasonal
+                self.counts_, self.season_ = seasonal
         self.spend_ = GammaGammaFitter().fit(
             buyers["frequency"].to_numpy(), buyers["monetary_value"].to_numpy()
         )
@@ -115,28 +114,29 @@ class BtydBaseline:
         """(x, t_x, T, has an order) as the count model reads them: in operational days
         where there is a season."""
         x, t_x, age, bought = _summary(features)
-        if self.season is None:
+        if self.season_ is None:
             return x, t_x, age, bought
-        t_x, age = self.season.times(t_x, age, cutoff_angle(features))
+        t_x, age = self.season_.times(t_x, age, cutoff_angle(features))
         return x, t_x, age, bought
 
     def _horizon(self, features: pd.DataFrame, days: float) -> float | np.ndarray:
         """The next ``days`` as the count model reads them: per customer, in operational days,
         where there is a season."""
-        return days if self.season is None else self.season.horizon(cutoff_angle(features), days)
+        return days if self.season_ is None else self.season_.horizon(cutoff_angle(features), days)
 
     def state(self) -> dict[str, Any]:
         return {
             "count_model": self.count_model,
             "counts": self.counts_.params_,
             "spend": self.spend_.params_,
-            "season": asdict(self.season) if self.season is not None else None,
+            "season": asdict(self.season_) if self.season_ is not None else None,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> BtydBaseline:
         season = state.get("season")  # absent from models saved before seasons
-        baseline = cls(state["count_model"], Season(**season) if season else None)
+        baseline = cls(state["count_model"])
+        baseline.season_ = Season(**season) if season else None
         baseline.counts_ = _COUNT_MODELS[baseline.count_model]()
         baseline.counts_.params_ = dict(state["counts"])
         baseline.spend_ = GammaGammaFitter()

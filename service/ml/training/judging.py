@@ -222,7 +222,7 @@ def serve(
     the selection gains the BTYD candidates' seasons there."""
     serving, selection = _converged_choice(model, judged, as_of)
     seasons = {
-        name: baseline.season.summary() if baseline.season is not None else None
+        name: baseline.season_.summary() if baseline.season_ is not None else None
         for name, baseline in model.baselines.items()
     }
     selection = replace(selection, seasons=seasons)
