@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import report, scored_shop, simulated_shop_in_postgres
+from bench._common import report, scored_shop, simulated_shop_in_postgres, timed
 from bench.score import one_computation
 from service.db.session import make_engine, make_session_factory
 from service.ml.clv_model import ClvModel
@@ -90,17 +89,6 @@ def monotonicity(model: ClvModel, log: EventLog, profiles: Any, sources: Any) ->
     result["deep_raised_by_the_floor"] = int((served > raw * (1 + 1e-9))[bought].sum())
     result["deep_total_served_over_network"] = round(float(served.sum() / raw.sum()), 4)
     return result
-
-
-def timed(run: Any, repeats: int) -> float:
-    """Median seconds of ``run()`` over ``repeats`` calls (after one to warm up)."""
-    run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def cost(factory: Any, settings: Any, model: ClvModel, customers: list[str]) -> dict[str, Any]:

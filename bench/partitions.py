@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import (
     copy_shop_events,
     libpq_url,
-    percentile,
     report,
     scratch_postgres,
+    timed,
 )
 from service.config import Settings
 from service.customers import repository as customers
@@ -77,17 +77,6 @@ def load(url: str, folder: Path, partitioned: bool) -> dict[str, float]:
     with psycopg.connect(libpq_url(url), autocommit=True) as connection:
         connection.execute("VACUUM ANALYZE events, customer_days")
     return {"copy_s": round(copied, 1), "partition_s": round(moved, 1)}
-
-
-def timed(run: Callable[[], object], repeats: int) -> float:
-    """p50 seconds of ``repeats`` runs, after one run that warms the cache."""
-    run()
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - started)
-    return percentile(seconds, 50)
 
 
 def reads(url: str, ids: list[str], end: datetime, repeats: int) -> dict[str, float]:
