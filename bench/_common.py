@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import numpy as np
+import pandas as pd
 import psycopg
 import torch
 from sqlalchemy import create_engine, text
@@ -199,6 +201,27 @@ def timed(run: Callable[[], object], repeats: int) -> float:
         run()
         seconds.append(time.perf_counter() - started)
     return percentile(seconds, 50)
+
+
+def churn_calibration(quiet: np.ndarray, ordered: np.ndarray, draws: int = 200) -> dict[str, float]:
+    """How far predicted churn (``quiet``: each customer's P(no order in the horizon)) is from
+    what happened (``ordered``): the largest |predicted - observed| share without an order over
+    deciles of predicted churn ("gap"), beside the gap a perfectly calibrated model would show on
+    as many customers by chance alone: its median and 95th percentile over ``draws`` outcomes
+    drawn from ``quiet`` itself. A decile of a thousand customers holds a hundred, whose observed
+    share moves by about 5 points by chance, so the gap alone overstates a small shop's error."""
+    decile = pd.qcut(pd.Series(quiet).rank(method="first"), 10, labels=False).to_numpy()
+
+    def gap(no_order: np.ndarray) -> float:
+        return max(abs(quiet[decile == d].mean() - no_order[decile == d].mean()) for d in range(10))
+
+    rng = np.random.default_rng(0)
+    chance = [gap(rng.random(len(quiet)) < quiet) for _ in range(draws)]
+    return {
+        "gap": round(gap(~ordered), 3),
+        "chance_median": round(float(np.median(chance)), 3),
+        "chance_p95": round(float(np.quantile(chance, 0.95)), 3),
+    }
 
 
 def report(name: str, result: dict[str, Any]) -> None:

@@ -11,7 +11,8 @@ horizon), small (1,000, 3,000 and 10,000 customers, a 180-day horizon) and, for 
 (50,000 customers over two years, a 365-day horizon), each trained at the end
 of its observed days and judged on the customers with an order then. For these the table also
 shows the churn calibration: the largest gap, over deciles of predicted churn, between the
-predicted and the observed share of customers with no order in the horizon.
+predicted and the observed share of customers with no order in the horizon, beside the gap a
+perfectly calibrated model would show by chance on as many customers (``churn_calibration``).
 
     .venv/bin/python bench/real_data.py [--only retail|simulated] [--out FILE.json]
 """
@@ -38,6 +39,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import churn_calibration
 from service.config import Settings
 from service.db.session import make_engine, make_session_factory
 from service.ml import artifacts
@@ -252,20 +256,13 @@ def simulated(out: dict[str, Any]) -> None:
             "served": model.report.validation.served,
             "seasons": model.report.validation.seasons,
             "holdout": rows,
-            "churn_decile_gap": churn_gap(scores.loc[buyers], spend > 0),
+            "churn": churn_calibration(
+                1 - scores.loc[buyers, "purchase_probability"].to_numpy(), spend > 0
+            ),
             "seconds": round(seconds, 1),
         }
         show(f"simulated {name}", report, {})
         out[name] = report
-
-
-def churn_gap(scores: pd.DataFrame, ordered: np.ndarray) -> float:
-    """The largest |predicted - observed| share of customers with no order, over deciles of
-    predicted churn."""
-    churn = 1 - scores["purchase_probability"].to_numpy()
-    decile = pd.qcut(pd.Series(churn).rank(method="first"), 10, labels=False).to_numpy()
-    gaps = [abs(churn[decile == d].mean() - (~ordered[decile == d]).mean()) for d in range(10)]
-    return round(float(max(gaps)), 3)
 
 
 def show(title: str, report: dict[str, Any], reference: dict[str, tuple[float, ...]]) -> None:
@@ -286,7 +283,7 @@ def show(title: str, report: dict[str, Any], reference: dict[str, tuple[float, .
             f"  {'ref ' + name:18s} {gini:6.3f} {spearman:6.3f} {mape:6.3f} {mae:7.0f} "
             f"{aggregate:+7.1%}"
         )
-    keys = ("seasons", "train", "score", "seconds", "churn_decile_gap")
+    keys = ("seasons", "train", "score", "seconds", "churn")
     extra = {k: report[k] for k in keys if k in report}
     print(f"  {extra}")
 

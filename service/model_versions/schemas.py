@@ -30,7 +30,8 @@ class ModelVersionRead(BaseModel):
         "that serves and why (served, rule, reasons), the interval's coverage there, in-sample "
         "since it is calibrated there (p10_p90_coverage), the feature groups the data could not "
         "fit (omitted_feature_groups), each BTYD candidate's yearly season where the data showed "
-        "one (seasons: peak day of the year, amplitude, likelihood-ratio statistic) and the "
+        "one (seasons, Pareto/NBD's only: peak day of the year, amplitude, likelihood-ratio "
+        "statistic) and the "
         "network's metrics on the customers held out of its training (held_out)."
     )
     sha256: str = Field(description="Checksum of the artifact.")

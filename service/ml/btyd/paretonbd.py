@@ -9,13 +9,49 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import gammaln, hyp2f1, logsumexp
-from scipy.stats import gamma
 
 from service.ml.btyd.base import PurchaseCountFitter
 
-_GRID = (np.arange(32) + 0.5) / 32
-"""Quantile levels at which the posterior gammas are evaluated (a midpoint rule in probability):
-the expectation in ``conditional_probability_no_purchase`` has no closed form."""
+
+def quadrature_rule(
+    panels: int = 6, nodes: int = 6, growth: float = 3.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in [0, 1] and their weights (summing to 1) for the integrals over a span of
+    days: Gauss-Legendre on panels that grow geometrically from 0. The integrands peak at the
+    start of their span (a customer who bought often and then stopped most likely stopped soon
+    after) and can fall by orders of magnitude within days of a span of hundreds."""
+    edges = (growth ** np.arange(panels + 1) - 1) / (growth**panels - 1)
+    base, weight = np.polynomial.legendre.leggauss(nodes)
+    width = np.diff(edges)
+    positions = edges[:-1, None] + width[:, None] * (base[None, :] + 1) / 2
+    return positions.ravel(), (width[:, None] * weight[None, :] / 2).ravel()
+
+
+POSITIONS, WEIGHTS = quadrature_rule()
+
+
+def quiet_if_alive(
+    params: np.ndarray,
+    x: np.ndarray,
+    exposure: np.ndarray,
+    lasted: np.ndarray,
+    horizon: np.ndarray,
+    ahead: np.ndarray,
+    nodes: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """P(no purchase in the ``horizon`` | alive at T). Given alive at T the rates are
+    independent, lambda ~ Gamma(r + x, ``exposure``) and mu ~ Gamma(s, ``lasted`` = beta + T);
+    the customer makes no purchase if they live through the horizon without one, or drop out at
+    tau before one, which integrates over both rates to
+    (e/(e + A(t)))^(r+x) (l/(l+t))^s + integral (e/(e + A(tau)))^(r+x) s/l (l/(l+tau))^(s+1),
+    with A the purchases' clock after T (``ahead`` over the whole horizon). ``nodes``: the
+    integral's (days tau, clock A(tau), quadrature weights), one row per customer."""
+    r, _, s, _ = params
+    days, clock, weights = nodes
+    survives = (exposure / (exposure + ahead)) ** (r + x) * (lasted / (lasted + horizon)) ** s
+    quiet = (exposure[:, None] / (exposure[:, None] + clock)) ** (r + x)[:, None]
+    drops = s / lasted[:, None] * (lasted[:, None] / (lasted[:, None] + days)) ** (s + 1)
+    return np.asarray(survives + (weights * quiet * drops).sum(axis=1))
 
 
 class ParetoNBDFitter(PurchaseCountFitter):
@@ -89,27 +125,13 @@ class ParetoNBDFitter(PurchaseCountFitter):
         t_x: np.ndarray,
         T: np.ndarray,
     ) -> np.ndarray:
-        """Dead at T, or alive and no purchase in t. Given alive at T the rates are independent,
-        lambda ~ Gamma(r + x, alpha + T) and mu ~ Gamma(s, beta + T), and the customer makes no
-        purchase if they die first or the first purchase comes after t:
-        mu/(lambda+mu) + lambda/(lambda+mu) exp(-(lambda+mu) t), averaged over both posteriors
-        on a grid of their quantiles (no closed form)."""
-        r, alpha, s, beta = self._params
+        """Dead at T, or alive and no purchase in t (``quiet_if_alive``)."""
+        params = self._params
+        _, alpha, _, beta = params
         x, T = np.asarray(x, dtype=float), np.asarray(T, dtype=float)
-        horizon = np.broadcast_to(np.asarray(t, dtype=float), x.shape)  # one per customer
+        horizon = np.broadcast_to(np.asarray(t, dtype=float), x.shape)
+        days = horizon[:, None] * POSITIONS[None, :]
+        nodes = (days, days, horizon[:, None] * WEIGHTS[None, :])
+        quiet = quiet_if_alive(params, x, alpha + T, beta + T, horizon, horizon, nodes)
         alive = self.conditional_probability_alive(x, t_x, T)
-        unit_mu = gamma.ppf(_GRID, s)  # (G,): mu * (beta + T)
-        # lambda * (alpha + T) per distinct r + x: frequencies repeat, and the quantile
-        # function is most of the cost
-        shapes, shape_of = np.unique(r + x, return_inverse=True)
-        unit_lam = gamma.ppf(_GRID[None, :], shapes[:, None])
-        quiet = np.empty(len(x))
-        for start in range(0, len(x), 2048):
-            part = slice(start, start + 2048)
-            lam = unit_lam[shape_of[part]] / (alpha + T[part])[:, None]
-            mu = unit_mu[None, :] / (beta + T[part])[:, None]
-            total = lam[:, :, None] + mu[:, None, :]  # (n, G, G)
-            decay = np.exp(-total * horizon[part, None, None])
-            stays = (mu[:, None, :] + lam[:, :, None] * decay) / total
-            quiet[part] = stays.mean(axis=(1, 2))
         return np.asarray(1 - alive + alive * quiet)
