@@ -218,7 +218,7 @@ def churn_calibration(quiet: np.ndarray, ordered: np.ndarray, draws: int = 200) 
     rng = np.random.default_rng(0)
     chance = [gap(rng.random(len(quiet)) < quiet) for _ in range(draws)]
     return {
-        "gap": round(gap(~ordered), 3),
+        "gap": round(float(gap(~ordered)), 3),
         "chance_median": round(float(np.median(chance)), 3),
         "chance_p95": round(float(np.quantile(chance, 0.95)), 3),
     }

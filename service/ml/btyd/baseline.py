@@ -54,7 +54,7 @@ class BtydBaseline:
                 self.counts_, (x, recency, age, cutoff_angle(buyers)), repeat_days
             )
             if seasonal is not None:
-                self.counts_.params_, self.season_ = seasonal
+                self.counts_, self.season_ = seasonal
         self.spend_ = GammaGammaFitter().fit(
             buyers["frequency"].to_numpy(), buyers["monetary_value"].to_numpy()
         )

@@ -260,11 +260,12 @@ def fit_season(
     plain: ParetoNBDFitter,
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     repeat_days: np.ndarray,
-) -> tuple[dict[str, float], Season] | None:
-    """Pareto/NBD's parameters refitted with a yearly cycle, and the cycle, or None where the
-    cycle does not pass the test (module docstring). ``plain``: the model fitted without one on
-    the same customers; ``data``: their (x, t_x, T, cut-off angle); ``repeat_days``: the day
-    (since 1970) of every repeat purchase day of theirs."""
+) -> tuple[ParetoNBDFitter, Season] | None:
+    """Pareto/NBD refitted with a yearly cycle (its parameters, and the likelihood it reached
+    with the cycle), and the cycle; None where the cycle does not pass the test (module
+    docstring). ``plain``: the model fitted without one on the same customers; ``data``: their
+    (x, t_x, T, cut-off angle); ``repeat_days``: the day (since 1970) of every repeat purchase
+    day of theirs."""
     if len(repeat_days) < 2 or np.ptp(repeat_days) < MIN_SPAN_DAYS:
         return None
     frame = pd.DataFrame(dict(zip("xtTc", data, strict=True)))
@@ -302,5 +303,7 @@ def fit_season(
     statistic = 2 * total * (-float(result.fun) - plain.mean_log_likelihood_)
     if not np.isfinite(result.fun) or statistic <= CRITICAL:
         return None
-    fitted = dict(zip(plain.param_names, np.exp(result.x[:-2]).tolist(), strict=True))
+    fitted = ParetoNBDFitter()
+    fitted.params_ = dict(zip(plain.param_names, np.exp(result.x[:-2]).tolist(), strict=True))
+    fitted.mean_log_likelihood_ = -float(result.fun)
     return fitted, Season(float(result.x[-2]), float(result.x[-1]), float(statistic))
