@@ -24,7 +24,9 @@ PREDICTIONS = ("expected_orders", "expected_order_value", "horizon_days", "offse
 def curve_fitter(model: ClvModel) -> PurchaseCountFitter:
     """The BTYD model whose curves spread the orders over time: the one that serves customers
     with an order when a BTYD model does, else Pareto/NBD (which the champion's P(alive) comes
-    from), else the model's default baseline."""
+    from), else the model's default baseline. A seasonal Pareto/NBD gives its yearly-average
+    curve (its cycle left out): the forecast applies the shop's own season to the days where
+    it has two years of history (``service.forecasts.rhythm``)."""
     served = model.serving.served if model.serving is not None else ""
     baseline = model.baselines.get(served) or model.baselines.get("paretonbd") or model.btyd
     return baseline.counts_

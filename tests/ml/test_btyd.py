@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import integrate, stats
+from scipy.special import gammaln
 
 from service.ml.btyd import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 
@@ -119,6 +120,42 @@ def test_paretonbd_likelihood_equals_integrating_the_individual_model(
     numeric = integrate_2d(individual, positive_line(), positive_line())
     closed = ParetoNBDFitter().log_likelihood(np.array(params), *map(np.array, ([x], [t_x], [T])))
     assert np.exp(closed[0]) == pytest.approx(numeric, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("params", "x", "t_x", "T"),
+    [((0.7, 92.0, 73.9, 46536.0), 200, 350.0, 365.0),  # 2F1 past the largest float
+     ((1.0, 20.0, 0.5, 1e5), 100, 150.0, 1500.0), ((2.0, 5.0, 2.0, 1e4), 500, 750.0, 1500.0)],
+)  # fmt: skip
+def test_paretonbd_likelihood_of_heavy_buyers_is_finite_and_right(
+    params: tuple[float, ...], x: int, t_x: float, T: float
+) -> None:
+    """The closed form's 2F1 gave NaN for customers with hundreds of orders: P(alive) NaN,
+    read as certain churn and no orders for the best customers. Against the likelihood as one
+    integral over the moment of dropping out (the rates integrated in closed form)."""
+    r, alpha, s, beta = params
+
+    def log_died_density(tau: float) -> float:
+        return float(
+            -(r + x) * np.log(alpha + tau)
+            + np.log(s / beta)
+            + (s + 1) * np.log(beta / (beta + tau))
+        )
+
+    top = log_died_density(t_x)
+    died, _ = integrate.quad(
+        lambda tau: np.exp(log_died_density(tau) - top), t_x, T, epsabs=0, epsrel=1e-12, limit=500
+    )
+    alive = -(r + x) * np.log(alpha + T) + s * np.log(beta / (beta + T))
+    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    numeric = common + np.logaddexp(alive, top + np.log(died))
+    fitter = ParetoNBDFitter()
+    fitter.params_ = dict(zip(fitter.param_names, params, strict=True))
+    data = [np.array([value], dtype=float) for value in (x, t_x, T)]
+    assert fitter.log_likelihood(np.array(params), *data)[0] == pytest.approx(numeric, abs=1e-6)
+    assert np.exp(common + alive - numeric) == pytest.approx(
+        fitter.conditional_probability_alive(*data)[0], abs=1e-6
+    )
 
 
 @pytest.mark.parametrize(("x", "m"), [(1, 30.0), (3, 55.5), (10, 12.0)])

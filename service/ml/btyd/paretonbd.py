@@ -54,31 +54,66 @@ def quiet_if_alive(
     return np.asarray(survives + (weights * quiet * drops).sum(axis=1))
 
 
+def _log_a0_by_quadrature(
+    params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+) -> np.ndarray:
+    """log A_0 from its integral, A_0 = (r+s+x) integral from t_x to T of
+    (alpha+tau)^-(r+x) (beta+tau)^-(s+1) d tau, by the quadrature rule above."""
+    r, alpha, s, beta = params
+    width = T - t_x
+    tau = t_x[:, None] + width[:, None] * POSITIONS[None, :]
+    terms = (
+        np.log(WEIGHTS)[None, :]
+        - (r + x)[:, None] * np.log(alpha + tau)
+        - (s + 1) * np.log(beta + tau)
+    )
+    return np.asarray(np.log(r + s + x) + np.log(width) + logsumexp(terms, axis=1))
+
+
 class ParetoNBDFitter(PurchaseCountFitter):
     param_names = ("r", "alpha", "s", "beta")
     initial = (1.0, 30.0, 1.0, 300.0)
 
     @staticmethod
     def _log_a0(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """log A_0 of the note's equation (19), with the 2F1 argument kept in [0, 1): the
-        larger of alpha and beta goes in the denominator (the note's two cases)."""
+        """log A_0 of the note's equation (19), with the 2F1 argument z kept in [0, 1): the
+        larger of alpha and beta goes in the denominator (the note's two cases). For a heavy
+        buyer (r + x in the hundreds) and a beta far above alpha, 2F1 itself passes the largest
+        float, and inf - inf made the likelihood NaN, which read as a certain churn and no
+        orders for the best customers; there Euler's transformation 2F1(a, b; a+1; z) =
+        (1-z)^(1-b) 2F1(1, a+1-b; a+1; z) keeps it in logarithms. Where scipy's 2F1 gives no
+        number either way (large a with z near 1), A_0 is integrated by quadrature
+        (``_log_a0_by_quadrature``)."""
         r, alpha, s, beta = params
+        x, t_x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, t_x, T)))
         larger, smaller = max(alpha, beta), min(alpha, beta)
         b_param = r + x if alpha < beta else s + 1
         rsx = r + s + x
-        at_last = hyp2f1(rsx, b_param, rsx + 1, (larger - smaller) / (larger + t_x))
-        at_end = hyp2f1(rsx, b_param, rsx + 1, (larger - smaller) / (larger + T))
-        # A_0 = F(t_x)/(L+t_x)^rsx - F(T)/(L+T)^rsx, with F(t_x)/(L+t_x)^rsx the larger term.
-        return np.asarray(
+
+        def log_term(t: np.ndarray) -> np.ndarray:
+            """log of 2F1(rsx, b; rsx+1; z(t)) / (larger + t)^rsx."""
+            z = (larger - smaller) / (larger + t)
+            log_f = np.asarray(np.log(hyp2f1(rsx, b_param, rsx + 1, z)))
+            over = ~np.isfinite(log_f)
+            if over.any():
+                b, c, u = np.broadcast_to(b_param, over.shape)[over], rsx[over] + 1, t[over]
+                below = np.log(smaller + u) - np.log(larger + u)  # log(1 - z), exactly
+                log_f[over] = (1 - b) * below + np.log(hyp2f1(1.0, c - b, c, z[over]))
+            return np.asarray(log_f - rsx * np.log(larger + t))
+
+        # A_0 = F(t_x)/(L+t_x)^rsx - F(T)/(L+T)^rsx, the first term the larger.
+        log_a0 = np.asarray(
             logsumexp(
-                [
-                    np.log(at_last) - rsx * np.log(larger + t_x),
-                    np.log(at_end) - rsx * np.log(larger + T),
-                ],
+                [log_term(t_x), log_term(T)],
                 axis=0,
                 b=[np.ones_like(rsx), -np.ones_like(rsx)],
             )
         )
+        log_a0[t_x >= T] = -np.inf  # no time to drop out in: A_0 = 0 (2F1 may not say so)
+        failed = ~np.isfinite(log_a0) & (t_x < T)
+        if failed.any():
+            log_a0[failed] = _log_a0_by_quadrature(params, x[failed], t_x[failed], T[failed])
+        return log_a0
 
     def log_likelihood(self, params: np.ndarray, *data: np.ndarray) -> np.ndarray:
         """The note's equation (22): L = Gamma(r+x) alpha^r beta^s / Gamma(r)

@@ -173,7 +173,6 @@ class SeasonalParetoNBD(PurchaseCountFitter):
     parameters come from ``fit_season``."""
 
     param_names = ParetoNBDFitter.param_names
-    initial = ParetoNBDFitter.initial
 
     def __init__(self, params: dict[str, float], season: Season, cutoff: np.ndarray) -> None:
         super().__init__()
