@@ -4,6 +4,7 @@ against what the simulated customers then do."""
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 import pandas as pd
 import pytest
@@ -156,6 +157,25 @@ def test_paretonbd_likelihood_of_heavy_buyers_is_finite_and_right(
     assert np.exp(common + alive - numeric) == pytest.approx(
         fitter.conditional_probability_alive(*data)[0], abs=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    ("x", "t_x", "T", "t"), [(50, 300, 365, 90), (300, 360, 365, 730), (1500, 1500, 1500, 1095)]
+)
+def test_bgnbd_expected_purchases_of_heavy_buyers_over_long_horizons(
+    x: int, t_x: int, T: int, t: int
+) -> None:
+    """A customer who bought every day for four years, over a three-year horizon: ratio^(r+x)
+    underflowed and 2F1 overflowed, 0 * inf = NaN. Against equation (10) in 60 digits."""
+    params = {"r": 0.8, "alpha": 60.0, "a": 0.5, "b": 3.0}
+    fitter = BetaGeoFitter()
+    fitter.params_ = params
+    with mpmath.workdps(60):
+        r, alpha, a, b = (mpmath.mpf(params[name]) for name in ("r", "alpha", "a", "b"))
+        c, ratio = a + b + x - 1, (alpha + T) / (alpha + T + t)
+        exact = c / (a - 1) * (1 - ratio ** (r + x) * mpmath.hyp2f1(r + x, b + x, c, 1 - ratio))
+    data = [np.array([value], dtype=float) for value in (x, t_x, T)]
+    assert fitter.expected_if_alive(float(t), *data)[0] == pytest.approx(float(exact), rel=1e-9)
 
 
 @pytest.mark.parametrize(("x", "m"), [(1, 30.0), (3, 55.5), (10, 12.0)])

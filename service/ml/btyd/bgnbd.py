@@ -53,11 +53,21 @@ class BetaGeoFitter(PurchaseCountFitter):
         T: np.ndarray,
     ) -> np.ndarray:
         """Equation (10)'s numerator: expected purchases in (T, T+t] given the history, divided
-        by P(alive) (its denominator is 1 / P(alive))."""
+        by P(alive) (its denominator is 1 / P(alive)). For a heavy buyer over a long horizon
+        (x in the hundreds) ratio^(r+x) underflows to 0 while 2F1 overflows: there the product
+        is taken by Euler's transformation, (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z), whose
+        parts stay finite (ratio = 1 - z)."""
         r, alpha, a, b = self._params
+        x, T, t = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, T, t)))
         ratio = (alpha + T) / (alpha + T + t)
-        hyper = hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
-        return np.asarray((a + b + x - 1) / (a - 1) * (1 - ratio ** (r + x) * hyper))
+        z, c = t / (alpha + T + t), a + b + x - 1
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            product = np.asarray(ratio ** (r + x) * hyp2f1(r + x, b + x, c, z))
+        over = ~np.isfinite(product)
+        if over.any():
+            euler = ratio[over] ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, c[over], z[over])
+            product[over] = euler
+        return np.asarray(c / (a - 1) * (1 - product))
 
     def conditional_probability_no_purchase(
         self,
