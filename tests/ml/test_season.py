@@ -3,6 +3,7 @@ forecast over a busier season that keeps the level the plain models lose."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 from functools import cache
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import integrate
+from scipy.special import gammaln
 
 from service.ml.activity import day_number
 from service.ml.btyd.baseline import BtydBaseline
@@ -37,6 +39,68 @@ def test_operational_time_is_the_integral_of_the_intensity() -> None:
         assert clock == pytest.approx(exact, rel=1e-9)
     year = _Swing(np.array(1.0), np.array(YEAR)).operational(season)  # the mean is 1
     assert year == pytest.approx(YEAR, rel=1e-12)
+
+
+@pytest.mark.parametrize("params", [(0.9, 40.0, 0.8, 150.0), (0.7, 92.0, 73.9, 46536.0)])
+@pytest.mark.parametrize("cutoff_day", [20_356.0, 20_440.0])  # late September; 19 December
+def test_with_a_cycle_the_model_equals_its_integrals(
+    params: tuple[float, float, float, float], cutoff_day: float
+) -> None:
+    """Likelihood, P(alive), expected purchases and P(no purchase) against the integrals over
+    the moment of dropping out and over the horizon taken by scipy's adaptive quad (the rates
+    integrated in closed form, operational time as the test above checks it); horizons that
+    cross the year's end and the peak."""
+    r, alpha, s, beta = params
+    season = Season(0.3 * np.cos(angle_of_day(355)), 0.3 * np.sin(angle_of_day(355)))
+
+    def clock(start_day: float, days: float) -> float:
+        return float(_Swing(np.array(angle_of_day(start_day)), np.array(days)).operational(season))
+
+    def exact(x: float, t_x: float, age: float, horizon: float) -> tuple[float, ...]:
+        first = cutoff_day - age
+
+        def log_died_at(tau: float) -> float:
+            return float(
+                -(r + x) * np.log(alpha + clock(first, tau))
+                + np.log(s / beta)
+                + (s + 1) * np.log(beta / (beta + tau))
+            )
+
+        alive = -(r + x) * np.log(alpha + clock(first, age)) + s * np.log(beta / (beta + age))
+        top = log_died_at(t_x)
+        died, _ = integrate.quad(lambda tau: np.exp(log_died_at(tau) - top), t_x, age, epsrel=1e-11)
+        total = np.logaddexp(alive, top + np.log(died)) if age > t_x else alive
+        likelihood = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + total
+        exposure, lasted = alpha + clock(first, age), beta + age
+        peak = lambda u: float(season.intensity(angle_of_day(cutoff_day + u)))  # noqa: E731
+        rate, _ = integrate.quad(lambda u: peak(u) * (lasted / (lasted + u)) ** s, 0, horizon)
+        quiet = (exposure / (exposure + clock(cutoff_day, horizon))) ** (r + x) * (
+            lasted / (lasted + horizon)
+        ) ** s
+        drops, _ = integrate.quad(
+            lambda tau: (exposure / (exposure + clock(cutoff_day, tau))) ** (r + x)
+            * s / lasted * (lasted / (lasted + tau)) ** (s + 1),
+            0,
+            horizon,
+        )  # fmt: skip
+        p_alive = np.exp(alive - total)
+        return likelihood, p_alive, (r + x) / exposure * rate, 1 - p_alive * (1 - quiet - drops)
+
+    customers = np.array([(0, 0, 30), (1, 10, 20), (5, 100, 900), (80, 300, 900), (30, 3, 800)])
+    x, t_x, age = (customers[:, i].astype(float) for i in range(3))
+    named = dict(zip(ParetoNBDFitter.param_names, params, strict=True))
+    model = SeasonalParetoNBD(named, season, np.full(len(x), float(angle_of_day(cutoff_day))))
+    likelihood = model.log_likelihood(np.array(params), x, t_x, age)
+    alive = model.conditional_probability_alive(x, t_x, age)
+    for horizon in (180.0, 400.0):
+        expected = model.expected_if_alive(horizon, x, t_x, age)
+        quiet = model.conditional_probability_no_purchase(horizon, x, t_x, age)
+        for i in range(len(x)):
+            truth = exact(x[i], t_x[i], age[i], horizon)
+            assert likelihood[i] == pytest.approx(truth[0], abs=1e-5)
+            assert alive[i] == pytest.approx(truth[1], abs=1e-5)
+            assert expected[i] == pytest.approx(truth[2], rel=1e-5)
+            assert quiet[i] == pytest.approx(truth[3], abs=1e-5)
 
 
 def test_without_a_cycle_the_seasonal_model_is_the_plain_one() -> None:
@@ -161,11 +225,13 @@ def test_a_seasonal_shop_gets_its_season_and_a_forecast_that_keeps_the_level() -
     with_season = seasonal.predict(features[bought], days)["btyd_clv"].sum() / truth - 1
     without = plain.predict(features[bought], days)["btyd_clv"].sum() / truth - 1
     assert abs(with_season) < abs(without) - 0.03  # a busier half-year ahead than behind
-    restored = BtydBaseline.from_state(seasonal.state())
-    np.testing.assert_allclose(
-        restored.predict(features[bought], days).to_numpy(),
-        seasonal.predict(features[bought], days).to_numpy(),
-    )
+    restored = BtydBaseline.from_state(json.loads(json.dumps(seasonal.state())))  # as saved
+    for read in (
+        lambda model: model.predict(features[bought], days).to_numpy(),
+        lambda model: model.probability_no_purchase(features[bought], days),
+        lambda model: model.probability_alive(features[bought]),
+    ):
+        np.testing.assert_array_equal(read(restored), read(seasonal))
 
 
 @pytest.mark.slow
