@@ -4,6 +4,7 @@
 # Beyond typer, rich and the standard library, imports go inside the commands: --help is instant.
 from __future__ import annotations
 
+import codecs
 import io
 from datetime import date
 from pathlib import Path
@@ -97,6 +98,10 @@ def import_csv_command(
     from service.events.service import IngestRules
     from service.privacy import PiiHasher
 
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise fail(f"unknown --encoding {encoding!r}") from None
     settings = load_settings()
     mapping = CsvMapping(
         customer=customer_col,

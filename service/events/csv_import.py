@@ -109,11 +109,10 @@ class _RowConverter:
 
 
 def csv_candidates(
-    rows: Iterable[dict[str, str]], mapping: CsvMapping
+    numbered: Iterable[tuple[int, dict[str, str]]], mapping: CsvMapping
 ) -> Iterator[tuple[int, EventCandidate]]:
-    """(line number, candidate) pairs: one a row, or with ``mapping.order`` one an order,
-    numbered by its first row. Line numbers assume one row a line; line 1 is the header."""
-    numbered = enumerate(rows, 2)
+    """(line number, candidate) pairs from (line number, row) pairs: one a row, or with
+    ``mapping.order`` one an order, numbered by its first row."""
     if mapping.order is None:
         converter = _RowConverter(mapping)
         return ((line, converter.candidate(row)) for line, row in numbered)
@@ -133,15 +132,26 @@ def import_csv(
 ) -> CsvImportSummary:
     """Import the rows of ``lines``; each chunk is committed before the next is read."""
     mapping.check()
+    if len(delimiter) != 1:
+        raise InvalidRequestError(f"--delimiter must be one character, not {delimiter!r}")
     reader = csv.DictReader(lines, delimiter=delimiter)
-    missing = [column for column in mapping.columns() if column not in (reader.fieldnames or [])]
-    if missing:
-        found = ", ".join(reader.fieldnames or []) or "none"
-        raise InvalidRequestError(
-            f"column(s) {', '.join(missing)} not in the header (found: {found})"
+    try:
+        missing = [c for c in mapping.columns() if c not in (reader.fieldnames or [])]
+        if missing:
+            found = ", ".join(reader.fieldnames or []) or "none"
+            raise InvalidRequestError(
+                f"column(s) {', '.join(missing)} not in the header (found: {found})"
+            )
+        # the line a row ends on (a quoted value may span lines; blank lines are skipped)
+        candidates = csv_candidates(((reader.line_num, row) for row in reader), mapping)
+        summary = ingest_stream(
+            candidates, session_factory, rules, chunk_rows=chunk_rows, on_chunk=on_chunk
         )
-    candidates = csv_candidates(reader, mapping)
-    summary = ingest_stream(
-        candidates, session_factory, rules, chunk_rows=chunk_rows, on_chunk=on_chunk
-    )
+    except UnicodeDecodeError as error:
+        where = f"after line {reader.line_num}" if reader.line_num else "in its first lines"
+        raise InvalidRequestError(
+            f"the file is not {error.encoding} {where} ({error.reason}); the chunks before "
+            "it are imported: pass the file's --encoding (cp1252 for many Excel exports) and "
+            "import it again, which skips what is stored"
+        ) from None
     return CsvImportSummary(**vars(summary), lines=max(reader.line_num - 1, 0))

@@ -118,7 +118,7 @@ class RowReader:
         self.mapping = mapping
         try:
             self.zone = ZoneInfo(mapping.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a folder of zones
             raise InvalidRequestError(f"unknown time zone {mapping.timezone!r}") from None
 
     def time(self, row: dict[str, str]) -> datetime:

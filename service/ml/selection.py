@@ -43,7 +43,9 @@ _TIE = 1e-6
 def selection_window(first: datetime, as_of: datetime, horizon: int, min_history: int) -> int:
     """Days V of the window (T - V, T] the candidates are judged on: the horizon, or less when
     the data are short, so that what lies before the window (at least as long as the window
-    itself, beyond ``min_history``) can still train every candidate."""
+    itself, beyond ``min_history``) can still train every candidate. Never under
+    ``MIN_WINDOW_DAYS``: on data that short the network may not train before the window, and is
+    then not judged (the BTYD candidates are)."""
     span = (as_of - first).days
     return min(horizon, max(MIN_WINDOW_DAYS, (span - min_history) // 2))
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
@@ -133,13 +134,40 @@ def test_each_chunk_is_committed_and_lines_are_numbered_across_chunks(
     assert summary.rejections == [(7, "occurred_at: cannot read 'not-a-time' as ISO 8601")]
 
 
-def test_an_unknown_time_zone_is_refused_with_a_message(env: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--timezone", "Mars/Base"], "unknown time zone 'Mars/Base'"),
+        (["--timezone", "Europe"], "unknown time zone 'Europe'"),  # a folder of zones
+        (["--encoding", "latin-9x"], "unknown --encoding 'latin-9x'"),
+        (["--delimiter", ";;"], "--delimiter must be one character, not ';;'"),
+    ],
+)
+def test_a_bad_option_is_refused_with_a_message(
+    env: Settings, tmp_path: Path, flags: list[str], message: str
+) -> None:
     path = tmp_path / "retail.csv"
     path.write_text(RETAIL_CSV)
 
-    result = runner.invoke(
-        app, ["import-csv", str(path), *MAPPING_FLAGS, "--timezone", "Mars/Base"]
-    )
+    result = runner.invoke(app, ["import-csv", str(path), *MAPPING_FLAGS, *flags])
 
     assert result.exit_code == 1
-    assert "unknown time zone 'Mars/Base'" in result.output
+    assert message in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_file_in_another_encoding_says_so_and_imports_with_it(
+    env: Settings, tmp_path: Path, db: Engine
+) -> None:
+    """An Excel export in cp1252: read as UTF-8 it stops with the line and the way out."""
+    path = tmp_path / "retail.csv"
+    path.write_bytes(RETAIL_CSV.replace("shoes", "chaussée").encode("cp1252"))
+
+    refused = runner.invoke(app, ["import-csv", str(path), *MAPPING_FLAGS])
+    imported = runner.invoke(app, ["import-csv", str(path), *MAPPING_FLAGS, "--encoding", "cp1252"])
+
+    assert refused.exit_code == 1
+    assert "the file is not utf-8" in refused.output
+    assert "--encoding (cp1252" in refused.output
+    assert imported.exit_code == 0, imported.output
+    assert "chaussée" in {category for e in stored(db) for category in [e.items[0]["category"]]}

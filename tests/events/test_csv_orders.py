@@ -106,7 +106,7 @@ def test_cancellations_become_refunds_and_bad_orders_are_rejected_whole(
     ]
     assert events[0].items == [{"sku": "D", "name": "Discount", "quantity": 1, "price": "27.50"}]
     reasons = dict(summary.rejections)
-    assert reasons[5].startswith("amount: Input should be greater than or equal to 0")
+    assert reasons[5] == "UnitPrice: a negative price; an order's lines need 0 or more"
     assert reasons[7] == "Quantity: the order has positive and negative lines"
     assert reasons[9] == "customer_id: String should have at least 1 character"
     assert reasons[10] == "InvoiceNo: empty; with --order-col every row needs one"
@@ -124,7 +124,77 @@ def test_rows_of_an_order_split_by_another_are_grouped_within_the_window() -> No
         ("2", 3, 1),
         ("3", 5, 1),
     ]
-    assert [o.order_id for o in far] == ["1", "2", "1", "3", "1"]  # the same id: duplicates
+    # order 1 was emitted when 2 opened: its later rows come back marked, to be rejected
+    assert [(o.order_id, o.line, o.late) for o in far] == [
+        ("1", 2, False),
+        ("1", 4, True),
+        ("2", 3, False),
+        ("1", 6, True),
+        ("3", 5, False),
+    ]
+
+
+def test_a_refund_is_the_net_of_its_lines_and_a_negative_price_is_refused(
+    settings: Settings, db: Engine
+) -> None:
+    csv_text = "order,customer,time,amount\n" + (
+        "C1,c1,2025-01-02T10:00:00Z,-100\n"  # cancelled
+        "C1,c1,2025-01-02T10:00:00Z,20\n"  # a fee kept: 80 given back, not 120
+        "2,c1,2025-01-03T10:00:00Z,10\n"
+        "2,c1,2025-01-03T10:00:00Z,-15\n"  # a discount above the line: 5 given back
+    )
+    mapping = CsvMapping(
+        customer="customer",
+        time="time",
+        amount="amount",
+        order="order",
+        cancel_prefix="C",
+        negative_as_refund=True,
+    )
+
+    summary = run_import(settings, db, csv_text, mapping)
+
+    assert (summary.imported, summary.rejected) == (2, 0)
+    assert [(e.type, e.amount) for e in stored(db)] == [
+        ("refund", Decimal("80")),
+        ("refund", Decimal("5")),
+    ]
+    flipped = HEADER + "C9,22841,MUG,-1,2010-12-01 09:44:00,-3.00,14527\n"
+    refused = run_import(settings, db, flipped)
+    assert dict(refused.rejections) == {
+        2: "UnitPrice: a negative price; an order's lines need 0 or more"
+    }
+
+
+def test_rows_of_an_order_far_from_its_others_are_refused_with_their_line(
+    settings: Settings, db: Engine
+) -> None:
+    """An export sorted by product: the order's second row after 300 other orders. It used to
+    make a second event with the order's id, counted as a duplicate: its 50 lost unreported."""
+    rows = ["900,A,lamp,1,2010-12-01 09:00:00,10,1"]
+    rows += [f"{n},A,lamp,1,2010-12-01 09:00:00,1,{n}" for n in range(1000, 1300)]
+    rows += ["900,B,table,1,2010-12-01 09:00:00,50,1"]
+
+    summary = run_import(settings, db, HEADER + "\n".join(rows) + "\n")
+
+    assert (summary.imported, summary.rejected, summary.duplicates) == (301, 1, 0)
+    [(line, reason)] = summary.rejections
+    assert line == 303
+    assert reason.startswith("InvoiceNo: order '900' of customer '1' continues here after 256")
+
+
+def test_line_numbers_count_the_file_s_lines(settings: Settings, db: Engine) -> None:
+    """A quoted value over two lines and blank lines before a bad row: its own line."""
+    csv_text = HEADER + (
+        '536365,85123A,"WHITE\nHEART",6,2010-12-01 08:26:00,2.55,17850\n'
+        "\n"
+        "\n"
+        "536366,85123A,MUG,six,2010-12-01 08:26:00,2.55,17850\n"
+    )
+
+    summary = run_import(settings, db, csv_text)
+
+    assert dict(summary.rejections) == {6: "Quantity: 'six' is not a number"}
 
 
 def test_identical_rows_without_orders_are_distinct_events_and_reruns_add_nothing(
