@@ -132,7 +132,9 @@ def import_csv_command(
         _apply_to_portrait(factory)
     if order_col:
         console.print(f"{summary.lines} lines read as {summary.rows} orders")
-    _print_import(summary, "orders" if order_col else "rows")
+    unit = "orders" if order_col else "rows"
+    _print_import(summary, unit)
+    _refuse_if_all_rejected(summary, unit)
 
 
 def _progress() -> Progress:
@@ -262,6 +264,7 @@ def import_events(
     console.print(f"profiles: {summary.profiles} updates; catalogue: {summary.catalogue} products")
     for line, reason in summary.profiles_rejected:
         console.print(f"  profiles line {line}: {reason}", highlight=False)
+    _refuse_if_all_rejected(summary.events)
 
 
 def _count_lines(path: Path) -> int:
@@ -287,6 +290,13 @@ def _print_import(summary: ImportSummary, unit: str = "rows") -> None:
     )
     for line, reason in summary.rejections:
         console.print(f"  line {line}: {reason}", highlight=False)
+
+
+def _refuse_if_all_rejected(summary: ImportSummary, unit: str = "rows") -> None:
+    """Exit 1 when every one was rejected: a mapping or a file gone wrong, and a script must
+    not go on as if the data were in."""
+    if summary.rejected and summary.rejected == summary.rows:
+        raise fail(f"every one of the {summary.rows} {unit} was rejected; nothing was imported")
 
 
 @portrait_app.command("rebuild")

@@ -101,11 +101,9 @@ def _shortfalls(metrics: dict[str, Any], bar: dict[str, Any], best: str) -> list
         mine, theirs = metrics.get(key), bar.get(key)
         if mine is None or not math.isfinite(mine):
             found.append(f"{label} undefined")
-        elif (
-            theirs is not None
-            and math.isfinite(theirs)
-            and sign * (measure(mine) - measure(theirs)) < -_TIE
-        ):
+        elif theirs is None or not math.isfinite(theirs):  # "no worse" cannot be shown
+            found.append(f"{label} not comparable: {best}'s is undefined")
+        elif sign * (measure(mine) - measure(theirs)) < -_TIE:
             found.append(f"{label} {measure(mine):.4f} worse than {best}'s {measure(theirs):.4f}")
     return found
 

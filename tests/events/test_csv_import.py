@@ -171,3 +171,17 @@ def test_a_file_in_another_encoding_says_so_and_imports_with_it(
     assert "--encoding (cp1252" in refused.output
     assert imported.exit_code == 0, imported.output
     assert "chaussée" in {category for e in stored(db) for category in [e.items[0]["category"]]}
+
+
+def test_an_import_that_rejects_every_row_fails(env: Settings, tmp_path: Path, db: Engine) -> None:
+    """A wrong --time-format reads no row: the counts and reasons, then exit 1 for scripts."""
+    path = tmp_path / "retail.csv"
+    path.write_text(RETAIL_CSV)
+    flags = [*MAPPING_FLAGS, "--time-format", "%Y-%m-%d"]
+
+    result = runner.invoke(app, ["import-csv", str(path), *flags])
+
+    assert result.exit_code == 1
+    assert "rows 7: imported 0, duplicates 0, rejected 7" in result.output
+    assert "every one of the 7 rows was rejected; nothing was imported" in result.output
+    assert stored(db) == []

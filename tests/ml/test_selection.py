@@ -50,6 +50,11 @@ def test_the_best_btyd_candidate_serves_unless_another_is_no_worse_on_every_chec
     assert served == "paretonbd"
     assert "undefined" in reasons["deep"]
 
+    broken = {"bgnbd": metrics(0.5, 0.3, float("nan"))}  # a BTYD total that is not a number
+    served, reasons = choose({**broken, "deep": metrics(0.5, 0.3, 5.0)})
+    assert served == "bgnbd"  # +500% is not shown to be no worse
+    assert "not comparable: bgnbd's is undefined" in reasons["deep"]
+
 
 def test_the_blend_ranks_as_the_network_at_the_btyd_level_and_never_reverses_an_order() -> None:
     rng = np.random.default_rng(0)
