@@ -110,12 +110,13 @@ def _tracking(
     counts: ParetoNBDFitter, first: pd.Series, placed: pd.DataFrame, end: pd.Timestamp
 ) -> dict[str, tuple[float, int]]:
     """Per calendar month: (the model's expected repeat orders of every customer from their
-    first order, those placed)."""
-    r, alpha, s, beta = (counts.params_[k] for k in ("r", "alpha", "s", "beta"))
+    first order, those placed). A customer just acquired is alive with no repeat order yet:
+    their expected orders over t days are ``expected_if_alive(t, 0, 0, 0)``."""
+    new = np.zeros(len(first))
 
     def cumulative(day: pd.Timestamp) -> float:
         t = np.maximum((day - first).dt.days.to_numpy(float), 0)
-        return float((r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))).sum())
+        return float(counts.expected_if_alive(t, new, new, new).sum())
 
     months = pd.date_range(first.min().to_period("M").to_timestamp(), end, freq="MS")
     edges = [*months, end]

@@ -54,20 +54,30 @@ def quiet_if_alive(
     return np.asarray(survives + (weights * quiet * drops).sum(axis=1))
 
 
-def _log_a0_by_quadrature(
-    params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+def span_nodes(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The quadrature rule's (days, log weights) over ``start`` to ``end``, one row a customer."""
+    width = np.asarray(end - start, dtype=float)
+    days = start[:, None] + width[:, None] * POSITIONS[None, :]
+    return days, np.log(np.maximum(width, 1e-300))[:, None] + np.log(WEIGHTS)[None, :]
+
+
+def log_dropped_out(
+    params: np.ndarray, x: np.ndarray, days: np.ndarray, clock: np.ndarray, log_weights: np.ndarray
 ) -> np.ndarray:
-    """log A_0 from its integral, A_0 = (r+s+x) integral from t_x to T of
-    (alpha+tau)^-(r+x) (beta+tau)^-(s+1) d tau, by the quadrature rule above."""
+    """log of the likelihood's share of dropping out between the nodes' span, integrated over
+    the moment tau, both rates in closed form: integral (alpha + A(tau))^-(r+x) s/beta
+    (beta/(beta+tau))^(s+1) (without Gamma(r+x) alpha^r / Gamma(r)), A the purchases' clock
+    since the first purchase (tau itself without a season). Nodes from ``span_nodes``."""
     r, alpha, s, beta = params
-    width = T - t_x
-    tau = t_x[:, None] + width[:, None] * POSITIONS[None, :]
-    terms = (
-        np.log(WEIGHTS)[None, :]
-        - (r + x)[:, None] * np.log(alpha + tau)
-        - (s + 1) * np.log(beta + tau)
+    return np.asarray(
+        logsumexp(
+            log_weights
+            - (r + x)[:, None] * np.log(alpha + clock)
+            + np.log(s / beta)
+            + (s + 1) * np.log(beta / (beta + days)),
+            axis=1,
+        )
     )
-    return np.asarray(np.log(r + s + x) + np.log(width) + logsumexp(terms, axis=1))
 
 
 class ParetoNBDFitter(PurchaseCountFitter):
@@ -83,7 +93,7 @@ class ParetoNBDFitter(PurchaseCountFitter):
         orders for the best customers; there Euler's transformation 2F1(a, b; a+1; z) =
         (1-z)^(1-b) 2F1(1, a+1-b; a+1; z) keeps it in logarithms. Where scipy's 2F1 gives no
         number either way (large a with z near 1), A_0 is integrated by quadrature
-        (``_log_a0_by_quadrature``)."""
+        (``log_dropped_out``)."""
         r, alpha, s, beta = params
         x, t_x, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (x, t_x, T)))
         larger, smaller = max(alpha, beta), min(alpha, beta)
@@ -111,8 +121,10 @@ class ParetoNBDFitter(PurchaseCountFitter):
         )
         log_a0[t_x >= T] = -np.inf  # no time to drop out in: A_0 = 0 (2F1 may not say so)
         failed = ~np.isfinite(log_a0) & (t_x < T)
-        if failed.any():
-            log_a0[failed] = _log_a0_by_quadrature(params, x[failed], t_x[failed], T[failed])
+        if failed.any():  # A_0 = (r+s+x) / (s beta^s) times the integral of log_dropped_out
+            days, log_weights = span_nodes(t_x[failed], T[failed])
+            died = log_dropped_out(params, x[failed], days, days, log_weights)
+            log_a0[failed] = died + np.log(rsx[failed]) - np.log(s) - s * np.log(beta)
         return log_a0
 
     def log_likelihood(self, params: np.ndarray, *data: np.ndarray) -> np.ndarray:

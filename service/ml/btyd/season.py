@@ -34,10 +34,15 @@ from typing import Self
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import gammaln, logsumexp
+from scipy.special import gammaln
 
 from service.ml.btyd.base import PurchaseCountFitter
-from service.ml.btyd.paretonbd import POSITIONS, WEIGHTS, ParetoNBDFitter, quiet_if_alive
+from service.ml.btyd.paretonbd import (
+    ParetoNBDFitter,
+    log_dropped_out,
+    quiet_if_alive,
+    span_nodes,
+)
 
 YEAR = 365.25
 MIN_SPAN_DAYS = 182
@@ -108,9 +113,8 @@ class _Span:
     the yearly angle ``origin``."""
 
     def __init__(self, origin: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
-        width = np.asarray(end - start, dtype=float)
-        self.swing = _Swing(origin, start[:, None] + width[:, None] * POSITIONS[None, :])
-        self.log_weights = np.log(np.maximum(width, 1e-300))[:, None] + np.log(WEIGHTS)[None, :]
+        days, self.log_weights = span_nodes(start, end)
+        self.swing = _Swing(origin, days)
 
 
 class _History:
@@ -156,13 +160,7 @@ def _log_likelihood(
         beta / (beta + T)
     )
     tau = history.quiet.swing
-    died = logsumexp(
-        history.quiet.log_weights
-        - (r + x)[:, None] * np.log(alpha + tau.operational(season))
-        + np.log(s / beta)
-        + (s + 1) * np.log(beta / (beta + tau.days)),
-        axis=1,
-    )
+    died = log_dropped_out(params, x, tau.days, tau.operational(season), history.quiet.log_weights)
     total = np.logaddexp(alive, died)
     return np.asarray(common + total), np.asarray(alive - total)
 
